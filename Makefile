@@ -1,0 +1,27 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install missing Debian packages and
+# start their own PostgreSQL when needed.
+.PHONY: run test build deps bench-append format lint clean
+
+run: deps
+	scripts/run.sh
+
+test: deps
+	scripts/test.sh
+
+build: deps
+	swift build
+
+deps:
+	@scripts/deps.sh
+
+bench-append: deps
+	scripts/bench.sh append
+
+format:
+	swift format --in-place --recursive Sources Tests Package.swift
+
+lint:
+	swift format lint --strict --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Events
+import Foundation
+
+/// `--database-url`, falling back to `DATABASE_URL`.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "libpq URL of the database (default: $DATABASE_URL).")
+    var databaseURL: String?
+
+    func resolvedURL() throws -> String {
+        if let databaseURL, !databaseURL.isEmpty { return databaseURL }
+        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty { return url }
+        throw ValidationError("No database: pass --database-url or set DATABASE_URL.")
+    }
+
+    func makeStore(applicationName: String, maxConnections: Int = 16) throws -> EventStore {
+        EventStore(
+            configuration: .init(databaseURL: try resolvedURL(), maxConnections: maxConnections, applicationName: applicationName))
+    }
+}
+
+/// Prints errors the way operators read them: what failed, without parameter values.
+func report(_ error: any Error) -> String {
+    if let error = error as? EventsError { return "error: \(error)" }
+    return "error: \(error)"
+}

@@ -1,0 +1,33 @@
+import API
+import ArgumentParser
+import Events
+import Foundation
+import Hummingbird
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API.",
+        discussion: """
+            Environment: DATABASE_URL (libpq URL), TALLY_LISTEN (host:port, default 127.0.0.1:8080).
+            Stops gracefully on SIGTERM or SIGINT.
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "host:port to listen on (default: $TALLY_LISTEN or 127.0.0.1:8080).")
+    var listen: String?
+
+    func run() async throws {
+        let listenText = listen ?? ProcessInfo.processInfo.environment["TALLY_LISTEN"] ?? "127.0.0.1:8080"
+        guard let api = APIConfiguration(listen: listenText) else {
+            throw ValidationError("TALLY_LISTEN / --listen must be host:port, got \(listenText)")
+        }
+        var logger = Logger(label: "tally")
+        logger.logLevel = .info
+        let store = try database.makeStore(applicationName: "tally-serve")
+        defer { store.close() }
+        let app = buildApplication(configuration: api, store: store, logger: logger)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,102 @@
+@testable import Events
+import Foundation
+import Testing
+
+/// A fresh database per test, cloned from a migrated template, so tests run in parallel and never see each
+/// other's rows. `make test` starts the server and exports TALLY_TEST_PGHOST.
+enum TestDatabase {
+    static var host: String {
+        guard let host = ProcessInfo.processInfo.environment["TALLY_TEST_PGHOST"] else {
+            fatalError("TALLY_TEST_PGHOST is not set: run the suite with `make test`")
+        }
+        return host
+    }
+
+    static var user: String { ProcessInfo.processInfo.environment["TALLY_TEST_PGUSER"] ?? "postgres" }
+
+    static func url(_ database: String, host: String = TestDatabase.host) -> String {
+        "postgresql://\(user)@/\(database)?host=\(host)"
+    }
+
+    static var adminURL: String { url("postgres") }
+
+    private static let template = Task<String, any Error> {
+        let name = "tally_template_\(ProcessInfo.processInfo.processIdentifier)"
+        try await admin("DROP DATABASE IF EXISTS \(name)")
+        try await admin("CREATE DATABASE \(name)")
+        try await Migrator(databaseURL: url(name)).migrate()
+        return name
+    }
+
+    static func admin(_ sql: String, url: String = TestDatabase.adminURL) async throws {
+        let connection = try await PostgresConnection.connect(PostgresConfiguration(url: url))
+        defer { connection.close() }
+        try await connection.execute(sql)
+    }
+
+    /// Creates a database (migrated unless `migrated` is false) and returns its name and URL.
+    static func create(migrated: Bool = true) async throws -> (name: String, url: String) {
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        if migrated {
+            try await admin("CREATE DATABASE \(name) TEMPLATE \(try await template.value)")
+        } else {
+            try await admin("CREATE DATABASE \(name)")
+        }
+        return (String(name), url(String(name)))
+    }
+
+    static func drop(_ name: String) async {
+        try? await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// Runs `body` with a store on a fresh migrated database, then drops it.
+    static func withStore<T>(
+        maxConnections: Int = 16, pollInterval: Duration = .milliseconds(200),
+        _ body: (EventStore, String) async throws -> T
+    ) async throws -> T {
+        let (name, url) = try await create()
+        let store = EventStore(
+            configuration: .init(databaseURL: url, maxConnections: maxConnections, acquireTimeout: .seconds(20), pollInterval: pollInterval))
+        do {
+            let result = try await body(store, url)
+            store.close()
+            await drop(name)
+            return result
+        } catch {
+            store.close()
+            await drop(name)
+            throw error
+        }
+    }
+}
+
+/// Helpers to build events quickly in tests.
+enum Fixtures {
+    static let catalog = EventCatalog.tally
+
+    static func tenantCreated(_ id: UUID = UUID(), name: String = "Acme") throws -> EventData {
+        try catalog.encode(TenantCreated(tenantID: id, name: name, slug: name.lowercased(), plan: "free"))
+    }
+
+    static func runStarted(run: UUID = UUID(), tenant: UUID = UUID(), id: UUID = UUID()) throws -> EventData {
+        try catalog.encode(
+            RunStarted(
+                runID: run, tenantID: tenant, workflowID: UUID(),
+                definition: WorkflowDefinition(finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 3),
+                input: PersonInput(fullName: "Ada Lovelace", domain: "example.com"), batchID: nil),
+            id: id)
+    }
+
+    static func usage(tenant: UUID, calls: Int) throws -> EventData {
+        let now = Date()
+        return try catalog.encode(
+            UsageRecorded(tenantID: tenant, keyID: UUID(), windowStart: now, windowEnd: now, apiCalls: calls, instanceID: "test"))
+    }
+}
+
+extension EventsError.Code {
+    /// For `#expect(throws:)` checks on the code only.
+    func matches(_ error: any Error) -> Bool {
+        (error as? EventsError)?.code == self
+    }
+}

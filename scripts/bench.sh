@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Release build, private durable PostgreSQL, one benchmark: bench.sh append
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:?usage: bench.sh append}
+shift
+swift build -c release --product tally
+bin="$(swift build -c release --show-bin-path)/tally"
+dir=$(mktemp -d /tmp/tally-bench.XXXXXX)
+chmod 755 "$dir"
+trap 'scripts/pg.sh stop "$dir/pg"; rm -rf "$dir"' EXIT
+url=$(scripts/pg.sh start "$dir/pg")
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); $("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/postgres" --version)"
+"$bin" bench "$what" --database-url "$url" "$@"
