@@ -18,7 +18,8 @@ public struct APIConfiguration: Sendable {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
             (0...65535).contains(port)
         else { return nil }
-        let host = String(listen[..<colon])
+        var host = String(listen[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port)
     }
 }

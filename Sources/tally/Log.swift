@@ -125,7 +125,9 @@ struct LogPrinter: Sendable {
         return (try? String(decoding: encoder.encode(line), as: UTF8.self)) ?? "{}"
     }
 
+    /// Flushes each line: `--follow` output is often piped into another tool, which must see it at once.
     func print(_ event: RecordedEvent) {
         Swift.print(line(event))
+        fflush(nil)
     }
 }

@@ -104,22 +104,33 @@ public struct EventCatalog: Sendable {
                 "the event at position \(recorded.globalPosition) has \(recorded.type) schema version \(recorded.schemaVersion); this build knows up to \(entry.schemaVersion)",
                 position: recorded.globalPosition)
         }
+        var value: JSONValue
         do {
-            var value = try JSONDecoder().decode(JSONValue.self, from: Data(json))
-            for version in recorded.schemaVersion..<entry.schemaVersion {
-                guard let step = upcasters[recorded.type]?[version] else {
-                    throw EventsError(
-                        .decoding, "no upcaster for \(recorded.type) from schema version \(version)", position: recorded.globalPosition)
-                }
-                value = try step.transform(value)
-            }
-            return Array(try JSONEncoder().encode(value))
-        } catch let error as EventsError {
-            throw error
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(json))
         } catch {
             throw EventsError(
-                .decoding, "the payload of the event at position \(recorded.globalPosition) could not be upcast",
+                .decoding, "the payload of the event at position \(recorded.globalPosition) is not JSON",
                 position: recorded.globalPosition, underlying: error)
+        }
+        for version in recorded.schemaVersion..<entry.schemaVersion {
+            guard let step = upcasters[recorded.type]?[version] else {
+                throw EventsError(
+                    .decoding, "no upcaster for \(recorded.type) from schema version \(version) (event at position \(recorded.globalPosition))",
+                    position: recorded.globalPosition)
+            }
+            do {
+                value = try step.transform(value)
+            } catch {
+                throw EventsError(
+                    .decoding,
+                    "the \(recorded.type) at position \(recorded.globalPosition) could not be upcast from schema version \(version)",
+                    position: recorded.globalPosition, underlying: error)
+            }
+        }
+        do {
+            return Array(try JSONEncoder().encode(value))
+        } catch {
+            throw EventsError(.decoding, "an upcast payload did not encode", position: recorded.globalPosition, underlying: error)
         }
     }
 

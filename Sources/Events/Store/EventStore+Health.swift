@@ -4,9 +4,9 @@ extension EventStore {
         try await pool.query("SELECT 1")
     }
 
-    /// The oldest running transaction that holds the commit-order horizon back: readers cannot pass it until
-    /// it ends. Nil when none is older than `olderThanSeconds`.
-    public func horizonHolder(olderThanSeconds: Double = 0) async throws -> HorizonHolder? {
+    /// The running transactions that hold the commit-order horizon back, oldest first: readers cannot pass
+    /// the first until it ends. The horizon is cluster-wide, so these may be in other databases too.
+    public func horizonHolders(olderThanSeconds: Double = 0, limit: Int = 5) async throws -> [HorizonHolder] {
         let rows = try await pool.query(
             """
             SELECT pid, coalesce(application_name, ''), coalesce(state, ''), xact_start,
@@ -15,12 +15,13 @@ extension EventStore {
             WHERE backend_xid IS NOT NULL AND xact_start IS NOT NULL
               AND now() - xact_start >= make_interval(secs => $1)
             ORDER BY age(backend_xid) DESC
-            LIMIT 1
-            """, [.text(String(olderThanSeconds))])
-        guard let row = rows.first else { return nil }
-        return HorizonHolder(
-            pid: Int(try row.int64(0)), applicationName: try row.string(1), state: try row.string(2),
-            transactionStart: try row.date(3), ageSeconds: try row.double(4))
+            LIMIT $2
+            """, [.text(String(olderThanSeconds)), .int64(Int64(limit))])
+        return try rows.map { row in
+            HorizonHolder(
+                pid: Int(try row.int64(0)), applicationName: try row.string(1), state: try row.string(2),
+                transactionStart: try row.date(3), ageSeconds: try row.double(4))
+        }
     }
 }
 

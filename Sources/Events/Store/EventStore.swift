@@ -181,7 +181,7 @@ public final class EventStore: Sendable {
         return RecordedEvent(
             feedPosition: FeedPosition(transactionID: try row.uint64(1), globalPosition: position),
             tenantID: try row.optionalUUID(2),
-            stream: StreamName(stringLiteral: stream),
+            stream: StreamName(unchecked: stream),
             streamVersion: try row.int64(4),
             id: try row.uuid(5),
             type: try row.string(6),

@@ -2,7 +2,7 @@ public import Foundation
 
 /// A stream's name: `category-id`, e.g. `run-5b0c...`. The category (before the first `-`) groups streams of
 /// one kind for readers that filter the feed.
-public struct StreamName: Hashable, Sendable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
+public struct StreamName: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The full name as stored in `events.stream_id`.
     public let rawValue: String
 
@@ -18,12 +18,8 @@ public struct StreamName: Hashable, Sendable, Codable, CustomStringConvertible, 
         self.rawValue = rawValue
     }
 
-    public init(stringLiteral value: String) {
-        precondition(Self.isValid(value), "invalid stream name literal")
-        self.rawValue = value
-    }
-
-    private init(unchecked rawValue: String) {
+    /// For names already known to be valid (built by the helpers below, or checked with `isValid`).
+    init(unchecked rawValue: String) {
         self.rawValue = rawValue
     }
 

@@ -49,6 +49,19 @@ enum TestDatabase {
         try? await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
+    /// Waits until every committed event of this database is below the horizon. The horizon is cluster-wide,
+    /// so tests running in parallel in other databases can hold it back for a moment.
+    static func settle(_ store: EventStore) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await store.hasEventsBeyondHorizon() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("the horizon did not move for 20 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     /// Runs `body` with a store on a fresh migrated database, then drops it.
     static func withStore<T>(
         maxConnections: Int = 16, pollInterval: Duration = .milliseconds(200),
@@ -99,4 +112,12 @@ extension EventsError.Code {
     func matches(_ error: any Error) -> Bool {
         (error as? EventsError)?.code == self
     }
+}
+
+/// Runs blocking work (waiting for a process, reading a pipe) on a thread of its own: blocking one of the
+/// few cooperative threads would stall every other test.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    let thread = BlockingThread(name: "test-blocking")
+    defer { thread.stop() }
+    return try await thread.run(body)
 }

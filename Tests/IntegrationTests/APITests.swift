@@ -1,0 +1,64 @@
+import API
+@testable import Events
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("HTTP: health and readiness")
+struct HealthTests {
+    @Test("GET /healthz answers 200 without touching the database")
+    func healthz() async throws {
+        let store = EventStore(configuration: .init(databaseURL: "postgresql://postgres@/nope?host=/nonexistent"))
+        defer { store.close() }
+        let app = buildApplication(configuration: APIConfiguration(), store: store)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("ok"))
+            }
+        }
+    }
+
+    @Test("GET /readyz is 200 with the database and a 503 problem document without it")
+    func readyz() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let app = buildApplication(configuration: APIConfiguration(), store: store)
+            try await app.test(.router) { client in
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+        }
+        let down = EventStore(configuration: .init(databaseURL: "postgresql://postgres@/nope?host=/nonexistent"))
+        defer { down.close() }
+        let app = buildApplication(configuration: APIConfiguration(), store: down)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                let body = try JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: response.body).utf8))
+                #expect(body["status"] == .number(503))
+            }
+        }
+    }
+
+    @Test("the server answers over a real socket")
+    func live() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let app = buildApplication(configuration: APIConfiguration(host: "127.0.0.1", port: 0), store: store)
+            try await app.test(.live) { client in
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+        }
+    }
+
+    @Test("TALLY_LISTEN parses host:port and rejects anything else", arguments: [
+        ("127.0.0.1:8080", true), (":9000", true), ("[::1]:80", true), ("localhost", false), ("h:99999", false), ("h:x", false),
+    ])
+    func listen(text: String, valid: Bool) {
+        #expect((APIConfiguration(listen: text) != nil) == valid)
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a program with posix_spawn and waits with waitpid, on threads of its own. Foundation's `Process`
+/// sometimes misses a child's exit when several run at once, which hangs a test for good.
+final class Subprocess: @unchecked Sendable {
+    struct Result: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    private static let spawnLock = NSLock()
+    let pid: pid_t
+    private let stdoutFD: Int32
+    private let stderrFD: Int32
+
+    init(_ path: String, _ arguments: [String], environment: [String: String]) throws {
+        var outPipe: [Int32] = [0, 0]
+        var errPipe: [Int32] = [0, 0]
+        // Pipes are created close-on-exec under one lock with the spawn, so that children spawned concurrently
+        // never inherit each other's pipe ends (a reader would then wait for the wrong child to exit).
+        Self.spawnLock.lock()
+        defer { Self.spawnLock.unlock() }
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw POSIXError(.EMFILE) }
+        for fd in outPipe + errPipe {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, path, &actions, nil, argv, envp)
+        close(outPipe[1])
+        close(errPipe[1])
+        guard result == 0 else {
+            close(outPipe[0])
+            close(errPipe[0])
+            throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT)
+        }
+        pid = child
+        stdoutFD = outPipe[0]
+        stderrFD = errPipe[0]
+    }
+
+    /// Runs to completion and returns the exit status and output.
+    static func run(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> Result {
+        let process = try Subprocess(path, arguments, environment: environment)
+        return try await process.finish()
+    }
+
+    /// Reads both pipes to the end and reaps the child.
+    func finish() async throws -> Result {
+        async let out = offPool { Self.readAll(self.stdoutFD) }
+        async let err = offPool { Self.readAll(self.stderrFD) }
+        let (stdout, stderr) = try await (out, err)
+        let status = try await offPool { self.waitForExit() }
+        return Result(status: status, stdout: stdout, stderr: stderr)
+    }
+
+    /// Reads stdout until `predicate` holds for what was read so far, or the pipe ends.
+    func readStdout(until predicate: @escaping @Sendable (String) -> Bool) async throws -> String {
+        try await offPool {
+            var text = ""
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !predicate(text) {
+                let count = read(self.stdoutFD, &buffer, buffer.count)
+                if count <= 0 { break }
+                text += String(decoding: buffer[0..<count], as: UTF8.self)
+            }
+            return text
+        }
+    }
+
+    func terminate() {
+        kill(pid, SIGTERM)
+    }
+
+    private func waitForExit() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        close(stdoutFD)
+        close(stderrFD)
+        // WIFEXITED / WEXITSTATUS, and 128 + signal otherwise, as shells report it.
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    private static func readAll(_ fd: Int32) -> String {
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count > 0 {
+                data += buffer[0..<count]
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
