@@ -58,6 +58,8 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
     public var actualVersion: Int64?
     /// For per-event failures: the event's global position in the log.
     public var position: Int64?
+    /// The constraint PostgreSQL named (unique and check violations).
+    public var constraint: String?
     /// PostgreSQL's detail and hint, with the query's parameter values redacted. Not for end users.
     public var detail: String?
     /// The error underneath, if any.
@@ -66,7 +68,8 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
     /// Creates an error; prefer the static helpers of each component.
     public init(
         _ code: Code, _ message: String, sqlState: String? = nil, stream: String? = nil,
-        actualVersion: Int64? = nil, position: Int64? = nil, detail: String? = nil, underlying: (any Error)? = nil
+        actualVersion: Int64? = nil, position: Int64? = nil, constraint: String? = nil, detail: String? = nil,
+        underlying: (any Error)? = nil
     ) {
         self.code = code
         self.message = message
@@ -74,6 +77,7 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
         self.stream = stream
         self.actualVersion = actualVersion
         self.position = position
+        self.constraint = constraint
         self.detail = detail
         self.underlying = underlying
     }
@@ -89,6 +93,7 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
         if let stream { text += " stream=\(stream)" }
         if let actualVersion { text += " actualVersion=\(actualVersion)" }
         if let position { text += " position=\(position)" }
+        if let constraint { text += " constraint=\(constraint)" }
         if let detail { text += " detail=\(detail)" }
         if let underlying { text += " underlying=\(String(reflecting: underlying))" }
         return text

@@ -163,6 +163,22 @@ struct EventStoreAppendTests {
         }
     }
 
+    @Test("re-appending a multi-stream batch returns the original results, whatever the expectations say now")
+    func multiStreamReplay() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let appends = try (0..<3).map { _ in
+                StreamAppend(stream: .run(UUID()), tenantID: UUID(), expected: .noStream, events: [try Fixtures.runStarted(), try Fixtures.runStarted()])
+            }
+            let first = try await store.append(appends)
+            #expect(first.map(\.streamVersion) == [2, 2, 2])
+            #expect(try await store.append(appends) == first)
+            var anyExpectation = appends
+            for index in anyExpectation.indices { anyExpectation[index].expected = .any }
+            #expect(try await store.append(anyExpectation) == first)
+            #expect(try await store.pool.query("SELECT count(*) FROM events").first!.int64(0) == 6)
+        }
+    }
+
     @Test("expectations: no stream on an existing stream and a wrong exact version conflict with the actual version")
     func expectations() async throws {
         try await TestDatabase.withStore { store, _ in

@@ -265,7 +265,7 @@ package final class PostgresConnection: @unchecked Sendable {
             markBroken()
             return EventsError(.unavailable, primary, sqlState: sqlState, detail: detailText)
         default:
-            return EventsError(.query, primary, sqlState: sqlState, detail: detailText)
+            return EventsError(.query, primary, sqlState: sqlState, constraint: field(UInt8(ascii: "n")), detail: detailText)
         }
     }
 
@@ -399,7 +399,7 @@ private struct UncheckedPointer: @unchecked Sendable {
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
 }
 
-/// The stream and actual version that `tally_append` reports in a conflict's DETAIL (`stream|actual`).
+/// The stream and actual version that `tally_append_conflict` reports in a conflict's DETAIL (`stream|actual`).
 private enum ConflictDetail {
     static func parse(_ detail: String) -> (stream: String, actual: Int64)? {
         guard let bar = detail.lastIndex(of: "|"), let actual = Int64(detail[detail.index(after: bar)...]) else {

@@ -65,6 +65,11 @@ package struct PostgresValue: Sendable {
         PostgresValue(oid: PostgresType.timestamptz, format: 1, bytes: BigEndian.bytes(PostgresType.microseconds(value)))
     }
 
+    /// JSON text as `jsonb` in binary form (a version byte, then the text).
+    package static func jsonb(_ json: [UInt8]) -> PostgresValue {
+        PostgresValue(oid: PostgresType.jsonb, format: 1, bytes: [1] + json)
+    }
+
     /// A one-dimensional array in PostgreSQL's binary array format; `nil` elements are NULLs.
     package static func array(of elementOID: UInt32, _ elements: [[UInt8]?]) -> PostgresValue {
         var out: [UInt8] = []

@@ -26,6 +26,43 @@ public struct EventMetadata: Hashable, Sendable, Codable {
     }
 }
 
+extension EventMetadata {
+    /// Compact JSON with sorted keys, written by hand: it is on every append's path, where a JSONEncoder
+    /// costs more than the rest of the encoding together.
+    var json: [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        func add(_ key: String, _ value: String?) {
+            guard let value else { return }
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            out += Array("\"\(key)\":".utf8)
+            JSONText.appendString(value, to: &out)
+        }
+        add("actor", actor)
+        add("causationId", causationID?.lowercased)
+        add("correlationId", correlationID?.lowercased)
+        add("requestId", requestID)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}
+
+/// Writes JSON string literals.
+enum JSONText {
+    static func appendString(_ value: String, to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0..<0x20: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
 /// An event to append: its id, type, schema version and JSON payload. Build it from a typed event with
 /// `EventCatalog.encode(_:id:metadata:)`.
 public struct EventData: Sendable, Hashable {

@@ -7,7 +7,7 @@ public enum ExpectedVersion: Hashable, Sendable, CustomStringConvertible {
     /// The stream must be exactly at this version (its number of events; the first event is version 1).
     case exactly(Int64)
 
-    /// The encoding `tally_append` takes: -1 any, 0 no stream, n exactly n.
+    /// The encoding the append statements take: -1 any, 0 no stream, n exactly n.
     var databaseValue: Int64 {
         switch self {
         case .any: -1

@@ -56,14 +56,18 @@ final class FeedListener: Sendable {
     }
 }
 
-/// Sends `NOTIFY tally_events` after appends, coalesced: at most one in flight, and one more after it if
-/// appends happened meanwhile. Appends themselves never NOTIFY: a NOTIFY inside a transaction takes a
-/// database-wide lock at commit and would serialize every writer.
+/// Sends `NOTIFY tally_events` after appends, coalesced: at most one in flight and at most one per
+/// `minimumInterval`, with one more after it if appends happened meanwhile. Appends themselves never NOTIFY:
+/// a NOTIFY inside a transaction takes a database-wide lock at commit and would serialize every writer.
 final class AppendNotifier: Sendable {
     private struct State {
         var inFlight = false
         var pending = false
     }
+
+    /// Bounds the NOTIFY transactions a busy process sends (to 200/s) at the cost of that much wake-up latency
+    /// for other processes; local readers are woken directly.
+    static let minimumInterval: Duration = .milliseconds(5)
 
     private let pool: PostgresPool
     private let state = Mutex(State())
@@ -88,6 +92,7 @@ final class AppendNotifier: Sendable {
                 try? await pool.withConnection { connection in
                     try await connection.execute("BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY \(FeedListener.channel); COMMIT")
                 }
+                try? await Task.sleep(for: Self.minimumInterval)
             } while state.withLock { state in
                 if state.pending {
                     state.pending = false
