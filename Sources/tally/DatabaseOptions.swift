@@ -19,8 +19,8 @@ struct DatabaseOptions: ParsableArguments {
     }
 }
 
-/// Prints errors the way operators read them: what failed, without parameter values.
-func report(_ error: any Error) -> String {
-    if let error = error as? EventsError { return "error: \(error)" }
-    return "error: \(error)"
+/// Writes `error: <description>` to standard error. `EventsError.description` never contains parameter
+/// values, payloads or secrets.
+func reportError(_ error: any Error) {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
 }

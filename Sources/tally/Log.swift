@@ -45,7 +45,7 @@ struct Log: AsyncParsableCommand {
                     printer.print(event)
                 }
             } catch {
-                FileHandle.standardError.write(Data((report(error) + "\n").utf8))
+                reportError(error)
                 throw ExitCode(1)
             }
         }
@@ -80,7 +80,7 @@ struct Log: AsyncParsableCommand {
             } catch let exit as ExitCode {
                 throw exit
             } catch {
-                FileHandle.standardError.write(Data((report(error) + "\n").utf8))
+                reportError(error)
                 throw ExitCode(1)
             }
         }

@@ -35,7 +35,7 @@ struct Migrate: AsyncParsableCommand {
                 }
             }
         } catch {
-            FileHandle.standardError.write(Data((report(error) + "\n").utf8))
+            reportError(error)
             throw ExitCode(1)
         }
     }

@@ -110,6 +110,39 @@ struct CLITests {
         }
     }
 
+    @Test("an event that does not decode is printed with an error naming its position; the others still print")
+    func corruptEvent() async throws {
+        try await TestDatabase.withStore { store, url in
+            let stream = StreamName.run(UUID())
+            try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .noStream)
+            // A row written by a future build with a codec this one does not know, then a good one after it.
+            let rows = try await store.pool.query(
+                """
+                INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, codec, payload)
+                VALUES ($1, 2, gen_random_uuid(), 'RunStarted', 1, 9, '\\x00'::bytea) RETURNING global_position
+                """, [.string(stream.rawValue)])
+            let position = try rows[0].int64(0)
+            try await store.pool.query("UPDATE streams SET version = 2 WHERE stream_id = $1", [.string(stream.rawValue)])
+            try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .exactly(2))
+
+            let show = try await CLI.run(["log", "show", stream.rawValue, "--database-url", url])
+            #expect(show.status == 0)
+            let lines = try show.stdout.split(separator: "\n").map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+            #expect(lines.count == 3)
+            #expect(lines[0]["error"] == nil)
+            guard case .string(let error)? = lines[1]["error"] else {
+                Issue.record("the corrupt event has no error field")
+                return
+            }
+            #expect(error.contains("codec 9") && error.contains("position \(position)"))
+            #expect(lines[2]["payload"]?["input"] != nil)
+
+            // A reader of typed events gets the same clear error.
+            let recorded = try await store.read(stream: stream)
+            #expect { try store.catalog.decode(recorded[1]) } throws: { ($0 as? EventsError)?.position == position }
+        }
+    }
+
     @Test("log tail --follow prints events appended after it started")
     func follow() async throws {
         try await TestDatabase.withStore { store, url in

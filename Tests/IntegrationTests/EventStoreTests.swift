@@ -30,6 +30,23 @@ struct EventStoreAppendTests {
         }
     }
 
+    @Test("large payloads are stored LZ4-compressed, tagged, and read back byte for byte")
+    func largePayloads() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let tenant = UUID()
+            let name = String(repeating: "Initech Corporation of Greater Springfield ", count: 60)
+            let event = try store.catalog.encode(TenantCreated(tenantID: tenant, name: name, slug: "initech", plan: "pro"))
+            #expect(event.json.count > PayloadCodec.compressionThreshold)
+            try await store.append([event, try Fixtures.tenantCreated(tenant)], to: .tenant(tenant), tenantID: tenant, expected: .noStream)
+            let stored = try await store.pool.query("SELECT codec, octet_length(payload) FROM events ORDER BY global_position")
+            #expect(try stored.map { try $0.int64(0) } == [2, 1])
+            #expect(try stored[0].int64(1) < Int64(event.json.count / 4))
+            let events = try await store.read(stream: .tenant(tenant))
+            #expect(try events[0].json() == event.json)
+            #expect(try store.catalog.decode(TenantCreated.self, events[0]).name == name)
+        }
+    }
+
     @Test("64 concurrent appenders with the same expected version: exactly one wins, the rest see the actual version")
     func concurrentSameExpectedVersion() async throws {
         try await TestDatabase.withStore(maxConnections: 64) { store, _ in

@@ -192,21 +192,26 @@ package final class PostgresPool: Sendable {
             freeSlot()
             return
         }
-        let handoff = state.withLock { state -> Waiter? in
+        enum Outcome {
+            case handOff(Waiter)
+            case keep
+            case close
+        }
+        let outcome = state.withLock { state -> Outcome in
             if state.closed {
                 state.open -= 1
-                return nil
+                return .close
             }
             if !state.waiters.isEmpty {
-                return state.waiters.removeFirst()
+                return .handOff(state.waiters.removeFirst())
             }
             state.idle.append(connection)
-            return nil
+            return .keep
         }
-        if let handoff {
-            handoff.continuation.resume(returning: .connection(connection))
-        } else if state.withLock({ $0.closed }) {
-            connection.close()
+        switch outcome {
+        case .handOff(let waiter): waiter.continuation.resume(returning: .connection(connection))
+        case .close: connection.close()
+        case .keep: break
         }
     }
 }
