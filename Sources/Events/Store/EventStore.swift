@@ -147,10 +147,20 @@ public final class EventStore: Sendable {
 
     /// Whether committed events exist that readers cannot take yet because an older transaction is still
     /// running (the horizon is held back).
-    func hasEventsBeyondHorizon() async throws -> Bool {
+    package func hasEventsBeyondHorizon() async throws -> Bool {
         try await pool.query(
             "SELECT EXISTS (SELECT 1 FROM events WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot()))"
         ).first?.bool(0) ?? false
+    }
+
+    /// Increases whenever the log may have grown (a local append or another process's NOTIFY); read it
+    /// before reading the feed, then `waitForAppends(after:timeout:)`.
+    package var appendGeneration: UInt64 { changes.generation }
+
+    /// Returns when the log may have grown since `generation`, after `timeout`, or on cancellation.
+    package func waitForAppends(after generation: UInt64, timeout: Duration) async {
+        listener.start()
+        await changes.wait(after: generation, timeout: timeout)
     }
 
     /// Follows the feed from `position`: every event after it, then new ones as they commit.

@@ -2,7 +2,7 @@
 ///
 /// Woken by LISTEN/NOTIFY and by appends in this process; it polls at the store's poll interval in any case,
 /// so a lost notification only costs latency. When committed events wait behind an older open transaction,
-/// it polls faster until that transaction ends.
+/// it looks again every 5 ms, backing off to 100 ms, until that transaction ends.
 public struct EventSubscription: AsyncSequence, Sendable {
     public typealias Element = RecordedEvent
 
@@ -16,6 +16,9 @@ public struct EventSubscription: AsyncSequence, Sendable {
     }
 
     public struct Iterator: AsyncIteratorProtocol {
+        /// The longest a subscriber waits between looks while committed events wait behind the horizon.
+        static let horizonPollLimit: Duration = .milliseconds(100)
+
         let store: EventStore
         /// The position of the last event returned.
         public private(set) var position: FeedPosition
@@ -50,8 +53,11 @@ public struct EventSubscription: AsyncSequence, Sendable {
                 }
                 let interval = store.configuration.pollInterval
                 if try await store.hasEventsBeyondHorizon() {
-                    await store.changes.wait(after: generation, timeout: Swift.min(backoff, interval))
-                    backoff = Swift.min(backoff * 2, interval)
+                    // Nothing announces that the horizon moved (the transaction holding it may not even be in
+                    // this database), so keep looking at a short, bounded interval.
+                    let horizonPoll = Swift.min(interval, Self.horizonPollLimit)
+                    await store.changes.wait(after: generation, timeout: Swift.min(backoff, horizonPoll))
+                    backoff = Swift.min(backoff * 2, horizonPoll)
                 } else {
                     await store.changes.wait(after: generation, timeout: interval)
                 }
