@@ -1,4 +1,5 @@
 public import Events
+import Foundation
 
 /// A read model derived only from the log. The runner applies batches of events in commit order inside one
 /// transaction together with the projection's checkpoint, so a projection is exactly-once in effect.
@@ -6,15 +7,78 @@ public import Events
 /// Changing what `apply` writes bumps `version`; a new version is built by a rebuild into new tables, never by
 /// changing the old ones in place.
 public protocol Projection: Sendable {
-    /// Stable name, used for its tables and checkpoint (`tenants`, `workflow_runs`...).
+    /// Stable name, used for its checkpoint (`tenants`, `workflow_runs`...).
     var name: String { get }
-    /// Bumped whenever `apply` changes what it writes.
+    /// Bumped whenever `tables` or `apply` change what is stored.
     var version: Int { get }
     /// The event types `apply` needs; the runner reads only these.
     var eventTypes: Set<String> { get }
+    /// The tables the projection owns.
+    var tables: [ProjectionTable] { get }
+    /// Applies `events` (in commit order) inside the runner's transaction.
+    func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws
 }
 
 extension Projection {
     /// The feed filter that selects this projection's events.
     public var feedFilter: FeedFilter { FeedFilter(types: eventTypes) }
+}
+
+/// A table of a read model. Every read model table has a `tenant_id uuid` column and row-level security by
+/// tenant: a session sees a tenant's rows only after `SET tally.tenant_id`, or all rows with
+/// `SET tally.operator = 'on'` (the runner's and the operator's sessions).
+public struct ProjectionTable: Sendable, Hashable {
+    /// The live name (`tenants`).
+    public let name: String
+    /// The column and constraint list, as between the parentheses of CREATE TABLE.
+    public let columns: String
+    /// Extra `CREATE INDEX` statements; `{table}` stands for the table's name.
+    public let indexes: [String]
+
+    public init(name: String, columns: String, indexes: [String] = []) {
+        self.name = name
+        self.columns = columns
+        self.indexes = indexes
+    }
+
+    /// The DDL that creates the table under `tableName`, with its indexes and row-level security.
+    func createStatements(as tableName: String) -> [String] {
+        let policy = """
+            current_setting('tally.operator', true) = 'on'
+            OR tenant_id = nullif(current_setting('tally.tenant_id', true), '')::uuid
+            """
+        return ["CREATE TABLE IF NOT EXISTS \(tableName) (\(columns))"]
+            + indexes.map { $0.replacingOccurrences(of: "{table}", with: tableName) }
+            + [
+                "ALTER TABLE \(tableName) ENABLE ROW LEVEL SECURITY",
+                "ALTER TABLE \(tableName) FORCE ROW LEVEL SECURITY",
+                """
+                DO $$ BEGIN
+                    IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE tablename = '\(tableName)' AND policyname = 'tenant_isolation') THEN
+                        CREATE POLICY tenant_isolation ON \(tableName) USING (\(policy)) WITH CHECK (\(policy));
+                    END IF;
+                    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_app') THEN
+                        GRANT SELECT, INSERT, UPDATE, DELETE ON \(tableName) TO tally_app;
+                    END IF;
+                END $$
+                """,
+            ]
+    }
+}
+
+/// What `apply` works with: the runner's connection, inside its transaction, and the catalog.
+public struct ProjectionContext: Sendable {
+    package let connection: PostgresConnection
+    public let catalog: EventCatalog
+
+    package init(connection: PostgresConnection, catalog: EventCatalog) {
+        self.connection = connection
+        self.catalog = catalog
+    }
+
+    /// Runs one parameterized statement in the transaction.
+    @discardableResult
+    package func execute(_ sql: String, _ parameters: [PostgresValue] = []) async throws -> PostgresRows {
+        try await connection.query(sql, parameters)
+    }
 }

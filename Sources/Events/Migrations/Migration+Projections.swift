@@ -1,0 +1,27 @@
+extension Migration {
+    /// Where each projection is in the feed, and why it stopped if it did. The projections' own tables are
+    /// created by the projections (their shape belongs to a projection version, and a rebuild creates new ones).
+    static let projections = Migration(
+        version: 2, name: "projection_checkpoints",
+        sql: #"""
+            CREATE TABLE projection_checkpoints (
+                projection text PRIMARY KEY,
+                version integer NOT NULL,
+                tx_id xid8 NOT NULL DEFAULT '0',
+                global_position bigint NOT NULL DEFAULT 0,
+                events_applied bigint NOT NULL DEFAULT 0,
+                status text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'failed')),
+                error text,
+                error_position bigint,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+
+            DO $do$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_app') THEN
+                    GRANT SELECT, INSERT, UPDATE ON projection_checkpoints TO tally_app;
+                END IF;
+            END;
+            $do$;
+            """#)
+}

@@ -1,0 +1,217 @@
+public import Events
+import Foundation
+public import Logging
+
+/// Keeps projections current: each reads the commit-order feed from its checkpoint and applies batches,
+/// writing its rows and its checkpoint in one transaction.
+///
+/// Several `tally` processes may run runners against one database: for each projection only the holder of
+/// its advisory lock applies, on the connection that holds the lock (so a writer that lost the lock has lost
+/// its transaction too), and another process takes over when that session ends. A projection whose `apply`
+/// throws stops at that event with the error recorded; the others go on.
+public final class ProjectionRunner: Sendable {
+    public struct Options: Sendable {
+        /// Events per transaction.
+        public var batchSize: Int
+        /// How often to look for new events when no notification arrives.
+        public var pollInterval: Duration
+        /// How often a process that is not the leader of a projection tries to become it.
+        public var leadershipRetry: Duration
+
+        public init(batchSize: Int = 500, pollInterval: Duration = .seconds(1), leadershipRetry: Duration = .seconds(1)) {
+            self.batchSize = max(1, batchSize)
+            self.pollInterval = pollInterval
+            self.leadershipRetry = leadershipRetry
+        }
+    }
+
+    let store: EventStore
+    let projections: [any Projection]
+    let options: Options
+    let logger: Logger
+
+    public init(store: EventStore, projections: [any Projection], options: Options = Options(), logger: Logger = Logger(label: "tally.projections")) {
+        self.store = store
+        self.projections = projections
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs every projection until the task is cancelled.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            for projection in projections {
+                group.addTask { await self.drive(projection) }
+            }
+        }
+    }
+
+    private func drive(_ projection: any Projection) async {
+        var backoff = options.leadershipRetry
+        while !Task.isCancelled {
+            var leader: PostgresConnection?
+            do {
+                var configuration = store.pool.configuration
+                configuration.applicationName = "tally-projection-\(projection.name)"
+                let connection = try await PostgresConnection.connect(configuration)
+                leader = connection
+                let locked = try await connection.query(
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [.string("tally.projection." + projection.name)])
+                if try locked.first?.bool(0) == true {
+                    backoff = options.leadershipRetry
+                    try await lead(projection, on: connection)
+                }
+            } catch is CancellationError {
+                leader?.close()
+                return
+            } catch {
+                logger.error(
+                    "projection runner error", metadata: ["projection": "\(projection.name)", "error": "\(error)"])
+                backoff = min(backoff * 2, .seconds(30))
+            }
+            leader?.close()
+            try? await Task.sleep(for: backoff)
+        }
+    }
+
+    /// Applies `projection` while this process leads it; returns when it fails or the task is cancelled.
+    private func lead(_ projection: any Projection, on connection: PostgresConnection) async throws {
+        try await ProjectionTables.create(projection, on: connection)
+        var checkpoint = try await Checkpoint.load(projection, on: connection)
+        guard checkpoint.version == projection.version else {
+            throw ProjectionsError(
+                .versionMismatch,
+                "the database has \(projection.name) version \(checkpoint.version), this binary has \(projection.version): rebuild it")
+        }
+        guard checkpoint.failed == false else {
+            logger.warning("projection is stopped on an error; rebuild or fix and reset it", metadata: ["projection": "\(projection.name)"])
+            while !Task.isCancelled { try await Task.sleep(for: options.pollInterval) }
+            return
+        }
+        logger.info("leading projection", metadata: ["projection": "\(projection.name)", "position": "\(checkpoint.position)"])
+        while !Task.isCancelled {
+            let generation = store.appendGeneration
+            let page = try await store.readFeed(after: checkpoint.position, limit: options.batchSize, filter: projection.feedFilter)
+            if page.events.isEmpty {
+                // Events held behind an open transaction are announced by nobody when it ends: look again soon.
+                let held = try await store.hasEventsBeyondHorizon()
+                await store.waitForAppends(
+                    after: generation, timeout: held ? min(options.pollInterval, .milliseconds(50)) : options.pollInterval)
+                continue
+            }
+            do {
+                checkpoint = try await apply(page.events, to: projection, from: checkpoint, on: connection)
+            } catch let error as ProjectionsError where error.code == .versionMismatch {
+                throw error
+            } catch {
+                if connection.isBroken { throw error }
+                try await isolateFailure(page.events, projection: projection, from: checkpoint, on: connection)
+                return
+            }
+        }
+    }
+
+    /// One transaction: the events' effects and the new checkpoint, or neither.
+    private func apply(
+        _ events: [RecordedEvent], to projection: any Projection, from checkpoint: Checkpoint, on connection: PostgresConnection
+    ) async throws -> Checkpoint {
+        try await connection.execute("BEGIN; SET LOCAL tally.operator = 'on'")
+        do {
+            try await projection.apply(events, in: ProjectionContext(connection: connection, catalog: store.catalog))
+            let next = try await checkpoint.advance(to: events.last!.feedPosition, by: events.count, on: connection)
+            try await connection.execute("COMMIT")
+            return next
+        } catch {
+            if !connection.isBroken { try? await connection.execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// A batch failed: apply its events one by one so the checkpoint stops right before the bad one, whose
+    /// position and error are recorded.
+    private func isolateFailure(
+        _ events: [RecordedEvent], projection: any Projection, from start: Checkpoint, on connection: PostgresConnection
+    ) async throws {
+        var checkpoint = start
+        for event in events {
+            do {
+                checkpoint = try await apply([event], to: projection, from: checkpoint, on: connection)
+            } catch {
+                logger.error(
+                    "projection stopped on an event it cannot apply",
+                    metadata: ["projection": "\(projection.name)", "position": "\(event.globalPosition)", "error": "\(error)"])
+                try await checkpoint.fail(at: event.globalPosition, error: "\(error)", on: connection)
+                return
+            }
+        }
+    }
+}
+
+/// A projection's row in `projection_checkpoints`.
+struct Checkpoint: Sendable {
+    let projection: String
+    let version: Int
+    var position: FeedPosition
+    var failed: Bool
+
+    static func load(_ projection: any Projection, on connection: PostgresConnection) async throws -> Checkpoint {
+        try await connection.query(
+            "INSERT INTO projection_checkpoints (projection, version) VALUES ($1, $2) ON CONFLICT (projection) DO NOTHING",
+            [.string(projection.name), .int32(Int32(projection.version))])
+        let rows = try await connection.query(
+            "SELECT version, tx_id, global_position, status FROM projection_checkpoints WHERE projection = $1",
+            [.string(projection.name)])
+        let row = rows[0]
+        return Checkpoint(
+            projection: projection.name, version: try row.int(0),
+            position: FeedPosition(transactionID: try row.uint64(1), globalPosition: try row.int64(2)),
+            failed: try row.string(3) == "failed")
+    }
+
+    /// Moves the checkpoint inside the caller's transaction, only from where this runner believes it is: if
+    /// anyone else moved it, the transaction must not commit.
+    func advance(to position: FeedPosition, by count: Int, on connection: PostgresConnection) async throws -> Checkpoint {
+        let rows = try await connection.query(
+            """
+            UPDATE projection_checkpoints
+            SET tx_id = $2::text::xid8, global_position = $3, events_applied = events_applied + $4, updated_at = now()
+            WHERE projection = $1 AND tx_id = $5::text::xid8 AND global_position = $6 AND status = 'running'
+            """,
+            [
+                .string(projection), .text(String(position.transactionID)), .int64(position.globalPosition),
+                .int64(Int64(count)), .text(String(self.position.transactionID)), .int64(self.position.globalPosition),
+            ])
+        guard rows.affectedRows == 1 else {
+            throw ProjectionsError(.versionMismatch, "the checkpoint of \(projection) moved under this runner")
+        }
+        var next = self
+        next.position = position
+        return next
+    }
+
+    func fail(at position: Int64, error: String, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            UPDATE projection_checkpoints SET status = 'failed', error = $2, error_position = $3, updated_at = now()
+            WHERE projection = $1
+            """, [.string(projection), .string(error), .int64(position)])
+    }
+}
+
+/// Creates a projection's tables (idempotently), each with row-level security by tenant.
+enum ProjectionTables {
+    static func create(_ projection: any Projection, on connection: PostgresConnection) async throws {
+        try await connection.execute("BEGIN")
+        do {
+            for table in projection.tables {
+                for statement in table.createStatements(as: table.name) {
+                    try await connection.execute(statement)
+                }
+            }
+            try await connection.execute("COMMIT")
+        } catch {
+            if !connection.isBroken { try? await connection.execute("ROLLBACK") }
+            throw error
+        }
+    }
+}

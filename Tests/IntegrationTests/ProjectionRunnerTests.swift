@@ -1,0 +1,262 @@
+@testable import Events
+import Foundation
+@testable import Projections
+import Synchronization
+import Testing
+
+/// Counts events by type; applying any event twice would show in the counts.
+struct CountingProjection: Projection {
+    let name: String
+    let version = 1
+    let eventTypes: Set<String> = ["RunStarted", "UsageRecorded"]
+    /// An event id this projection refuses, to stand in for a bug or a bad event.
+    var failOn: UUID?
+
+    var tables: [ProjectionTable] {
+        [ProjectionTable(name: name, columns: "tenant_id uuid, event_type text PRIMARY KEY, n bigint NOT NULL")]
+    }
+
+    func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
+        for event in events {
+            if event.id == failOn { throw ProjectionsError(.unexpectedEvent, "refusing event \(event.globalPosition)") }
+            try await context.execute(
+                "INSERT INTO \(name) (event_type, n) VALUES ($1, 1) ON CONFLICT (event_type) DO UPDATE SET n = \(name).n + 1",
+                [.string(event.type)])
+        }
+    }
+}
+
+enum Eventually {
+    /// Polls `condition` until it holds, failing the test after `timeout`. An error counts as "not yet"
+    /// (a table the runner has not created yet), and is reported if it is still there at the end.
+    static func wait(
+        _ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            var lastError: (any Error)?
+            do {
+                if try await condition() { return }
+            } catch {
+                lastError = error
+            }
+            guard ContinuousClock.now < deadline else {
+                Issue.record("timed out waiting for \(what)\(lastError.map { ": \($0)" } ?? "")")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+extension EventStore {
+    func count(_ table: String, _ type: String) async throws -> Int64 {
+        try await pool.query("SELECT coalesce(sum(n), 0)::int8 FROM \(table) WHERE event_type = $1", [.string(type)]).first?.int64(0) ?? 0
+    }
+
+    func checkpoint(_ projection: String) async throws -> (status: String, error: String?, errorPosition: Int64?, position: Int64)? {
+        guard let row = try await pool.query(
+            "SELECT status, error, error_position, global_position FROM projection_checkpoints WHERE projection = $1",
+            [.string(projection)]).first
+        else { return nil }
+        return (try row.string(0), try row.optionalString(1), try row.optionalInt64(2), try row.int64(3))
+    }
+}
+
+@Suite("Projections: the runner")
+struct ProjectionRunnerTests {
+    static let fast = ProjectionRunner.Options(batchSize: 7, pollInterval: .milliseconds(50), leadershipRetry: .milliseconds(50))
+
+    @Test("tenants and api_keys follow the log")
+    func readModels() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let tenant = UUID()
+            let key = UUID()
+            let replacement = UUID()
+            let catalog = store.catalog
+            try await store.append(
+                [
+                    try catalog.encode(TenantCreated(tenantID: tenant, name: "Acme", slug: "acme", plan: "free")),
+                    try catalog.encode(PlanChanged(tenantID: tenant, fromPlan: "free", toPlan: "pro", source: .operator, effectiveAt: Date())),
+                    try catalog.encode(StripeCustomerLinked(tenantID: tenant, customerID: "cus_1")),
+                    try catalog.encode(TenantSuspended(tenantID: tenant, reason: "unpaid", source: .stripe)),
+                ], to: .tenant(tenant), tenantID: tenant, expected: .noStream)
+            try await store.append(
+                [try catalog.encode(KeyIssued(keyID: key, tenantID: tenant, name: "ci", displayPrefix: "tly_ab", keyHash: "h1", expiresAt: nil)),
+                 try catalog.encode(KeyRotated(keyID: key, tenantID: tenant, replacementKeyID: replacement, graceUntil: Date()))],
+                to: .apiKey(key), tenantID: tenant, expected: .noStream)
+            try await store.append(
+                [try catalog.encode(KeyIssued(keyID: replacement, tenantID: tenant, name: "ci", displayPrefix: "tly_cd", keyHash: "h2", expiresAt: nil))],
+                to: .apiKey(replacement), tenantID: tenant, expected: .noStream)
+
+            let runner = ProjectionRunner(store: store, projections: [TenantsProjection(), APIKeysProjection()], options: Self.fast)
+            let running = Task { await runner.run() }
+            defer { running.cancel() }
+            try await Eventually.wait("the keys projection") {
+                try await store.pool.query("SELECT count(*) FROM api_keys").first?.int64(0) == 2
+            }
+            try await Eventually.wait("the tenants projection") {
+                try await store.pool.query("SELECT status FROM tenants").first.map { try $0.string(0) } == "suspended"
+            }
+            let row = try #require(try await store.pool.query("SELECT plan, stripe_customer_id FROM tenants WHERE tenant_id = $1", [.uuid(tenant)]).first)
+            #expect(try row.string(0) == "pro")
+            #expect(try row.string(1) == "cus_1")
+            let keys = try await store.pool.query("SELECT key_id, status FROM api_keys ORDER BY created_at, status").map { (try $0.uuid(0), try $0.string(1)) }
+            #expect(Set(keys.map(\.1)) == ["rotated", "active"])
+        }
+    }
+
+    @Test("a runner stopped at any moment and restarted applies every event exactly once")
+    func exactlyOnceAcrossRestarts() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let projection = CountingProjection(name: "counting")
+            let appender = Task {
+                for batch in 0..<40 {
+                    let events = try (0..<5).map { _ in try Fixtures.runStarted() }
+                    try await store.append(events, to: .run(UUID()), tenantID: nil, expected: .noStream)
+                    if batch.isMultiple(of: 10) { try await Task.sleep(for: .milliseconds(20)) }
+                }
+            }
+            // Stop and restart the runner repeatedly, at arbitrary moments, while events keep arriving.
+            for round in 0..<8 {
+                let runner = ProjectionRunner(store: store, projections: [projection], options: Self.fast)
+                let running = Task { await runner.run() }
+                try await Task.sleep(for: .milliseconds(30 + round * 17))
+                running.cancel()
+                await running.value
+            }
+            try await appender.value
+            let runner = ProjectionRunner(store: store, projections: [projection], options: Self.fast)
+            let running = Task { await runner.run() }
+            defer { running.cancel() }
+            try await Eventually.wait("all 200 events") { try await store.count("counting", "RunStarted") >= 200 }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await store.count("counting", "RunStarted") == 200)
+        }
+    }
+
+    @Test("a projection that throws stops at that event with the error visible; the others keep up")
+    func failureIsIsolated() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let bad = try Fixtures.runStarted()
+            let events = try (0..<10).map { _ in try Fixtures.runStarted() } + [bad] + (0..<10).map { _ in try Fixtures.runStarted() }
+            let results = try await store.append(events, to: .run(UUID()), tenantID: nil, expected: .noStream)
+            let badPosition = results.globalPositions[10]
+            let failing = CountingProjection(name: "failing", failOn: bad.id)
+            let healthy = CountingProjection(name: "healthy")
+            let runner = ProjectionRunner(store: store, projections: [failing, healthy], options: Self.fast)
+            let running = Task { await runner.run() }
+            defer { running.cancel() }
+            try await Eventually.wait("the failure to be recorded") { try await store.checkpoint("failing")?.status == "failed" }
+            let checkpoint = try #require(try await store.checkpoint("failing"))
+            #expect(checkpoint.errorPosition == badPosition)
+            #expect(checkpoint.error?.contains("refusing event") == true)
+            #expect(checkpoint.position == results.globalPositions[9], "stopped right before the bad event")
+            #expect(try await store.count("failing", "RunStarted") == 10)
+            try await Eventually.wait("the healthy projection") { try await store.count("healthy", "RunStarted") == 21 }
+
+            // Nothing more is applied to the failed projection, even as events arrive.
+            try await store.append([try Fixtures.runStarted()], to: .run(UUID()), tenantID: nil, expected: .noStream)
+            try await Eventually.wait("the healthy projection") { try await store.count("healthy", "RunStarted") == 22 }
+            #expect(try await store.count("failing", "RunStarted") == 10)
+        }
+    }
+
+    @Test("two runners for one projection: one applies, the other takes over when the first stops")
+    func leadership() async throws {
+        try await TestDatabase.withStore { store, url in
+            let projection = CountingProjection(name: "led")
+            // A second store is a second process: its own pool, its own sessions.
+            let otherStore = EventStore(configuration: .init(databaseURL: url, maxConnections: 4, pollInterval: .milliseconds(50)))
+            defer { otherStore.close() }
+            let first = Task { await ProjectionRunner(store: store, projections: [projection], options: Self.fast).run() }
+            try await Eventually.wait("a leader") { try await Self.leaderCount(store) == 1 }
+            let second = Task { await ProjectionRunner(store: otherStore, projections: [projection], options: Self.fast).run() }
+            defer { second.cancel() }
+
+            try await store.append(try (0..<30).map { _ in try Fixtures.runStarted() }, to: .run(UUID()), tenantID: nil, expected: .noStream)
+            try await Eventually.wait("30 events") { try await store.count("led", "RunStarted") == 30 }
+            #expect(try await Self.leaderCount(store) == 1)
+
+            first.cancel()
+            await first.value
+            try await store.append(try (0..<30).map { _ in try Fixtures.runStarted() }, to: .run(UUID()), tenantID: nil, expected: .noStream)
+            try await Eventually.wait("the second runner to take over") { try await store.count("led", "RunStarted") == 60 }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await store.count("led", "RunStarted") == 60)
+        }
+    }
+
+    static func leaderCount(_ store: EventStore) async throws -> Int64 {
+        try await store.pool.query(
+            """
+            SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'tally-projection-led'
+              AND a.datname = current_database()
+            """).first?.int64(0) ?? 0
+    }
+
+    @Test("the gap case end to end: an event whose transaction commits late still reaches the projection")
+    func lateCommit() async throws {
+        try await TestDatabase.withStore { store, url in
+            let runner = ProjectionRunner(store: store, projections: [CountingProjection(name: "gap")], options: Self.fast)
+            let running = Task { await runner.run() }
+            defer { running.cancel() }
+            try await Eventually.wait("the runner to start") { try await store.checkpoint("gap") != nil }
+            let late = try await PostgresConnection.connect(PostgresConfiguration(url: url))
+            defer { late.close() }
+            try await late.execute("BEGIN")
+            _ = try await store.append([StreamAppend(stream: .run(UUID()), tenantID: nil, expected: .noStream, events: [try Fixtures.runStarted()])], on: late)
+            try await store.append([try Fixtures.runStarted()], to: .run(UUID()), tenantID: nil, expected: .noStream)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await store.count("gap", "RunStarted") == 0, "nothing passes the open transaction")
+            try await late.execute("COMMIT")
+            store.appended()
+            try await Eventually.wait("both events") { try await store.count("gap", "RunStarted") == 2 }
+        }
+    }
+
+    @Test("row-level security: a session of tenant A reads none of tenant B's rows")
+    func rowLevelSecurity() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let tenants = [UUID(), UUID()]
+            for (index, tenant) in tenants.enumerated() {
+                try await store.append([try Fixtures.tenantCreated(tenant, name: "Tenant\(index)")], to: .tenant(tenant), tenantID: tenant, expected: .noStream)
+                let key = UUID()
+                try await store.append(
+                    [try store.catalog.encode(KeyIssued(keyID: key, tenantID: tenant, name: "k", displayPrefix: "tly_\(index)", keyHash: "hash\(index)", expiresAt: nil))],
+                    to: .apiKey(key), tenantID: tenant, expected: .noStream)
+            }
+            let runner = ProjectionRunner(store: store, projections: [TenantsProjection(), APIKeysProjection()], options: Self.fast)
+            let running = Task { await runner.run() }
+            defer { running.cancel() }
+            try await Eventually.wait("both projections") {
+                try await store.pool.query("SELECT (SELECT count(*) FROM tenants) + (SELECT count(*) FROM api_keys)").first?.int64(0) == 4
+            }
+            for table in ["tenants", "api_keys"] {
+                for (index, tenant) in tenants.enumerated() {
+                    let seen = try await store.pool.withTransaction { connection in
+                        try await connection.execute("SET LOCAL ROLE tally_app")
+                        try await connection.query("SELECT set_config('tally.tenant_id', $1, true)", [.string(tenant.lowercased)])
+                        return try await connection.query("SELECT tenant_id FROM \(table)").map { try $0.uuid(0) }
+                    }
+                    #expect(seen == [tenants[index]], "\(table) for tenant \(index)")
+                }
+                // No tenant set: nothing at all, never everything.
+                let unscoped = try await store.pool.withTransaction { connection in
+                    try await connection.execute("SET LOCAL ROLE tally_app")
+                    return try await connection.query("SELECT count(*) FROM \(table)").first?.int64(0)
+                }
+                #expect(unscoped == 0)
+                // A tenant cannot write another tenant's row either.
+                await #expect(throws: EventsError.self) {
+                    try await store.pool.withTransaction { connection in
+                        try await connection.execute("SET LOCAL ROLE tally_app")
+                        try await connection.query("SELECT set_config('tally.tenant_id', $1, true)", [.string(tenants[0].lowercased)])
+                        try await connection.query("UPDATE tenants SET tenant_id = $1", [.uuid(tenants[1])])
+                    }
+                }
+            }
+        }
+    }
+}
