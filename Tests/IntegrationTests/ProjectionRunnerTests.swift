@@ -260,3 +260,50 @@ struct ProjectionRunnerTests {
         }
     }
 }
+
+@Suite("Projections: read models")
+struct ReadModelTests {
+    @Test("a history with every event type reaches every read model, and each row matches its stream")
+    func everyEventType() async throws {
+        try await TestDatabase.withStore { store, _ in
+            var history = SyntheticHistory(seed: 42)
+            var appends: [StreamAppend] = []
+            for index in 0..<4 { appends += try history.tenant(runs: 30, erased: index == 3) }
+            let types = Set(appends.flatMap { $0.events.map(\.type) })
+            #expect(types == Set(store.catalog.eventTypes), "the history covers every event type")
+            for chunk in stride(from: 0, to: appends.count, by: 50) {
+                try await store.append(Array(appends[chunk..<min(chunk + 50, appends.count)]))
+            }
+            let total = appends.reduce(0) { $0 + $1.events.count }
+
+            let runner = ProjectionRunner(store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast)
+            let running = Task { await runner.run() }
+            defer { running.cancel() }
+            try await Eventually.wait("every projection to catch up") {
+                let statuses = try await ProjectionStatus.all(ProductProjections.all, store: store)
+                return statuses.allSatisfy { $0.state == .running && $0.lagEvents == 0 }
+            }
+            let statuses = try await ProjectionStatus.all(ProductProjections.all, store: store)
+            #expect(statuses.reduce(0) { $0 + $1.eventsApplied } >= Int64(total) / 2)
+
+            let count = { (sql: String) in try await store.pool.query(sql).first?.int64(0) ?? -1 }
+            #expect(try await count("SELECT count(*) FROM tenants") == 4)
+            #expect(try await count("SELECT count(*) FROM tenants WHERE status = 'erased' AND name = ''") == 1)
+            #expect(try await count("SELECT count(*) FROM workflow_runs WHERE status = 'cancelled'") >= 4)
+            #expect(try await count("SELECT count(*) FROM api_keys") == 12)
+            #expect(try await count("SELECT count(*) FROM api_keys WHERE status = 'active'") == 4)
+            #expect(try await count("SELECT count(*) FROM vendor_secrets") == 12)
+            #expect(try await count("SELECT count(*) FROM workflows WHERE name = 'waterfall v2'") == 4)
+            #expect(try await count("SELECT count(*) FROM workflow_runs") == 120)
+            #expect(try await count("SELECT count(*) FROM workflow_runs WHERE status = 'running'") == 0)
+            let runsCounted = try await count("SELECT sum(quantity)::int8 FROM usage_counters WHERE meter = 'runs'")
+            #expect(runsCounted == 120)
+            let billed = appends.flatMap(\.events).filter { $0.type == VendorCallBilled.eventType }.count
+            #expect(try await count("SELECT sum(quantity)::int8 FROM usage_counters WHERE meter LIKE 'vendor_calls:%'") == Int64(billed))
+            #expect(try await count("SELECT sum(credits)::int8 FROM workflow_runs") == Int64(billed))
+            let attempts = appends.flatMap(\.events).filter { $0.type == StepScheduled.eventType }.count
+            #expect(try await count("SELECT count(*) FROM workflow_progress") == Int64(attempts))
+            #expect(try await count("SELECT count(*) FROM workflow_progress WHERE status IN ('scheduled', 'started')") == 0)
+        }
+    }
+}

@@ -74,7 +74,10 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
 
 /// The product's projections, in the order they are listed.
 public enum ProductProjections {
-    public static let all: [any Projection] = [TenantsProjection(), APIKeysProjection()]
+    public static let all: [any Projection] = [
+        TenantsProjection(), APIKeysProjection(), VendorSecretsProjection(), WorkflowsProjection(), RunsProjection(),
+        UsageCountersProjection(),
+    ]
 
     /// The projections called `names`; throws naming the first unknown one.
     public static func named(_ names: [String]) throws -> [any Projection] {
