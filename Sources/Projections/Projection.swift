@@ -41,8 +41,10 @@ public struct ProjectionTable: Sendable, Hashable {
         self.indexes = indexes
     }
 
-    /// The DDL that creates the table under `tableName`, with its indexes and row-level security.
-    func createStatements(as tableName: String) -> [String] {
+    /// The DDL that creates the table, its indexes and row-level security in the first schema of the
+    /// session's `search_path` (`public`, or `tally_rebuild` during a rebuild).
+    var createStatements: [String] {
+        let tableName = name
         let policy = """
             current_setting('tally.operator', true) = 'on'
             OR tenant_id = nullif(current_setting('tally.tenant_id', true), '')::uuid
@@ -54,7 +56,8 @@ public struct ProjectionTable: Sendable, Hashable {
                 "ALTER TABLE \(tableName) FORCE ROW LEVEL SECURITY",
                 """
                 DO $$ BEGIN
-                    IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE tablename = '\(tableName)' AND policyname = 'tenant_isolation') THEN
+                    IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = current_schema()
+                                   AND tablename = '\(tableName)' AND policyname = 'tenant_isolation') THEN
                         CREATE POLICY tenant_isolation ON \(tableName) USING (\(policy)) WITH CHECK (\(policy));
                     END IF;
                     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_app') THEN

@@ -3,7 +3,7 @@ public struct ProjectionsError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, as an extensible set.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case unexpectedEvent, versionMismatch, unknownProjection
+            case unexpectedEvent, versionMismatch, unknownProjection, checkpointMoved, verificationFailed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -14,6 +14,10 @@ public struct ProjectionsError: Error, Sendable, CustomStringConvertible {
         public static let versionMismatch = Code(.versionMismatch)
         /// No projection has that name.
         public static let unknownProjection = Code(.unknownProjection)
+        /// Someone else moved the projection's checkpoint (a rebuild swapped new tables in).
+        public static let checkpointMoved = Code(.checkpointMoved)
+        /// A verified rebuild differs from the live tables; nothing was swapped.
+        public static let verificationFailed = Code(.verificationFailed)
 
         public var description: String { base.rawValue }
     }

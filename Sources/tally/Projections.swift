@@ -7,7 +7,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "projections",
         abstract: "Inspect the read models derived from the log.",
-        subcommands: [List.self, Status.self])
+        subcommands: [List.self, Status.self, Rebuild.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the projections this binary knows.")
@@ -70,6 +70,105 @@ struct ProjectionsCommand: AsyncParsableCommand {
             }
             if statuses.contains(where: { $0.state != .running }) { throw ExitCode(1) }
         }
+    }
+}
+
+extension ProjectionsCommand {
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild projections from position zero and swap them in without downtime.",
+            discussion: """
+                Builds new tables (schema tally_rebuild) while the service keeps serving and appending, catches up
+                with the head and swaps them in in one transaction; no event appended meanwhile is missed.
+                Interrupted (Ctrl-C, crash), it resumes where it was when run again. --verify compares the rebuilt
+                rows with the live ones at the same position, lists any difference and swaps nothing then
+                (exit status 1).
+                """)
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Argument(help: "Projections to rebuild (see `tally projections list`).")
+        var names: [String] = []
+
+        @Flag(help: "Rebuild every projection.")
+        var all = false
+
+        @Flag(help: "Compare with the live tables before swapping; swap only when equal.")
+        var verify = false
+
+        @Option(help: "Events per transaction.")
+        var batchSize = 2000
+
+        func validate() throws {
+            if all == !names.isEmpty { throw ValidationError("Name the projections to rebuild, or pass --all.") }
+            if !all {
+                do { _ = try ProductProjections.named(names) } catch { throw ValidationError("\(error)") }
+            }
+        }
+
+        func run() async throws {
+            let projections = all ? ProductProjections.all : try ProductProjections.named(names)
+            let store = try database.makeStore(applicationName: "tally-rebuild", maxConnections: 4)
+            defer { store.close() }
+            let reporter = ProgressReporter(interactive: isatty(STDERR_FILENO) == 1)
+            let rebuilder = ProjectionRebuilder(store: store, batchSize: batchSize) { reporter.report($0) }
+            var clean = true
+            for projection in projections {
+                do {
+                    let outcome = try await rebuilder.rebuild(projection, verify: verify)
+                    reporter.finish()
+                    if outcome.swapped {
+                        print(
+                            "\(outcome.projection): rebuilt from \(outcome.eventsApplied) events in",
+                            String(format: "%.1f s%@", outcome.seconds, outcome.resumed ? " (resumed)" : ""), "and swapped in")
+                    } else {
+                        clean = false
+                        print("\(outcome.projection): the rebuilt tables differ from the live ones; nothing swapped")
+                        for difference in outcome.differences {
+                            print("  \(difference.table) \(difference.side): \(difference.row)")
+                        }
+                    }
+                } catch {
+                    reporter.finish()
+                    reportError(error)
+                    clean = false
+                }
+            }
+            if !clean { throw ExitCode(1) }
+        }
+    }
+}
+
+/// Rebuild progress: a bar redrawn in place on a terminal, a plain line every second otherwise.
+final class ProgressReporter: @unchecked Sendable {
+    private let interactive: Bool
+    private let lock = NSLock()
+    private var lastLine = ContinuousClock.now - .seconds(10)
+
+    init(interactive: Bool) {
+        self.interactive = interactive
+    }
+
+    func report(_ progress: ProjectionRebuilder.Progress) {
+        lock.withLock {
+            let now = ContinuousClock.now
+            guard interactive || now - lastLine >= .seconds(1) else { return }
+            lastLine = now
+            let fraction = progress.eventsTotal > 0 ? min(1, Double(progress.eventsApplied) / Double(progress.eventsTotal)) : 1
+            let text = String(
+                format: "%@ %lld/%lld events, %.0f ev/s, ETA %.0f s", progress.projection, progress.eventsApplied,
+                progress.eventsTotal, progress.eventsPerSecond, progress.etaSeconds)
+            if interactive {
+                let bar = String(repeating: "#", count: Int(fraction * 30)) + String(repeating: ".", count: 30 - Int(fraction * 30))
+                FileHandle.standardError.write(Data("\r[\(bar)] \(text)\u{1B}[K".utf8))
+            } else {
+                FileHandle.standardError.write(Data("\(text)\n".utf8))
+            }
+        }
+    }
+
+    func finish() {
+        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
 

@@ -16,6 +16,19 @@ extension Migration {
                 updated_at timestamptz NOT NULL DEFAULT now()
             );
 
+            -- A rebuild in progress: where it is, so that it resumes after an interruption. Its tables live in
+            -- the schema tally_rebuild until they are swapped in.
+            CREATE TABLE projection_rebuilds (
+                projection text PRIMARY KEY,
+                version integer NOT NULL,
+                tx_id xid8 NOT NULL DEFAULT '0',
+                global_position bigint NOT NULL DEFAULT 0,
+                events_applied bigint NOT NULL DEFAULT 0,
+                started_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE SCHEMA tally_rebuild;
+
             DO $do$
             BEGIN
                 IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_app') THEN

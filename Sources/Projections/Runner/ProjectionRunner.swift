@@ -101,8 +101,9 @@ public final class ProjectionRunner: Sendable {
             }
             do {
                 checkpoint = try await apply(page.events, to: projection, from: checkpoint, on: connection)
-            } catch let error as ProjectionsError where error.code == .versionMismatch {
-                throw error
+            } catch let error as ProjectionsError where error.code == .checkpointMoved || error.code == .versionMismatch {
+                logger.info("projection checkpoint moved (rebuilt); reloading", metadata: ["projection": "\(projection.name)"])
+                return
             } catch {
                 if connection.isBroken { throw error }
                 try await isolateFailure(page.events, projection: projection, from: checkpoint, on: connection)
@@ -117,6 +118,9 @@ public final class ProjectionRunner: Sendable {
     ) async throws -> Checkpoint {
         try await connection.execute("BEGIN; SET LOCAL tally.operator = 'on'")
         do {
+            // Taken first in every batch and by a rebuild's swap, so the two take turns: a batch that finds
+            // the checkpoint moved (a swap happened) rolls back and the runner reloads.
+            try await checkpoint.lock(on: connection)
             try await projection.apply(events, in: ProjectionContext(connection: connection, catalog: store.catalog))
             let next = try await checkpoint.advance(to: events.last!.feedPosition, by: events.count, on: connection)
             try await connection.execute("COMMIT")
@@ -136,6 +140,8 @@ public final class ProjectionRunner: Sendable {
         for event in events {
             do {
                 checkpoint = try await apply([event], to: projection, from: checkpoint, on: connection)
+            } catch let error as ProjectionsError where error.code == .checkpointMoved {
+                return
             } catch {
                 logger.error(
                     "projection stopped on an event it cannot apply",
@@ -158,6 +164,10 @@ struct Checkpoint: Sendable {
         try await connection.query(
             "INSERT INTO projection_checkpoints (projection, version) VALUES ($1, $2) ON CONFLICT (projection) DO NOTHING",
             [.string(projection.name), .int32(Int32(projection.version))])
+        // Nothing applied yet: a new version simply starts from zero, no rebuild needed.
+        try await connection.query(
+            "UPDATE projection_checkpoints SET version = $2 WHERE projection = $1 AND global_position = 0 AND version <> $2",
+            [.string(projection.name), .int32(Int32(projection.version))])
         let rows = try await connection.query(
             "SELECT version, tx_id, global_position, status FROM projection_checkpoints WHERE projection = $1",
             [.string(projection.name)])
@@ -166,6 +176,20 @@ struct Checkpoint: Sendable {
             projection: projection.name, version: try row.int(0),
             position: FeedPosition(transactionID: try row.uint64(1), globalPosition: try row.int64(2)),
             failed: try row.string(3) == "failed")
+    }
+
+    /// Locks the checkpoint row for the caller's transaction; throws `.checkpointMoved` when it is no longer
+    /// where this runner believes it is.
+    func lock(on connection: PostgresConnection) async throws {
+        let rows = try await connection.query(
+            "SELECT tx_id, global_position, version, status FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
+            [.string(projection)])
+        guard let row = rows.first,
+            try FeedPosition(transactionID: row.uint64(0), globalPosition: row.int64(1)) == position,
+            try row.int(2) == version, try row.string(3) == "running"
+        else {
+            throw ProjectionsError(.checkpointMoved, "the checkpoint of \(projection) moved under this runner")
+        }
     }
 
     /// Moves the checkpoint inside the caller's transaction, only from where this runner believes it is: if
@@ -182,7 +206,7 @@ struct Checkpoint: Sendable {
                 .int64(Int64(count)), .text(String(self.position.transactionID)), .int64(self.position.globalPosition),
             ])
         guard rows.affectedRows == 1 else {
-            throw ProjectionsError(.versionMismatch, "the checkpoint of \(projection) moved under this runner")
+            throw ProjectionsError(.checkpointMoved, "the checkpoint of \(projection) moved under this runner")
         }
         var next = self
         next.position = position
@@ -204,7 +228,7 @@ enum ProjectionTables {
         try await connection.execute("BEGIN")
         do {
             for table in projection.tables {
-                for statement in table.createStatements(as: table.name) {
+                for statement in table.createStatements {
                     try await connection.execute(statement)
                 }
             }

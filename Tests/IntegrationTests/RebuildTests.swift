@@ -1,0 +1,112 @@
+@testable import Events
+import Foundation
+@testable import Projections
+import Synchronization
+import Testing
+
+@Suite("Projections: rebuild")
+struct RebuildTests {
+    private func appendRuns(_ store: EventStore, count: Int) async throws {
+        try await store.append(try (0..<count).map { _ in try Fixtures.runStarted() }, to: .run(UUID()), tenantID: nil, expected: .noStream)
+    }
+
+    @Test("a rebuild while appends continue: the swapped-in tables hold every event, counted once, and the runner goes on")
+    func rebuildUnderLoad() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let projection = CountingProjection(name: "rebuilt")
+            for _ in 0..<20 { try await appendRuns(store, count: 25) }
+            let runner = Task { await ProjectionRunner(store: store, projections: [projection], options: ProjectionRunnerTests.fast).run() }
+            defer { runner.cancel() }
+            try await Eventually.wait("the live projection") { try await store.count("rebuilt", "RunStarted") == 500 }
+
+            let appended = Mutex(500)
+            let appender = Task {
+                for _ in 0..<40 {
+                    try await appendRuns(store, count: 5)
+                    appended.withLock { $0 += 5 }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            let outcome = try await ProjectionRebuilder(store: store, batchSize: 50).rebuild(projection)
+            #expect(outcome.swapped)
+            #expect(!outcome.resumed)
+            try await appender.value
+            let total = appended.withLock { $0 }
+            #expect(total == 700)
+            try await Eventually.wait("every event after the swap") { try await store.count("rebuilt", "RunStarted") == Int64(total) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await store.count("rebuilt", "RunStarted") == Int64(total), "nothing counted twice")
+            #expect(try await store.checkpoint("rebuilt")?.status == "running")
+            let leftovers = try await store.pool.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'tally_rebuild'").first?.int64(0)
+            #expect(leftovers == 0)
+        }
+    }
+
+    @Test("verify swaps an equal rebuild, and lists the differences and swaps nothing when the live rows were tampered with")
+    func verify() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let projection = CountingProjection(name: "verified")
+            try await appendRuns(store, count: 30)
+            try await store.append([try Fixtures.usage(tenant: UUID(), calls: 1)], to: .usage(tenant: UUID()), tenantID: nil, expected: .any)
+            let runner = Task { await ProjectionRunner(store: store, projections: [projection], options: ProjectionRunnerTests.fast).run() }
+            try await Eventually.wait("the live projection") { try await store.count("verified", "UsageRecorded") == 1 }
+            runner.cancel()
+            await runner.value
+
+            let clean = try await ProjectionRebuilder(store: store).rebuild(projection, verify: true)
+            #expect(clean.swapped && clean.differences.isEmpty)
+
+            try await store.pool.withTransaction { connection in
+                try await connection.execute("SET LOCAL tally.operator = 'on'; UPDATE verified SET n = n + 5 WHERE event_type = 'RunStarted'")
+            }
+            let tampered = try await ProjectionRebuilder(store: store).rebuild(projection, verify: true)
+            #expect(!tampered.swapped)
+            #expect(Set(tampered.differences.map(\.side)) == ["live only", "rebuilt only"])
+            #expect(tampered.differences.allSatisfy { $0.table == "verified" && $0.row.contains("RunStarted") })
+            #expect(try await store.count("verified", "RunStarted") == 35, "the live table is untouched")
+
+            let repaired = try await ProjectionRebuilder(store: store).rebuild(projection)
+            #expect(repaired.swapped)
+            #expect(try await store.count("verified", "RunStarted") == 30)
+        }
+    }
+
+    @Test("an interrupted rebuild resumes where it stopped instead of starting over")
+    func resume() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let projection = CountingProjection(name: "resumed")
+            for _ in 0..<10 { try await appendRuns(store, count: 30) }
+            let interrupted = Task {
+                try await ProjectionRebuilder(store: store, batchSize: 20) { progress in
+                    if progress.eventsApplied >= 100 { withUnsafeCurrentTask { $0?.cancel() } }
+                }.rebuild(projection)
+            }
+            await #expect(throws: CancellationError.self) { try await interrupted.value }
+            let position = try await store.pool.query("SELECT events_applied FROM projection_rebuilds WHERE projection = 'resumed'").first?.int64(0)
+            #expect((100..<300).contains(position ?? 0))
+
+            let outcome = try await ProjectionRebuilder(store: store, batchSize: 20).rebuild(projection)
+            #expect(outcome.resumed)
+            #expect(outcome.eventsApplied == 300)
+            #expect(try await store.count("resumed", "RunStarted") == 300)
+        }
+    }
+
+    @Test("the CLI rebuilds every projection and refuses unknown names")
+    func cli() async throws {
+        try await TestDatabase.withStore { store, url in
+            var history = SyntheticHistory(seed: 7)
+            for append in try history.tenant(runs: 5) { try await store.append([append]) }
+            let result = try await CLI.run(["projections", "rebuild", "--all", "--verify", "--database-url", url])
+            #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+            for projection in ProductProjections.all {
+                #expect(result.stdout.contains("\(projection.name): rebuilt from"))
+            }
+            let status = try await CLI.run(["projections", "status", "--database-url", url])
+            #expect(status.status == 0, "\(status.stdout)")
+            let unknown = try await CLI.run(["projections", "rebuild", "nope", "--database-url", url])
+            #expect(unknown.status == 64)
+            #expect(unknown.stderr.contains("no projection is called nope"))
+        }
+    }
+}
