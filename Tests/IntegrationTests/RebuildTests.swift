@@ -110,3 +110,38 @@ struct RebuildTests {
         }
     }
 }
+
+@Suite("Projections: determinism")
+struct DeterminismTests {
+    @Test("about 100,000 events applied live in small batches equal the same history rebuilt from scratch, table by table")
+    func liveEqualsRebuilt() async throws {
+        try await TestDatabase.withStore(maxConnections: 8) { store, _ in
+            var history = SyntheticHistory(seed: 2026)
+            var total = 0
+            var tenants = 0
+            while total < 100_000 {
+                let appends = try history.tenant(runs: 40, erased: tenants % 50 == 49)
+                total += appends.reduce(0) { $0 + $1.events.count }
+                tenants += 1
+                try await store.append(appends)
+            }
+            let types = try await store.pool.query("SELECT count(DISTINCT event_type) FROM events").first?.int64(0)
+            #expect(types == Int64(store.catalog.eventTypes.count), "every event type is in the history")
+
+            let options = ProjectionRunner.Options(batchSize: 37, pollInterval: .milliseconds(50), leadershipRetry: .milliseconds(50))
+            let runner = Task { await ProjectionRunner(store: store, projections: ProductProjections.all, options: options).run() }
+            try await Eventually.wait("every projection to catch up", timeout: .seconds(600)) {
+                try await ProjectionStatus.all(ProductProjections.all, store: store).allSatisfy { $0.state == .running && $0.lagEvents == 0 }
+            }
+            runner.cancel()
+            await runner.value
+
+            for projection in ProductProjections.all {
+                let outcome = try await ProjectionRebuilder(store: store, batchSize: 5000).rebuild(projection, verify: true)
+                #expect(outcome.differences.isEmpty, "\(projection.name): \(outcome.differences.prefix(3))")
+                #expect(outcome.swapped)
+            }
+            #expect(try await store.pool.query("SELECT count(*) FROM workflow_runs").first?.int64(0) == Int64(tenants * 40))
+        }
+    }
+}
