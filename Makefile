@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both install missing Debian packages and
 # start their own PostgreSQL when needed.
-.PHONY: run test build deps bench-append format lint clean
+.PHONY: run test build deps bench-append bench-rebuild format lint clean
 
 run: deps
 	scripts/run.sh
@@ -16,6 +16,9 @@ deps:
 
 bench-append: deps
 	scripts/bench.sh append
+
+bench-rebuild: deps
+	scripts/bench.sh rebuild
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Events
 import Foundation
+import Projections
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure this machine: Tally against the physical limit of the same database.",
-        subcommands: [Append.self])
+        subcommands: [Append.self, Rebuild.self])
 
     struct Append: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -140,4 +141,76 @@ private struct RawInsert: Sendable {
         }
         try await store.pool.query(sql[batch]!, parameters)
     }
+}
+
+extension Bench {
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild every projection from a generated history, against the raw read speed of the log.",
+            discussion: """
+                Needs an empty database it may write to. Generates a realistic history (tenants, keys, vendor
+                secrets, workflows, runs with their steps and billed calls, usage batches, plan changes), measures
+                reading every event out of the table with COPY (the physical limit of the read side), then
+                rebuilds all projections and reports log events per second of rebuild time.
+                """)
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(help: "Events to generate.")
+        var events = 1_000_000
+
+        @Option(help: "Events per rebuild transaction.")
+        var batchSize = 5000
+
+        func run() async throws {
+            let url = try database.resolvedURL()
+            try await Migrator(databaseURL: url).migrate()
+            let store = try database.makeStore(applicationName: "tally-bench", maxConnections: 8)
+            defer { store.close() }
+            let existing = try await store.pool.query("SELECT count(*) FROM events").first?.int64(0) ?? 0
+            guard existing == 0 else { throw ValidationError("bench rebuild needs an empty database; this one has \(existing) events") }
+
+            var history = SyntheticHistory(seed: 1)
+            var generated = 0
+            var tenants = 0
+            let generateStart = ContinuousClock.now
+            while generated < events {
+                let appends = try history.tenant(runs: 40, erased: tenants % 100 == 99)
+                generated += appends.reduce(0) { $0 + $1.events.count }
+                tenants += 1
+                try await store.append(appends)
+            }
+            let generateSeconds = (ContinuousClock.now - generateStart) / .seconds(1)
+            try await store.pool.query("VACUUM ANALYZE events")
+            print(String(format: "history: %d events, %d tenants, appended in %.1f s (%.0f ev/s)", generated, tenants, generateSeconds, Double(generated) / generateSeconds))
+
+            let bytes = ByteCounter()
+            let readStart = ContinuousClock.now
+            try await store.pool.withConnection { connection in
+                try await connection.copyOut("COPY (SELECT * FROM events ORDER BY tx_id, global_position) TO STDOUT (FORMAT binary)") { bytes.add($0.count) }
+            }
+            let readSeconds = (ContinuousClock.now - readStart) / .seconds(1)
+            let rawRate = Double(generated) / readSeconds
+            print(String(format: "raw read (COPY of every event in feed order): %.1f s, %.0f ev/s, %.0f MB", readSeconds, rawRate, Double(bytes.total) / 1e6))
+
+            let rebuildStart = ContinuousClock.now
+            var applied: Int64 = 0
+            for projection in ProductProjections.all {
+                let outcome = try await ProjectionRebuilder(store: store, batchSize: batchSize).rebuild(projection)
+                applied += outcome.eventsApplied
+                print(String(format: "  %@: %lld events in %.1f s (%.0f ev/s)", projection.name, outcome.eventsApplied, outcome.seconds, Double(outcome.eventsApplied) / outcome.seconds))
+            }
+            let rebuildSeconds = (ContinuousClock.now - rebuildStart) / .seconds(1)
+            let rate = Double(generated) / rebuildSeconds
+            print(String(format: "rebuild of all projections: %.1f s, %.0f log events/s (%lld applications), %.3fx the raw read", rebuildSeconds, rate, applied, rate / rawRate))
+        }
+    }
+}
+
+/// Counts COPY bytes from the connection's thread.
+final class ByteCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ bytes: Int) { lock.withLock { count += bytes } }
+    var total: Int { lock.withLock { count } }
 }

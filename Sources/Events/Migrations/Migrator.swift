@@ -52,16 +52,11 @@ public struct Migrator: Sendable {
                 statuses.contains { $0.version == migration.version && $0.state == .pending }
             }
             for migration in pending {
-                try await connection.execute("BEGIN")
-                do {
+                try await connection.withTransaction {
                     try await connection.execute(migration.sql)
                     try await connection.query(
                         "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                         [.int64(Int64(migration.version)), .string(migration.name), .string(migration.checksum)])
-                    try await connection.execute("COMMIT")
-                } catch {
-                    try? await connection.execute("ROLLBACK")
-                    throw error
                 }
             }
             return pending

@@ -269,6 +269,22 @@ package final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` in a transaction on this connection: `begin` (BEGIN, with any `SET LOCAL` after it), then
+    /// COMMIT when `body` returns, ROLLBACK when it throws.
+    package func withTransaction<T: Sendable>(
+        begin: String = "BEGIN", _ body: () async throws -> T
+    ) async throws -> T {
+        try await execute(begin)
+        do {
+            let result = try await body()
+            try await execute("COMMIT")
+            return result
+        } catch {
+            if !isBroken { try? await execute("ROLLBACK") }
+            throw error
+        }
+    }
+
     // MARK: - COPY
 
     /// Streams `data` into `COPY ... FROM STDIN` and returns the number of rows copied.

@@ -60,17 +60,7 @@ package final class PostgresPool: Sendable {
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     package func withTransaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await withConnection { connection in
-            try await connection.execute("BEGIN")
-            do {
-                let result = try await body(connection)
-                try await connection.execute("COMMIT")
-                return result
-            } catch {
-                if !connection.isBroken {
-                    try? await connection.execute("ROLLBACK")
-                }
-                throw error
-            }
+            try await connection.withTransaction { try await body(connection) }
         }
     }
 

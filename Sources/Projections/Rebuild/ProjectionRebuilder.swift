@@ -80,13 +80,8 @@ public struct ProjectionRebuilder: Sendable {
             try Task.checkCancellation()
             let page = try await store.readFeed(after: state.position, limit: batchSize, filter: projection.feedFilter)
             if page.events.isEmpty { break }
-            try await connection.execute("BEGIN")
-            do {
+            try await connection.withTransaction {
                 try await applyToRebuild(page.events, projection, state: &state, on: connection)
-                try await connection.execute("COMMIT")
-            } catch {
-                if !connection.isBroken { try? await connection.execute("ROLLBACK") }
-                throw error
             }
             let elapsed = (ContinuousClock.now - clock) / .seconds(1)
             progress(
@@ -119,8 +114,7 @@ public struct ProjectionRebuilder: Sendable {
                 position: FeedPosition(transactionID: try row.uint64(1), globalPosition: try row.int64(2)),
                 applied: try row.int64(3), resumed: true)
         }
-        try await connection.execute("BEGIN; SET LOCAL search_path = \(Self.schema), public")
-        do {
+        try await connection.withTransaction(begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public") {
             for table in projection.tables {
                 try await connection.execute("DROP TABLE IF EXISTS \(Self.schema).\(table.name)")
                 for statement in table.createStatements {
@@ -133,10 +127,6 @@ public struct ProjectionRebuilder: Sendable {
                 ON CONFLICT (projection) DO UPDATE SET version = excluded.version, tx_id = '0', global_position = 0,
                     events_applied = 0, started_at = now(), updated_at = now()
                 """, [.string(projection.name), .int32(Int32(projection.version))])
-            try await connection.execute("COMMIT")
-        } catch {
-            if !connection.isBroken { try? await connection.execute("ROLLBACK") }
-            throw error
         }
         return State(position: .start, applied: 0, resumed: false)
     }

@@ -116,18 +116,12 @@ public final class ProjectionRunner: Sendable {
     private func apply(
         _ events: [RecordedEvent], to projection: any Projection, from checkpoint: Checkpoint, on connection: PostgresConnection
     ) async throws -> Checkpoint {
-        try await connection.execute("BEGIN; SET LOCAL tally.operator = 'on'")
-        do {
+        try await connection.withTransaction(begin: "BEGIN; SET LOCAL tally.operator = 'on'") {
             // Taken first in every batch and by a rebuild's swap, so the two take turns: a batch that finds
             // the checkpoint moved (a swap happened) rolls back and the runner reloads.
             try await checkpoint.lock(on: connection)
             try await projection.apply(events, in: ProjectionContext(connection: connection, catalog: store.catalog))
-            let next = try await checkpoint.advance(to: events.last!.feedPosition, by: events.count, on: connection)
-            try await connection.execute("COMMIT")
-            return next
-        } catch {
-            if !connection.isBroken { try? await connection.execute("ROLLBACK") }
-            throw error
+            return try await checkpoint.advance(to: events.last!.feedPosition, by: events.count, on: connection)
         }
     }
 
@@ -225,17 +219,12 @@ struct Checkpoint: Sendable {
 /// Creates a projection's tables (idempotently), each with row-level security by tenant.
 enum ProjectionTables {
     static func create(_ projection: any Projection, on connection: PostgresConnection) async throws {
-        try await connection.execute("BEGIN")
-        do {
+        try await connection.withTransaction {
             for table in projection.tables {
                 for statement in table.createStatements {
                     try await connection.execute(statement)
                 }
             }
-            try await connection.execute("COMMIT")
-        } catch {
-            if !connection.isBroken { try? await connection.execute("ROLLBACK") }
-            throw error
         }
     }
 }
