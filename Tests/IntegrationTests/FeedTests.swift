@@ -121,7 +121,9 @@ struct FeedTests {
             let outcome = try await withThrowingTaskGroup(of: [UUID]?.self) { group in
                 group.addTask { try await received.value }
                 group.addTask {
-                    try await Task.sleep(for: .seconds(10))
+                    // Below the 30 s poll interval, so only a notification can deliver in time. Generous,
+                    // because parallel tests (rebuilds) hold the cluster-wide horizon for seconds at a time.
+                    try await Task.sleep(for: .seconds(25))
                     return nil
                 }
                 let first = try await group.next()!

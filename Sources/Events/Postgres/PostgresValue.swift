@@ -91,6 +91,18 @@ package struct PostgresValue: Sendable {
         return PostgresValue(oid: PostgresType.arrayOID(of: elementOID), format: 1, bytes: out)
     }
 
+    package static func stringArray(_ values: [String?]) -> PostgresValue {
+        array(of: PostgresType.text, values.map { $0.map { Array($0.utf8) } })
+    }
+
+    package static func int32Array(_ values: [Int32?]) -> PostgresValue {
+        array(of: PostgresType.int4, values.map { $0.map { BigEndian.bytes($0) } })
+    }
+
+    package static func timestampArray(_ values: [Date?]) -> PostgresValue {
+        array(of: PostgresType.timestamptz, values.map { $0.map { BigEndian.bytes(PostgresType.microseconds($0)) } })
+    }
+
     package static func stringArray(_ values: [String]) -> PostgresValue {
         array(of: PostgresType.text, values.map { Array($0.utf8) })
     }
