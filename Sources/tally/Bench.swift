@@ -162,6 +162,9 @@ extension Bench {
         @Option(help: "Events per rebuild transaction.")
         var batchSize = 5000
 
+        @Option(help: "Projections rebuilt at the same time.")
+        var parallel = 2
+
         func run() async throws {
             let url = try database.resolvedURL()
             try await Migrator(databaseURL: url).migrate()
@@ -195,14 +198,16 @@ extension Bench {
 
             let rebuildStart = ContinuousClock.now
             var applied: Int64 = 0
-            for projection in ProductProjections.all {
-                let outcome = try await ProjectionRebuilder(store: store, batchSize: batchSize).rebuild(projection)
+            let rebuilder = ProjectionRebuilder(store: store, batchSize: batchSize)
+            for outcome in try await rebuilder.rebuild(ProductProjections.all, parallel: parallel) {
                 applied += outcome.eventsApplied
-                print(String(format: "  %@: %lld events in %.1f s (%.0f ev/s)", projection.name, outcome.eventsApplied, outcome.seconds, Double(outcome.eventsApplied) / outcome.seconds))
+                print(String(format: "  %@: %lld events in %.1f s (%.0f ev/s)", outcome.projection, outcome.eventsApplied, outcome.seconds, Double(outcome.eventsApplied) / outcome.seconds))
             }
             let rebuildSeconds = (ContinuousClock.now - rebuildStart) / .seconds(1)
             let rate = Double(generated) / rebuildSeconds
-            print(String(format: "rebuild of all projections: %.1f s, %.0f log events/s (%lld applications), %.3fx the raw read", rebuildSeconds, rate, applied, rate / rawRate))
+            print(
+                "rebuild of all projections, \(parallel) at a time:",
+                String(format: "%.1f s, %.0f log events/s (%lld applications), %.3fx the raw read", rebuildSeconds, rate, applied, rate / rawRate))
         }
     }
 }

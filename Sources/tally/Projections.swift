@@ -99,6 +99,9 @@ extension ProjectionsCommand {
         @Option(help: "Events per transaction.")
         var batchSize = 2000
 
+        @Option(help: "Projections rebuilt at the same time.")
+        var parallel = 2
+
         func validate() throws {
             if all == !names.isEmpty { throw ValidationError("Name the projections to rebuild, or pass --all.") }
             if !all {
@@ -112,26 +115,27 @@ extension ProjectionsCommand {
             defer { store.close() }
             let reporter = ProgressReporter(interactive: isatty(STDERR_FILENO) == 1)
             let rebuilder = ProjectionRebuilder(store: store, batchSize: batchSize) { reporter.report($0) }
+            let outcomes: [ProjectionRebuilder.Outcome]
+            do {
+                outcomes = try await rebuilder.rebuild(projections, verify: verify, parallel: parallel)
+                reporter.finish()
+            } catch {
+                reporter.finish()
+                reportError(error)
+                throw ExitCode(1)
+            }
             var clean = true
-            for projection in projections {
-                do {
-                    let outcome = try await rebuilder.rebuild(projection, verify: verify)
-                    reporter.finish()
-                    if outcome.swapped {
-                        print(
-                            "\(outcome.projection): rebuilt from \(outcome.eventsApplied) events in",
-                            String(format: "%.1f s%@", outcome.seconds, outcome.resumed ? " (resumed)" : ""), "and swapped in")
-                    } else {
-                        clean = false
-                        print("\(outcome.projection): the rebuilt tables differ from the live ones; nothing swapped")
-                        for difference in outcome.differences {
-                            print("  \(difference.table) \(difference.side): \(difference.row)")
-                        }
-                    }
-                } catch {
-                    reporter.finish()
-                    reportError(error)
+            for outcome in outcomes {
+                if outcome.swapped {
+                    print(
+                        "\(outcome.projection): rebuilt from \(outcome.eventsApplied) events in",
+                        String(format: "%.1f s%@", outcome.seconds, outcome.resumed ? " (resumed)" : ""), "and swapped in")
+                } else {
                     clean = false
+                    print("\(outcome.projection): the rebuilt tables differ from the live ones; nothing swapped")
+                    for difference in outcome.differences {
+                        print("  \(difference.table) \(difference.side): \(difference.row)")
+                    }
                 }
             }
             if !clean { throw ExitCode(1) }

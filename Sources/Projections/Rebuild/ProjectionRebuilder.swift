@@ -101,6 +101,28 @@ public struct ProjectionRebuilder: Sendable {
         var resumed: Bool
     }
 
+    /// Rebuilds several projections, `parallel` at a time (one rebuild leaves the machine half idle: the
+    /// client decodes while the server writes, in turn). Outcomes come back in the order of `projections`; the
+    /// first error stops the rest.
+    public func rebuild(_ projections: [any Projection], verify: Bool = false, parallel: Int) async throws -> [Outcome] {
+        try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
+            var outcomes = [Outcome?](repeating: nil, count: projections.count)
+            var next = 0
+            func startNext() {
+                guard next < projections.count else { return }
+                let index = next
+                next += 1
+                group.addTask { (index, try await self.rebuild(projections[index], verify: verify)) }
+            }
+            for _ in 0..<max(1, parallel) { startNext() }
+            while let (index, outcome) = try await group.next() {
+                outcomes[index] = outcome
+                startNext()
+            }
+            return outcomes.compactMap { $0 }
+        }
+    }
+
     /// Resumes the rebuild of this version if one was interrupted; otherwise starts one with empty tables.
     private func start(_ projection: any Projection, on connection: PostgresConnection) async throws -> State {
         let rows = try await connection.query(
