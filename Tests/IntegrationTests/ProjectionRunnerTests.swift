@@ -159,6 +159,16 @@ struct ProjectionRunnerTests {
             try await store.append([try Fixtures.runStarted()], to: .run(UUID()), tenantID: nil, expected: .noStream)
             try await Eventually.wait("the healthy projection") { try await store.count("healthy", "RunStarted") == 22 }
             #expect(try await store.count("failing", "RunStarted") == 10)
+
+            // Once the cause is fixed, a rebuild repairs it and the running runner picks it up again.
+            let fixed = CountingProjection(name: "failing")
+            let outcome = try await ProjectionRebuilder(store: store).rebuild(fixed)
+            #expect(outcome.swapped)
+            #expect(try await store.checkpoint("failing")?.status == "running")
+            try await store.append([try Fixtures.runStarted()], to: .run(UUID()), tenantID: nil, expected: .noStream)
+            try await Eventually.wait("the repaired projection to follow new events") {
+                try await store.count("failing", "RunStarted") == 23
+            }
         }
     }
 

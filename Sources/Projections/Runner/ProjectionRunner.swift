@@ -84,8 +84,11 @@ public final class ProjectionRunner: Sendable {
                 "the database has \(projection.name) version \(checkpoint.version), this binary has \(projection.version): rebuild it")
         }
         guard checkpoint.failed == false else {
-            logger.warning("projection is stopped on an error; rebuild or fix and reset it", metadata: ["projection": "\(projection.name)"])
-            while !Task.isCancelled { try await Task.sleep(for: options.pollInterval) }
+            logger.warning("projection is stopped on an error; rebuild it once the cause is fixed", metadata: ["projection": "\(projection.name)"])
+            // A rebuild's swap resets the status: then lead again from the rebuilt position.
+            while !Task.isCancelled, try await Checkpoint.load(projection, on: connection).failed {
+                try await Task.sleep(for: options.pollInterval)
+            }
             return
         }
         logger.info("leading projection", metadata: ["projection": "\(projection.name)", "position": "\(checkpoint.position)"])
