@@ -154,13 +154,27 @@ public final class EventStore: Sendable {
     }
 
     /// Increases whenever the log may have grown (a local append or another process's NOTIFY); read it
-    /// before reading the feed, then `waitForAppends(after:timeout:)`.
+    /// before reading the feed, then `waitForNewEvents(after:pollInterval:heldBackoff:)` if it found nothing.
     package var appendGeneration: UInt64 { changes.generation }
 
-    /// Returns when the log may have grown since `generation`, after `timeout`, or on cancellation.
-    package func waitForAppends(after generation: UInt64, timeout: Duration) async {
+    /// The longest a reader waits between looks while committed events wait behind the horizon.
+    static let horizonPollLimit: Duration = .milliseconds(100)
+
+    /// Waits for the log to grow after a read at `generation` found nothing: until an append here or a NOTIFY
+    /// from another process, at most `pollInterval`. While committed events wait behind an older open
+    /// transaction, nothing announces that it ended (it may not even be in this database), so the wait is
+    /// bounded by `heldBackoff`, which doubles from 5 ms up to 100 ms; a reader resets it to `nil` after it
+    /// read events.
+    package func waitForNewEvents(after generation: UInt64, pollInterval: Duration, heldBackoff: inout Duration?) async throws {
         listener.start()
-        await changes.wait(after: generation, timeout: timeout)
+        guard try await hasEventsBeyondHorizon() else {
+            await changes.wait(after: generation, timeout: pollInterval)
+            return
+        }
+        let limit = min(pollInterval, Self.horizonPollLimit)
+        let wait = min(heldBackoff ?? .milliseconds(5), limit)
+        await changes.wait(after: generation, timeout: wait)
+        heldBackoff = min(wait * 2, limit)
     }
 
     /// Follows the feed from `position`: every event after it, then new ones as they commit.

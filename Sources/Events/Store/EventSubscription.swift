@@ -16,9 +16,6 @@ public struct EventSubscription: AsyncSequence, Sendable {
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        /// The longest a subscriber waits between looks while committed events wait behind the horizon.
-        static let horizonPollLimit: Duration = .milliseconds(100)
-
         let store: EventStore
         /// The position of the last event returned.
         public private(set) var position: FeedPosition
@@ -35,7 +32,7 @@ public struct EventSubscription: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> RecordedEvent? {
-            var backoff: Duration = .milliseconds(5)
+            var heldBackoff: Duration?
             while true {
                 if index < buffer.count {
                     let event = buffer[index]
@@ -44,23 +41,15 @@ public struct EventSubscription: AsyncSequence, Sendable {
                     return event
                 }
                 if Task.isCancelled { return nil }
-                let generation = store.changes.generation
+                let generation = store.appendGeneration
                 let page = try await store.readFeed(after: position, limit: pageSize, filter: filter)
                 if !page.events.isEmpty {
                     buffer = page.events
                     index = 0
                     continue
                 }
-                let interval = store.configuration.pollInterval
-                if try await store.hasEventsBeyondHorizon() {
-                    // Nothing announces that the horizon moved (the transaction holding it may not even be in
-                    // this database), so keep looking at a short, bounded interval.
-                    let horizonPoll = Swift.min(interval, Self.horizonPollLimit)
-                    await store.changes.wait(after: generation, timeout: Swift.min(backoff, horizonPoll))
-                    backoff = Swift.min(backoff * 2, horizonPoll)
-                } else {
-                    await store.changes.wait(after: generation, timeout: interval)
-                }
+                try await store.waitForNewEvents(
+                    after: generation, pollInterval: store.configuration.pollInterval, heldBackoff: &heldBackoff)
             }
         }
     }

@@ -92,16 +92,15 @@ public final class ProjectionRunner: Sendable {
             return
         }
         logger.info("leading projection", metadata: ["projection": "\(projection.name)", "position": "\(checkpoint.position)"])
+        var heldBackoff: Duration?
         while !Task.isCancelled {
             let generation = store.appendGeneration
             let page = try await store.readFeed(after: checkpoint.position, limit: options.batchSize, filter: projection.feedFilter)
             if page.events.isEmpty {
-                // Events held behind an open transaction are announced by nobody when it ends: look again soon.
-                let held = try await store.hasEventsBeyondHorizon()
-                await store.waitForAppends(
-                    after: generation, timeout: held ? min(options.pollInterval, .milliseconds(50)) : options.pollInterval)
+                try await store.waitForNewEvents(after: generation, pollInterval: options.pollInterval, heldBackoff: &heldBackoff)
                 continue
             }
+            heldBackoff = nil
             do {
                 checkpoint = try await apply(page.events, to: projection, from: checkpoint, on: connection)
             } catch let error as ProjectionsError where error.code == .checkpointMoved || error.code == .versionMismatch {
