@@ -73,7 +73,7 @@ public struct ProjectionRebuilder: Sendable {
         }
         let started = ContinuousClock.now
         var state = try await start(projection, on: connection)
-        let total = state.applied + (try await remaining(projection, after: state.position))
+        let total = state.applied + (try await ProjectionStatus.pending(projection, after: state.position, store: store, limit: 10_000_000).events)
         let clock = ContinuousClock.now
         let appliedAtStart = state.applied
         while true {
@@ -258,16 +258,5 @@ public struct ProjectionRebuilder: Sendable {
             }
         }
         return differences
-    }
-
-    /// Events of the projection's types after `position` (for the ETA), counted up to 10,000,000.
-    private func remaining(_ projection: any Projection, after position: FeedPosition) async throws -> Int64 {
-        try await store.pool.query(
-            """
-            SELECT count(*) FROM (SELECT 1 FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-                                  AND event_type = ANY($3) LIMIT 10000000) pending
-            """,
-            [.text(String(position.transactionID)), .int64(position.globalPosition), .stringArray(projection.eventTypes.sorted())]
-        ).first?.int64(0) ?? 0
     }
 }

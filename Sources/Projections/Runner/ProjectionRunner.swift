@@ -103,7 +103,7 @@ public final class ProjectionRunner: Sendable {
             heldBackoff = nil
             do {
                 checkpoint = try await apply(page.events, to: projection, from: checkpoint, on: connection)
-            } catch let error as ProjectionsError where error.code == .checkpointMoved || error.code == .versionMismatch {
+            } catch let error as ProjectionsError where error.code == .checkpointMoved {
                 logger.info("projection checkpoint moved (rebuilt); reloading", metadata: ["projection": "\(projection.name)"])
                 return
             } catch {
@@ -188,22 +188,15 @@ struct Checkpoint: Sendable {
         }
     }
 
-    /// Moves the checkpoint inside the caller's transaction, only from where this runner believes it is: if
-    /// anyone else moved it, the transaction must not commit.
+    /// Moves the checkpoint inside the caller's transaction, which holds the row lock taken by `lock(on:)`.
     func advance(to position: FeedPosition, by count: Int, on connection: PostgresConnection) async throws -> Checkpoint {
-        let rows = try await connection.query(
+        try await connection.query(
             """
             UPDATE projection_checkpoints
             SET tx_id = $2::text::xid8, global_position = $3, events_applied = events_applied + $4, updated_at = now()
-            WHERE projection = $1 AND tx_id = $5::text::xid8 AND global_position = $6 AND status = 'running'
+            WHERE projection = $1
             """,
-            [
-                .string(projection), .text(String(position.transactionID)), .int64(position.globalPosition),
-                .int64(Int64(count)), .text(String(self.position.transactionID)), .int64(self.position.globalPosition),
-            ])
-        guard rows.affectedRows == 1 else {
-            throw ProjectionsError(.checkpointMoved, "the checkpoint of \(projection) moved under this runner")
-        }
+            [.string(projection), .text(String(position.transactionID)), .int64(position.globalPosition), .int64(Int64(count))])
         var next = self
         next.position = position
         return next

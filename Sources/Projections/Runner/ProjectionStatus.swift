@@ -50,25 +50,33 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
                 status.state =
                     try row.string(4) == "failed" ? .failed : status.storedVersion == projection.version ? .running : .needsRebuild
             }
-            let lag = try await store.pool.query(
-                """
-                WITH pending AS (
-                    SELECT recorded_at FROM events
-                    WHERE (tx_id, global_position) > ($1::text::xid8, $2) AND event_type = ANY($3)
-                    ORDER BY tx_id, global_position
-                    LIMIT 1000000
-                )
-                SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM pending
-                """,
-                [
-                    .text(String(status.position.transactionID)), .int64(status.position.globalPosition),
-                    .stringArray(projection.eventTypes.sorted()),
-                ])
-            status.lagEvents = try lag.first?.int64(0) ?? 0
-            status.lagSeconds = try lag.first?.double(1) ?? 0
+            (status.lagEvents, status.lagSeconds) = try await pending(projection, after: status.position, store: store, limit: 1_000_000)
             statuses.append(status)
         }
         return statuses
+    }
+
+    /// How many events of `projection`'s types follow `position` (counted up to `limit`), and the age in
+    /// seconds of the oldest of them (0 when none).
+    static func pending(
+        _ projection: any Projection, after position: FeedPosition, store: EventStore, limit: Int
+    ) async throws -> (events: Int64, oldestSeconds: Double) {
+        let row = try await store.pool.query(
+            """
+            WITH pending AS (
+                SELECT recorded_at FROM events
+                WHERE (tx_id, global_position) > ($1::text::xid8, $2) AND event_type = ANY($3)
+                ORDER BY tx_id, global_position
+                LIMIT $4
+            )
+            SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM pending
+            """,
+            [
+                .text(String(position.transactionID)), .int64(position.globalPosition),
+                .stringArray(projection.eventTypes.sorted()), .int64(Int64(limit)),
+            ]
+        ).first
+        return (try row?.int64(0) ?? 0, try row?.double(1) ?? 0)
     }
 }
 
