@@ -257,8 +257,6 @@ package final class PostgresConnection: @unchecked Sendable {
             return EventsError(
                 .conflict, "stream \(info?.stream ?? "?") is at version \(info?.actual ?? -1), not the expected version",
                 sqlState: sqlState, stream: info?.stream, actualVersion: info?.actual)
-        case "TL422":
-            return EventsError(.duplicateEventIDs, primary, sqlState: sqlState, detail: detailText)
         case "TL405":
             return EventsError(.appendOnly, primary, sqlState: sqlState)
         case let state? where state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03":

@@ -54,8 +54,8 @@ struct AppendCall: Sendable {
 
     func run(on connection: PostgresConnection, canInspectAfterFailure: Bool) async throws -> [AppendResult] {
         do {
-            let results = appends.count == 1 ? try await runSingle(on: connection) : try await runMulti(on: connection)
-            if let results { return results }
+            guard appends.count == 1 else { return try await runMulti(on: connection) }
+            if let results = try await runSingle(on: connection) { return results }
         } catch let error as EventsError
             where canInspectAfterFailure && (error.code == .conflict || error.constraint == "events_event_id_key")
         {
@@ -101,7 +101,8 @@ struct AppendCall: Sendable {
         return [appended]
     }
 
-    private func runMulti(on connection: PostgresConnection) async throws -> [AppendResult]? {
+    /// Several streams: a failed expectation raises (TL409), which rolls back every stream advanced.
+    private func runMulti(on connection: PostgresConnection) async throws -> [AppendResult] {
         var parameters: [PostgresValue] = [
             .stringArray(appends.map(\.stream.rawValue)),
             .uuidArray(appends.map(\.tenantID)),
