@@ -60,11 +60,15 @@ public struct UsageCountersProjection: Projection {
             ])
     }
 
-    /// The calendar month in UTC, `YYYY-MM`.
-    static func period(of date: Date) -> String {
+    private static let utc: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = calendar.dateComponents([.year, .month], from: date)
+        return calendar
+    }()
+
+    /// The calendar month in UTC, `YYYY-MM`. Called for every usage event, so the calendar is made once.
+    static func period(of date: Date) -> String {
+        let parts = utc.dateComponents([.year, .month], from: date)
         return String(format: "%04d-%02d", parts.year ?? 0, parts.month ?? 0)
     }
 }

@@ -168,7 +168,7 @@ struct SeededRandom {
 
     mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
 
-    mutating func hex(_ count: Int) -> String { bytes(count).map { String(format: "%02x", $0) }.joined() }
+    mutating func hex(_ count: Int) -> String { Sodium.hex(bytes(count)) }
 
     mutating func uuid() -> UUID {
         var b = bytes(16)
