@@ -57,7 +57,8 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
     }
 
     /// How many events of `projection`'s types follow `position` (counted up to `limit`), and the age in
-    /// seconds of the oldest of them (0 when none).
+    /// seconds of the oldest of them (0 when none). Unordered, so that counting a whole log for a rebuild's
+    /// ETA stays a plain scan; past `limit` the age is that of the oldest row counted.
     static func pending(
         _ projection: any Projection, after position: FeedPosition, store: EventStore, limit: Int
     ) async throws -> (events: Int64, oldestSeconds: Double) {
@@ -66,7 +67,6 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
             WITH pending AS (
                 SELECT recorded_at FROM events
                 WHERE (tx_id, global_position) > ($1::text::xid8, $2) AND event_type = ANY($3)
-                ORDER BY tx_id, global_position
                 LIMIT $4
             )
             SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM pending
