@@ -76,6 +76,8 @@ struct RebuildTests {
         try await TestDatabase.withStore { store, _ in
             let projection = CountingProjection(name: "resumed")
             for _ in 0..<10 { try await appendRuns(store, count: 30) }
+            // A transaction of a parallel test may hold the feed's horizon; an empty page would end the rebuild early.
+            try await TestDatabase.settle(store)
             let interrupted = Task {
                 try await ProjectionRebuilder(store: store, batchSize: 20) { progress in
                     if progress.eventsApplied >= 100 { withUnsafeCurrentTask { $0?.cancel() } }
