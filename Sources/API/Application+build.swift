@@ -1,57 +1,128 @@
-public import Events
 public import Hummingbird
 public import Logging
+import Events
+import Projections
 
-/// What the HTTP server needs to start.
-public struct APIConfiguration: Sendable {
-    /// Interface to bind (`127.0.0.1`, `0.0.0.0`).
-    public var host: String
-    public var port: Int
-
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
-        self.host = host
-        self.port = port
-    }
-
-    /// Parses `host:port` (`TALLY_LISTEN`); nil when malformed.
-    public init?(listen: String) {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-            (0...65535).contains(port)
-        else { return nil }
-        var host = String(listen[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port)
-    }
-}
-
-/// Builds the HTTP application; tests call it directly with `app.test(.router)`.
-public func buildApplication(
-    configuration: APIConfiguration, store: EventStore, logger: Logger = Logger(label: "tally.api")
-) -> some ApplicationProtocol {
-    let router = Router()
-    router.get("/healthz") { _, _ in
-        JSONResponse.ok(#"{"status":"ok"}"#)
-    }
-    router.get("/readyz") { _, _ in
-        do {
-            try await store.ping()
-            return JSONResponse.ok(#"{"status":"ready","database":"ok"}"#)
-        } catch {
-            logger.warning("readiness check failed", metadata: ["error": "\(error)"])
-            return Problem(
-                status: .serviceUnavailable, title: "Not ready", detail: "The database is not reachable.",
-                type: "https://tally.dev/problems/not-ready"
-            ).response
-        }
-    }
-    return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tally"),
+/// Builds the HTTP application; tests call it directly with `app.test(.router)` or `.live`.
+public func buildApplication(services: APIServices, logger: Logger = Logger(label: "tally.api")) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(services: services),
+        configuration: .init(address: .hostname(services.settings.host, port: services.settings.port), serverName: "tally"),
         logger: logger)
 }
 
-enum JSONResponse {
-    static func ok(_ json: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+func buildRouter(services: APIServices) -> Router<TallyContext> {
+    let router = Router(context: TallyContext.self)
+    router.add(middleware: RequestMiddleware(services: services))
+    let routes = services.routes
+
+    func on(_ group: RouterGroup<TallyContext>, _ prefix: String, _ method: HTTPRequest.Method, _ path: String,
+        _ handler: @escaping @Sendable (Request, TallyContext) async throws -> Response
+    ) {
+        routes.add(method, prefix + path)
+        group.on(RouterPath(RouteTable.routerPath(path)), method: method, use: handler)
+    }
+
+    let operations = router.group()
+    let ops = OperationsRoutes(services: services)
+    on(operations, "", .get, "/healthz", ops.healthz)
+    on(operations, "", .get, "/readyz", ops.readyz)
+    on(operations, "", .get, "/metrics", ops.metrics)
+    on(operations, "", .get, "/openapi.json", ops.openAPI)
+    on(operations, "", .post, "/webhooks/stripe", ops.stripeWebhook)
+
+    let admin = router.group("/v1/admin").add(middleware: OperatorAuthMiddleware(services: services))
+        .add(middleware: IdempotencyMiddleware(services: services))
+    let tenants = OperatorRoutes(services: services)
+    on(admin, "/v1/admin", .post, "/tenants", tenants.createTenant)
+    on(admin, "/v1/admin", .get, "/tenants", tenants.listTenants)
+    on(admin, "/v1/admin", .get, "/tenants/{id}", tenants.getTenant)
+    on(admin, "/v1/admin", .post, "/tenants/{id}/suspend", tenants.suspend)
+    on(admin, "/v1/admin", .post, "/tenants/{id}/reinstate", tenants.reinstate)
+    on(admin, "/v1/admin", .put, "/tenants/{id}/plan", tenants.changePlan)
+    on(admin, "/v1/admin", .post, "/tenants/{id}/keys", tenants.issueKey)
+    on(admin, "/v1/admin", .get, "/tenants/{id}/keys", tenants.listKeys)
+    on(admin, "/v1/admin", .delete, "/tenants/{id}/keys/{keyId}", tenants.revokeKey)
+    on(admin, "/v1/admin", .post, "/tenants/{id}/keys/{keyId}/rotate", tenants.rotateKey)
+    on(admin, "/v1/admin", .get, "/projections", tenants.projections)
+    on(admin, "/v1/admin", .get, "/flow-keys", ops.operatorFlowKeys)
+
+    let tenant = router.group("/v1").add(middleware: TenantAuthMiddleware(services: services))
+        .add(middleware: IdempotencyMiddleware(services: services))
+    let own = TenantRoutes(services: services)
+    let runs = RunRoutes(services: services)
+    let live = EventStreamRoutes(services: services)
+    on(tenant, "/v1", .get, "/tenant", own.tenant)
+    on(tenant, "/v1", .post, "/tenant/keys/rotate", own.rotateOwnKey)
+    on(tenant, "/v1", .get, "/usage", own.usage)
+    on(tenant, "/v1", .get, "/vendor-secrets", own.listVendorSecrets)
+    on(tenant, "/v1", .put, "/vendor-secrets/{vendor}", own.changeVendorSecret)
+    on(tenant, "/v1", .delete, "/vendor-secrets/{vendor}", own.changeVendorSecret)
+    on(tenant, "/v1", .get, "/flow-keys", own.flowKeys)
+    on(tenant, "/v1", .post, "/workflows", own.defineWorkflow)
+    on(tenant, "/v1", .get, "/workflows", own.listWorkflows)
+    on(tenant, "/v1", .get, "/workflows/{id}", own.getWorkflow)
+    on(tenant, "/v1", .post, "/runs", runs.start)
+    on(tenant, "/v1", .get, "/runs", runs.list)
+    on(tenant, "/v1", .get, "/runs/{id}", runs.get)
+    on(tenant, "/v1", .post, "/runs/{id}/cancel", runs.cancel)
+    on(tenant, "/v1", .post, "/runs/{id}/retry", runs.retry)
+    on(tenant, "/v1", .get, "/runs/{id}/events", live.run)
+    on(tenant, "/v1", .get, "/events", live.tenant)
+    return router
+}
+
+extension APIServices {
+    /// Every route as (method, OpenAPI path template), in registration order.
+    public var routeList: [(method: String, path: String)] {
+        _ = buildRouter(services: self)
+        return routes.all.map { ($0.method, $0.template) }
+    }
+}
+
+/// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, and the routes whose behaviour later releases bring.
+struct OperationsRoutes {
+    let services: APIServices
+
+    func healthz(_ request: Request, _ context: TallyContext) async throws -> Response {
+        try JSON.response(["status": "ok"])
+    }
+
+    /// Ready when the database answers and every projection runs within the lag threshold.
+    func readyz(_ request: Request, _ context: TallyContext) async throws -> Response {
+        do {
+            try await services.store.ping()
+        } catch {
+            context.logger.warning("readiness: the database is not reachable", metadata: ["error": "\(error)"])
+            throw Problem(.serviceUnavailable, "not-ready", title: "Not ready", detail: "The database is not reachable.")
+        }
+        let statuses = try await ProjectionStatus.all(ProductProjections.all, store: services.store)
+        let behind = statuses.filter { $0.state != .running || $0.lagSeconds > services.settings.readyLagSeconds }
+        guard behind.isEmpty else {
+            throw Problem(
+                .serviceUnavailable, "not-ready", title: "Not ready",
+                detail: "Projections behind or stopped: "
+                    + behind.map { "\($0.name) (\($0.state), \(Int($0.lagSeconds)) s behind)" }.joined(separator: ", "))
+        }
+        return try JSON.response(["status": "ready", "database": "ok", "projections": "ok"])
+    }
+
+    func metrics(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let text = await services.metrics.render(store: services.store)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+    }
+
+    func openAPI(_ request: Request, _ context: TallyContext) async throws -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+    }
+
+    func stripeWebhook(_ request: Request, _ context: TallyContext) async throws -> Response {
+        throw Problem.notImplemented("Stripe webhooks arrive with the billing release.")
+    }
+
+    func operatorFlowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
+        throw Problem.notImplemented("Flow control per vendor key arrives with the workers.")
     }
 }

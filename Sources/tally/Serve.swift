@@ -5,14 +5,32 @@ import Foundation
 import Hummingbird
 import Logging
 import Projections
+import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the HTTP API and the projection runner.",
+        abstract: "Run the HTTP API and the projection runner (each can be turned off to scale them separately).",
         discussion: """
-            Environment: DATABASE_URL (libpq URL), TALLY_LISTEN (host:port, default 127.0.0.1:8080).
-            Several processes may run against one database: each projection is applied by one of them at a
-            time. Stops gracefully on SIGTERM or SIGINT.
+            Environment (the names are the contract; a flag, where there is one, wins):
+              DATABASE_URL                  libpq URL of the database.
+              TALLY_LISTEN                  host:port to listen on (default 127.0.0.1:8080).
+              TALLY_OPERATOR_TOKEN          bearer token of the operator endpoints; at least 32 characters.
+              TALLY_KEY_PEPPER              secret under which API keys are hashed; at least 32 characters.
+                                            Changing it invalidates every issued key.
+              TALLY_PLANS_FILE              JSON file of plans ({"plans": [...]}, see docs/api.md); default:
+                                            free, pro and enterprise.
+              TALLY_MASTER_KEY, TALLY_MASTER_KEY_FILE
+                                            master key of the sealed vendor secrets (64 hex digits); checked
+                                            when given, needed by the workers.
+              TALLY_STRIPE_WEBHOOK_SECRETS  comma-separated whsec_... secrets; checked when given.
+              TALLY_VENDOR_BASE_URLS        vendor=url,... overrides of the vendors' base URLs; checked when given.
+            A missing or weak secret is a refusal to start; --development instead generates throwaway ones
+            (printed nowhere) so that a laptop can run the service without configuration.
+            Several processes may run against one database and behave as one system: each projection is
+            applied by one of them at a time, keys and plans reach every instance through the log. SIGTERM or
+            SIGINT stops gracefully: the listener closes, requests in flight finish, live event streams end,
+            counted API calls are appended, then the process exits 0.
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -20,27 +38,120 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "host:port to listen on (default: $TALLY_LISTEN or 127.0.0.1:8080).")
     var listen: String?
 
+    @Flag(inversion: .prefixedNo, help: "Serve the HTTP API in this process.")
+    var api = true
+
     @Flag(inversion: .prefixedNo, help: "Run the projection runner in this process.")
     var projections = true
 
+    @Flag(help: "Generate throwaway secrets that are not configured instead of refusing to start.")
+    var development = false
+
     func run() async throws {
-        let listenText = listen ?? ProcessInfo.processInfo.environment["TALLY_LISTEN"] ?? "127.0.0.1:8080"
-        guard let api = APIConfiguration(listen: listenText) else {
-            throw ValidationError("TALLY_LISTEN / --listen must be host:port, got \(listenText)")
-        }
         var logger = Logger(label: "tally")
         logger.logLevel = .info
-        let store = try database.makeStore(applicationName: "tally-serve")
+        let environment = ProcessInfo.processInfo.environment
+        guard api || projections else { throw ValidationError("--no-api and --no-projections leave nothing to run.") }
+        let settings = try ServeSettings.resolve(
+            environment: environment, listen: listen, development: development, logger: logger)
+        let store = try database.makeStore(applicationName: "tally-serve", maxConnections: 32)
         defer { store.close() }
-        let app = buildApplication(configuration: api, store: store, logger: logger)
-        let runner = projections ? ProjectionRunner(store: store, projections: ProductProjections.all, logger: logger) : nil
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            if let runner {
-                group.addTask { await runner.run() }
+
+        var services: [any Service] = []
+        var background: [@Sendable () async -> Void] = []
+        if projections {
+            let runner = ProjectionRunner(store: store, projections: ProductProjections.all, logger: logger)
+            background.append { await runner.run() }
+        }
+        if api {
+            let apiServices = await APIServices.start(settings: settings, store: store, logger: logger)
+            background.append { await apiServices.run() }
+            services.append(buildApplication(services: apiServices, logger: logger))
+        }
+        // Graceful shutdown runs in reverse order: the HTTP server drains first, then the background work
+        // (the runner stops between batches, the usage meter flushes).
+        services.insert(Background(work: background), at: 0)
+        let group = ServiceGroup(
+            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Runs closures until graceful shutdown, then cancels them and waits for them to return.
+struct Background: Service {
+    let work: [@Sendable () async -> Void]
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                for item in work { group.addTask { await item() } }
             }
-            // Returns after a graceful shutdown (SIGTERM/SIGINT); then the runner stops between batches.
-            try await app.runService()
-            group.cancelAll()
+        }
+    }
+}
+
+/// The settings of `tally serve`, validated from the environment.
+enum ServeSettings {
+    static func resolve(environment: [String: String], listen: String?, development: Bool, logger: Logger) throws -> APISettings {
+        let listenText = listen ?? environment["TALLY_LISTEN"] ?? "127.0.0.1:8080"
+        guard let (host, port) = APISettings.parseListen(listenText) else {
+            throw ValidationError("TALLY_LISTEN / --listen must be host:port, got \(listenText)")
+        }
+        func secret(_ name: String) throws -> String {
+            if let value = environment[name], !value.isEmpty {
+                guard value.count >= 32 else { throw ValidationError("\(name) must be at least 32 characters.") }
+                return value
+            }
+            guard development else {
+                throw ValidationError("\(name) is not set; refusing to start without it (use --development for throwaway values).")
+            }
+            logger.warning("generated a throwaway secret; it lasts until this process exits", metadata: ["secret": "\(name)"])
+            return Sodium.hex(Sodium.randomBytes(32))
+        }
+        let operatorToken = try secret("TALLY_OPERATOR_TOKEN")
+        let pepper = try secret("TALLY_KEY_PEPPER")
+        var plans = Plans.defaults
+        if let path = environment["TALLY_PLANS_FILE"], !path.isEmpty {
+            do {
+                plans = try Plans(contentsOf: path)
+            } catch {
+                throw ValidationError("TALLY_PLANS_FILE: \(error)")
+            }
+        }
+        try checkMasterKey(environment)
+        if let secrets = environment["TALLY_STRIPE_WEBHOOK_SECRETS"], !secrets.isEmpty {
+            for secret in secrets.split(separator: ",") where !secret.trimmingCharacters(in: .whitespaces).hasPrefix("whsec_") {
+                _ = secret
+                throw ValidationError("TALLY_STRIPE_WEBHOOK_SECRETS must be comma-separated secrets that start with whsec_.")
+            }
+        }
+        if let urls = environment["TALLY_VENDOR_BASE_URLS"], !urls.isEmpty {
+            for pair in urls.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, Vendor(rawValue: parts[0]) != nil, let url = URL(string: parts[1]),
+                    ["http", "https"].contains(url.scheme ?? ""), url.host != nil
+                else {
+                    throw ValidationError(
+                        "TALLY_VENDOR_BASE_URLS must be vendor=url pairs separated by commas (vendors: prospeo, findymail, zerobounce).")
+                }
+            }
+        }
+        return APISettings(host: host, port: port, operatorToken: operatorToken, keyPepper: Array(pepper.utf8), plans: plans)
+    }
+
+    private static func checkMasterKey(_ environment: [String: String]) throws {
+        var value = environment["TALLY_MASTER_KEY"]
+        if let path = environment["TALLY_MASTER_KEY_FILE"], !path.isEmpty {
+            guard value == nil else { throw ValidationError("Set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE, not both.") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("TALLY_MASTER_KEY_FILE: cannot read \(path).")
+            }
+            value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let value, !value.isEmpty else { return }
+        guard value.utf8.count == 64, value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) })
+        else {
+            throw ValidationError("The master key must be 64 hex digits (32 bytes); its value is not shown.")
         }
     }
 }

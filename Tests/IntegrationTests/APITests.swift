@@ -11,7 +11,8 @@ struct HealthTests {
     func healthz() async throws {
         let store = EventStore(configuration: .init(databaseURL: "postgresql://postgres@/nope?host=/nonexistent"))
         defer { store.close() }
-        let app = buildApplication(configuration: APIConfiguration(), store: store)
+        let services = await APIServices.start(settings: APIHarness.settings(), store: store, logger: APIHarness.logger)
+        let app = buildApplication(services: services)
         try await app.test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok)
@@ -20,19 +21,16 @@ struct HealthTests {
         }
     }
 
-    @Test("GET /readyz is 200 with the database and a 503 problem document without it")
+    @Test("GET /readyz is 200 with the database and projections current, a 503 problem document without the database")
     func readyz() async throws {
-        try await TestDatabase.withStore { store, _ in
-            let app = buildApplication(configuration: APIConfiguration(), store: store)
-            try await app.test(.router) { client in
-                try await client.execute(uri: "/readyz", method: .get) { response in
-                    #expect(response.status == .ok)
-                }
+        try await APIHarness.with { harness, client in
+            try await Eventually.wait("ready") {
+                try await client.execute(uri: "/readyz", method: .get).status == .ok
             }
         }
         let down = EventStore(configuration: .init(databaseURL: "postgresql://postgres@/nope?host=/nonexistent"))
         defer { down.close() }
-        let app = buildApplication(configuration: APIConfiguration(), store: down)
+        let app = buildApplication(services: await APIServices.start(settings: APIHarness.settings(), store: down, logger: APIHarness.logger))
         try await app.test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
@@ -46,9 +44,11 @@ struct HealthTests {
     @Test("the server answers over a real socket")
     func live() async throws {
         try await TestDatabase.withStore { store, _ in
-            let app = buildApplication(configuration: APIConfiguration(host: "127.0.0.1", port: 0), store: store)
+            var settings = APIHarness.settings()
+            settings.port = 0
+            let app = buildApplication(services: await APIServices.start(settings: settings, store: store, logger: APIHarness.logger))
             try await app.test(.live) { client in
-                try await client.execute(uri: "/readyz", method: .get) { response in
+                try await client.execute(uri: "/healthz", method: .get) { response in
                     #expect(response.status == .ok)
                 }
             }
@@ -59,6 +59,6 @@ struct HealthTests {
         ("127.0.0.1:8080", true), (":9000", true), ("[::1]:80", true), ("localhost", false), ("h:99999", false), ("h:x", false),
     ])
     func listen(text: String, valid: Bool) {
-        #expect((APIConfiguration(listen: text) != nil) == valid)
+        #expect((APISettings.parseListen(text) != nil) == valid)
     }
 }

@@ -24,7 +24,7 @@ struct ProjectionCLITests {
             try await store.append([try Fixtures.tenantCreated(tenant, name: "Globex")], to: .tenant(tenant), tenantID: tenant, expected: .noStream)
             let port = Int.random(in: 20_000..<40_000)
             let serve = try Subprocess(
-                CLI.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--database-url", url], environment: CLI.environment([:]))
+                CLI.binary, ["serve", "--development", "--listen", "127.0.0.1:\(port)", "--database-url", url], environment: CLI.environment([:]))
             try await Eventually.wait("the tenants projection") {
                 try await store.pool.query("SELECT name FROM tenants").first.map { try $0.string(0) } == "Globex"
             }

@@ -33,6 +33,8 @@ package final class PostgresPool: Sendable {
         var waiters: [Waiter] = []
         var nextWaiterID: UInt64 = 0
         var closed = false
+        /// Connections handed out since the pool was made: one per query or transaction.
+        var acquisitions: UInt64 = 0
     }
 
     package let configuration: PostgresConfiguration
@@ -86,6 +88,10 @@ package final class PostgresPool: Sendable {
     }
 
     /// Open connections, idle ones and waiting callers, for metrics and status.
+    /// How many times a connection was handed out (each query or transaction takes one): the benchmarks
+    /// count database round trips per request with it.
+    package var acquisitions: UInt64 { state.withLock { $0.acquisitions } }
+
     package var statistics: (open: Int, idle: Int, waiting: Int) {
         state.withLock { ($0.open, $0.idle.count, $0.waiters.count) }
     }
@@ -99,6 +105,7 @@ package final class PostgresPool: Sendable {
         }
         let step: Step = state.withLock { state in
             if state.closed { return .closed }
+            state.acquisitions &+= 1
             if let connection = state.idle.popLast() { return .use(connection) }
             if state.open < options.maxConnections {
                 state.open += 1

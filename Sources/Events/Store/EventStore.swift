@@ -31,7 +31,7 @@ public final class EventStore: Sendable {
 
     package let pool: PostgresPool
     public let catalog: EventCatalog
-    let configuration: Configuration
+    package let configuration: Configuration
     let changes = ChangeSignal()
     private let notifier: AppendNotifier
     private let listener: FeedListener

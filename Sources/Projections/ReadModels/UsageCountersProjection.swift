@@ -60,15 +60,8 @@ public struct UsageCountersProjection: Projection {
             ])
     }
 
-    private static let utc: Calendar = {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }()
-
-    /// The calendar month in UTC, `YYYY-MM`. Called for every usage event, so the calendar is made once.
+    /// The billing period of `date`, `YYYY-MM` in UTC.
     static func period(of date: Date) -> String {
-        let parts = utc.dateComponents([.year, .month], from: date)
-        return String(format: "%04d-%02d", parts.year ?? 0, parts.month ?? 0)
+        BillingPeriod(containing: date).description
     }
 }

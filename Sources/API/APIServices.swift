@@ -1,0 +1,157 @@
+public import Events
+public import Foundation
+public import Logging
+public import Projections
+import Prometheus
+
+/// What the API needs to start, validated by `tally serve`.
+public struct APISettings: Sendable {
+    /// Interface to bind (`127.0.0.1`, `0.0.0.0`).
+    public var host: String
+    public var port: Int
+    public var operatorToken: String
+    public var keyPepper: [UInt8]
+    public var plans: Plans
+    /// Names this process in the usage events it appends.
+    public var instanceID: String
+    /// How long a command waits for the projection it changed, so that a read right after it sees it.
+    public var consistencyTimeout: Duration
+    /// How long a rotated key keeps working.
+    public var rotationGrace: Duration
+    /// `/readyz` fails when a projection is further behind than this.
+    public var readyLagSeconds: Double = 30
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, operatorToken: String, keyPepper: [UInt8], plans: Plans = .defaults,
+        instanceID: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
+        consistencyTimeout: Duration = .seconds(2), rotationGrace: Duration = .seconds(86_400)
+    ) {
+        self.host = host
+        self.port = port
+        self.operatorToken = operatorToken
+        self.keyPepper = keyPepper
+        self.plans = plans
+        self.instanceID = instanceID
+        self.consistencyTimeout = consistencyTimeout
+        self.rotationGrace = rotationGrace
+    }
+
+    /// Parses `host:port` (`TALLY_LISTEN`); nil when malformed.
+    public static func parseListen(_ listen: String) -> (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}
+
+/// The API's state shared by every request: the key directory, limits, metering, metrics.
+public final class APIServices: Sendable {
+    let settings: APISettings
+    let store: EventStore
+    let database: Database
+    let keys: KeyDirectory
+    let limiter = RateLimiter()
+    let quotas: QuotaBook
+    let meter: UsageMeter
+    let metrics = APIMetrics()
+    let routes = RouteTable()
+    let operatorTokenDigest: [UInt8]
+    let logger: Logger
+
+    private init(settings: APISettings, store: EventStore, database: Database, logger: Logger) {
+        self.settings = settings
+        self.store = store
+        self.database = database
+        self.logger = logger
+        let metrics = self.metrics
+        keys = KeyDirectory(store: store, pepper: settings.keyPepper, logger: logger) { hit in
+            hit ? metrics.keyCacheHits.increment() : metrics.keyCacheMisses.increment()
+        }
+        quotas = QuotaBook(store: store, logger: logger)
+        meter = UsageMeter(store: store, instanceID: settings.instanceID, logger: logger)
+        operatorTokenDigest = Sodium.sha256(Array(settings.operatorToken.utf8))
+    }
+
+    /// Loads the key directory. When the database is not reachable yet the API starts all the same: the
+    /// directory loads as soon as it is, and until then tenant requests get 503.
+    public static func start(settings: APISettings, store: EventStore, logger: Logger) async -> APIServices {
+        let services = APIServices(settings: settings, store: store, database: Database(pool: store.pool, logger: logger), logger: logger)
+        do {
+            try await services.keys.load()
+        } catch {
+            logger.warning("the key directory could not load yet; retrying in the background", metadata: ["error": "\(error)"])
+        }
+        return services
+    }
+
+    /// The background work until cancelled: following keys, refreshing quotas, flushing usage, expiring
+    /// idempotency records. Flushes usage once more before it returns.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.keys.follow(pollInterval: self.store.configuration.pollInterval) }
+            group.addTask { await self.quotas.refreshContinuously() }
+            group.addTask { await self.meter.run() }
+            group.addTask { await self.sweepIdempotencyKeys() }
+            await group.waitForAll()
+        }
+        await flushUsage()
+    }
+
+    /// Appends the API calls counted and not yet appended (graceful shutdown calls it).
+    public func flushUsage() async {
+        do {
+            try await meter.flush()
+        } catch {
+            logger.error("the last usage flush failed; these API calls are not metered", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func sweepIdempotencyKeys() async {
+        while !Task.isCancelled {
+            do {
+                try await database.asOperator { connection in
+                    try await connection.query("DELETE FROM idempotency_keys WHERE expires_at < now() - interval '1 hour'")
+                }
+            } catch {
+                logger.warning("idempotency sweep failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(600))
+        }
+    }
+
+    /// The plan by name; an unknown name (a plan removed from the configuration) gets the most restrictive one.
+    func plan(_ name: String) -> Plan {
+        if let plan = settings.plans[name] { return plan }
+        logger.warning("tenant plan is not configured; applying the most restrictive plan", metadata: ["plan": "\(name)"])
+        return settings.plans.all.values.min { $0.tenantRequestsPerSecond < $1.tenantRequestsPerSecond }!
+    }
+
+    /// Appends and times it.
+    @discardableResult
+    func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
+        let started = ContinuousClock.now
+        defer { metrics.appendLatency.record(.now - started) }
+        return try await store.append(appends)
+    }
+
+    /// Waits until `projection` has applied `position` (so that a read right after a command sees it), at
+    /// most the consistency timeout; returns whether it did.
+    @discardableResult
+    func awaitProjection(_ projection: String, _ position: FeedPosition) async -> Bool {
+        let deadline = ContinuousClock.now + settings.consistencyTimeout
+        var pause = Duration.milliseconds(2)
+        while ContinuousClock.now < deadline {
+            let rows = try? await store.pool.query(
+                """
+                SELECT (tx_id, global_position) >= ($2::text::xid8, $3), status FROM projection_checkpoints WHERE projection = $1
+                """, [.string(projection), .text(String(position.transactionID)), .int64(position.globalPosition)])
+            if let row = rows?.first, (try? row.bool(0)) == true || (try? row.string(1)) == "failed" { return true }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(50))
+        }
+        return false
+    }
+}

@@ -1,0 +1,70 @@
+import Events
+import Foundation
+import Prometheus
+import Projections
+import Synchronization
+
+/// The service's Prometheus metrics, in a registry of its own (no process-wide bootstrap, so several
+/// applications in one test process do not share counters).
+final class APIMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let buckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+    ]
+    let keyCacheHits: Counter
+    let keyCacheMisses: Counter
+    let appendLatency: DurationHistogram
+
+    init() {
+        keyCacheHits = registry.makeCounter(
+            descriptor: .init(namespace: "tally", metricName: "key_cache_hits", unitName: "total", helpText: "API keys verified from memory."))
+        keyCacheMisses = registry.makeCounter(
+            descriptor: .init(
+                namespace: "tally", metricName: "key_cache_misses", unitName: "total", helpText: "API key verifications that read the log."))
+        appendLatency = registry.makeDurationHistogram(
+            descriptor: .init(namespace: "tally", metricName: "append_duration", unitName: "seconds", helpText: "Event appends by the API."),
+            buckets: buckets)
+    }
+
+    func request(route: String, method: String, status: Int, duration: Duration) {
+        let labels = [("route", route), ("method", method), ("status", String(status))]
+        registry.makeCounter(
+            descriptor: .init(namespace: "tally", metricName: "http_requests", unitName: "total", helpText: "HTTP requests by route and status."),
+            labels: labels
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: .init(
+                namespace: "tally", metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency by route."),
+            labels: [("route", route), ("method", method)], buckets: buckets
+        ).record(duration)
+    }
+
+    func rateLimited(policy: String) {
+        registry.makeCounter(
+            descriptor: .init(
+                namespace: "tally", metricName: "rate_limit_rejections", unitName: "total", helpText: "Requests answered 429, by policy."),
+            labels: [("policy", policy)]
+        ).increment()
+    }
+
+    /// The exposition text, with the projections' lag read at scrape time.
+    func render(store: EventStore) async -> [UInt8] {
+        if let statuses = try? await ProjectionStatus.all(ProductProjections.all, store: store) {
+            for status in statuses {
+                registry.makeGauge(
+                    descriptor: .init(
+                        namespace: "tally", metricName: "projection_lag", unitName: "events", helpText: "Events the projection has not applied yet."),
+                    labels: [("projection", status.name)]
+                ).set(Double(status.lagEvents))
+                registry.makeGauge(
+                    descriptor: .init(
+                        namespace: "tally", metricName: "projection_lag", unitName: "seconds",
+                        helpText: "Age of the oldest event the projection has not applied."),
+                    labels: [("projection", status.name)]
+                ).set(status.lagSeconds)
+            }
+        }
+        return registry.emitToBuffer()
+    }
+}

@@ -1,0 +1,256 @@
+import Events
+import Foundation
+import HTTPTypes
+import Logging
+import Synchronization
+
+/// Every tenant and API key, in memory, kept current from the log: verifying a key on the hot path does no
+/// database round trip. It starts from the `tenants` and `api_keys` projections (or the log's start when
+/// they are not built) and follows the feed's `tenant` and `apikey` streams, woken by the same
+/// LISTEN/NOTIFY as every reader, so a revocation, a suspension or a plan change made by any instance takes
+/// effect here within the notification latency (the poll interval at worst).
+///
+/// A well-formed key that is not known yet (issued a moment ago by another instance) costs one feed read;
+/// a key still unknown after it is remembered as unknown for a second, so guessing costs no I/O either.
+final class KeyDirectory: Sendable {
+    struct Key: Sendable {
+        var id: UUID
+        var tenantID: UUID
+        var name: String
+        var displayPrefix: String
+        var hash: String
+        var status: String
+        var expiresAt: Date?
+        var graceUntil: Date?
+        var replacedBy: UUID?
+        var createdAt: Date
+    }
+
+    struct Tenant: Sendable {
+        var id: UUID
+        var name: String
+        var slug: String
+        var plan: String
+        var status: String
+    }
+
+    private struct State {
+        var keys: [String: Key] = [:]
+        var hashByKeyID: [UUID: String] = [:]
+        var tenants: [UUID: Tenant] = [:]
+        var position = FeedPosition.start
+        var unknown: [String: ContinuousClock.Instant] = [:]
+        var loaded = false
+    }
+
+    enum Verdict: Sendable, Equatable {
+        case valid(tenantID: UUID, keyID: UUID, plan: String)
+        case rejected(String)
+    }
+
+    let store: EventStore
+    private let pepper: [UInt8]
+    private let state = Mutex(State())
+    private let pulling = Mutex<Task<Void, any Error>?>(nil)
+    private let logger: Logger
+    /// Called with true when a key was answered from memory, false when it needed the log.
+    private let observe: @Sendable (Bool) -> Void
+    static let filter = FeedFilter(categories: ["tenant", "apikey"])
+
+    init(store: EventStore, pepper: [UInt8], logger: Logger, observe: @escaping @Sendable (Bool) -> Void = { _ in }) {
+        self.observe = observe
+        self.store = store
+        self.pepper = pepper
+        self.logger = logger
+    }
+
+    /// Loads the projections' rows and catches up with the log. Call before serving.
+    func load() async throws {
+        let snapshot = try await store.pool.withConnection { connection in
+            try await connection.withTransaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL tally.operator = 'on'") {
+            let built = try await connection.query(
+                """
+                SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('tenants', 'api_keys')
+                """
+            ).first?.int64(0)
+            let checkpoints = try await connection.query(
+                """
+                SELECT tx_id, global_position FROM projection_checkpoints WHERE projection IN ('tenants', 'api_keys')
+                ORDER BY tx_id, global_position
+                """)
+            guard built == 2, checkpoints.count == 2 else {
+                var empty = State()
+                empty.loaded = true
+                return empty
+            }
+            var snapshot = State()
+            snapshot.loaded = true
+            snapshot.position = FeedPosition(transactionID: try checkpoints[0].uint64(0), globalPosition: try checkpoints[0].int64(1))
+            for row in try await connection.query("SELECT tenant_id, name, slug, plan, status FROM tenants") {
+                let tenant = Tenant(id: try row.uuid(0), name: try row.string(1), slug: try row.string(2), plan: try row.string(3), status: try row.string(4))
+                snapshot.tenants[tenant.id] = tenant
+            }
+            for row in try await connection.query(
+                """
+                SELECT key_id, tenant_id, name, display_prefix, key_hash, status, expires_at, grace_until, replaced_by, created_at
+                FROM api_keys
+                """)
+            {
+                let key = Key(
+                    id: try row.uuid(0), tenantID: try row.uuid(1), name: try row.string(2), displayPrefix: try row.string(3),
+                    hash: try row.string(4), status: try row.string(5), expiresAt: try row.optionalDate(6),
+                    graceUntil: try row.optionalDate(7), replacedBy: try row.optionalUUID(8), createdAt: try row.date(9))
+                snapshot.keys[key.hash] = key
+                snapshot.hashByKeyID[key.id] = key.hash
+            }
+            return snapshot
+            }
+        }
+        state.withLock { $0 = snapshot }
+        try await pull()
+    }
+
+    /// Follows the log until cancelled; errors (the database away) are retried.
+    func follow(pollInterval: Duration) async {
+        var heldBackoff: Duration?
+        while !Task.isCancelled {
+            do {
+                if !isLoaded { try await load() }
+                let generation = store.appendGeneration
+                if try await pull() == 0 {
+                    try await store.waitForNewEvents(after: generation, pollInterval: pollInterval, heldBackoff: &heldBackoff)
+                } else {
+                    heldBackoff = nil
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("key directory cannot read the log; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Reads and applies what the log has after the directory's position; concurrent callers share one read.
+    @discardableResult
+    func refresh() async throws -> Int {
+        try await pull()
+    }
+
+    @discardableResult
+    private func pull() async throws -> Int {
+        var applied = 0
+        while true {
+            let position = state.withLock { $0.position }
+            let page = try await store.readFeed(after: position, limit: 1000, filter: Self.filter)
+            if page.events.isEmpty { return applied }
+            var decoded: [(FeedPosition, Date, any DomainEvent)] = []
+            for event in page.events {
+                decoded.append((event.feedPosition, event.recordedAt, try store.catalog.decode(event)))
+            }
+            state.withLock { state in
+                for (position, recordedAt, event) in decoded where state.position < position {
+                    Self.apply(event, at: recordedAt, to: &state)
+                    state.position = position
+                    applied += 1
+                }
+                state.unknown.removeAll()
+            }
+        }
+    }
+
+    private static func apply(_ event: any DomainEvent, at recordedAt: Date, to state: inout State) {
+        switch event {
+        case let event as TenantCreated:
+            state.tenants[event.tenantID] = Tenant(id: event.tenantID, name: event.name, slug: event.slug, plan: event.plan, status: "active")
+        case let event as PlanChanged:
+            state.tenants[event.tenantID]?.plan = event.toPlan
+        case let event as TenantSuspended:
+            state.tenants[event.tenantID]?.status = "suspended"
+        case let event as TenantReinstated:
+            state.tenants[event.tenantID]?.status = "active"
+        case let event as TenantErased:
+            state.tenants[event.tenantID]?.status = "erased"
+            state.tenants[event.tenantID]?.name = ""
+        case let event as KeyIssued:
+            if let old = state.hashByKeyID[event.keyID], old != event.keyHash { state.keys[old] = nil }
+            state.keys[event.keyHash] = Key(
+                id: event.keyID, tenantID: event.tenantID, name: event.name, displayPrefix: event.displayPrefix, hash: event.keyHash,
+                status: "active", expiresAt: event.expiresAt, graceUntil: nil, replacedBy: nil, createdAt: recordedAt)
+            state.hashByKeyID[event.keyID] = event.keyHash
+        case let event as KeyRevoked:
+            if let hash = state.hashByKeyID[event.keyID] { state.keys[hash]?.status = "revoked" }
+        case let event as KeyRotated:
+            if let hash = state.hashByKeyID[event.keyID] {
+                state.keys[hash]?.status = "rotated"
+                state.keys[hash]?.graceUntil = event.graceUntil
+                state.keys[hash]?.replacedBy = event.replacementKeyID
+            }
+        default:
+            break
+        }
+    }
+
+    var isLoaded: Bool { state.withLock { $0.loaded } }
+
+    /// Verifies a bearer key. A malformed key is rejected before any I/O.
+    func verify(_ plaintext: Substring, now: Date = Date()) async throws -> Verdict {
+        guard APIKeyFormat.isWellFormed(plaintext) else { return .rejected("The API key is malformed.") }
+        if !isLoaded {
+            do {
+                try await load()
+            } catch {
+                throw Problem(
+                    .serviceUnavailable, "unavailable", title: "Service unavailable",
+                    detail: "API keys cannot be verified while the database is unreachable.", headers: [.retryAfter: "1"])
+            }
+        }
+        let hash = APIKeyFormat.keyedHash(plaintext, pepper: pepper)
+        if let verdict = lookup(hash, now: now) {
+            observe(true)
+            return verdict
+        }
+        observe(false)
+        let recentlyUnknown = state.withLock { state in
+            guard let until = state.unknown[hash] else { return false }
+            return ContinuousClock.now < until
+        }
+        if !recentlyUnknown {
+            do {
+                try await refresh()
+            } catch {
+                logger.warning("key lookup could not read the log", metadata: ["error": "\(error)"])
+            }
+            if let verdict = lookup(hash, now: now) { return verdict }
+            state.withLock { state in
+                if state.unknown.count > 10_000 { state.unknown.removeAll() }
+                state.unknown[hash] = ContinuousClock.now + .seconds(1)
+            }
+        }
+        return .rejected("The API key is not valid.")
+    }
+
+    private func lookup(_ hash: String, now: Date) -> Verdict? {
+        state.withLock { state -> Verdict? in
+            guard let key = state.keys[hash] else { return nil }
+            // The dictionary found it by hash; compare the stored hash in constant time all the same.
+            guard Sodium.constantTimeEquals(Array(key.hash.utf8), Array(hash.utf8)) else { return nil }
+            guard let tenant = state.tenants[key.tenantID] else { return .rejected("The API key is not valid.") }
+            switch key.status {
+            case "revoked": return .rejected("The API key has been revoked.")
+            case "rotated" where (key.graceUntil ?? .distantPast) <= now: return .rejected("The API key was rotated and its grace period is over.")
+            default: break
+            }
+            if let expiresAt = key.expiresAt, expiresAt <= now { return .rejected("The API key has expired.") }
+            guard tenant.status == "active" else { return .rejected("The tenant is \(tenant.status).") }
+            return .valid(tenantID: tenant.id, keyID: key.id, plan: tenant.plan)
+        }
+    }
+
+    func tenant(_ id: UUID) -> Tenant? { state.withLock { $0.tenants[id] } }
+
+    func key(_ id: UUID) -> Key? {
+        state.withLock { state in state.hashByKeyID[id].flatMap { state.keys[$0] } }
+    }
+
+    var position: FeedPosition { state.withLock { $0.position } }
+}

@@ -1,0 +1,330 @@
+import Events
+import Foundation
+import Hummingbird
+import Projections
+
+/// Runs: start one or a batch, read, list, cancel.
+struct RunRoutes {
+    let services: APIServices
+    static let maxBatch = 1000
+
+    struct Input: Decodable {
+        var fullName: String?
+        var domain: String?
+        var linkedinUrl: String?
+    }
+
+    struct StartRuns: RequestBody {
+        static let fields: Set<String> = ["workflowId", "input", "inputs"]
+        var workflowId: UUID
+        var input: Input?
+        var inputs: [Input]?
+
+        func validate() -> [Problem.FieldError] {
+            var errors: [Problem.FieldError] = []
+            switch (input, inputs) {
+            case (nil, nil), (.some, .some):
+                errors.append(.init(detail: "give either input (one run) or inputs (a batch)", pointer: ""))
+            case (let one?, nil):
+                errors += Self.check(one, at: "/input")
+            case (nil, let many?):
+                if many.isEmpty || many.count > RunRoutes.maxBatch {
+                    errors.append(.init(detail: "must hold 1 to \(RunRoutes.maxBatch) inputs", pointer: "/inputs"))
+                }
+                for (index, one) in many.enumerated() { errors += Self.check(one, at: "/inputs/\(index)") }
+            }
+            return Array(errors.prefix(50))
+        }
+
+        static func check(_ input: Input, at pointer: String) -> [Problem.FieldError] {
+            var errors: [Problem.FieldError] = []
+            if let url = input.linkedinUrl {
+                let lower = url.lowercased()
+                guard url.count <= 300,
+                    lower.hasPrefix("https://www.linkedin.com/in/") || lower.hasPrefix("https://linkedin.com/in/")
+                else {
+                    return [.init(detail: "must be a https://www.linkedin.com/in/... profile URL", pointer: pointer + "/linkedinUrl")]
+                }
+                return []
+            }
+            let name = input.fullName?.trimmingCharacters(in: .whitespaces) ?? ""
+            if name.isEmpty || name.count > 200 {
+                errors.append(.init(detail: "is required (1 to 200 characters) unless linkedinUrl is given", pointer: pointer + "/fullName"))
+            }
+            if !isDomain(input.domain ?? "") {
+                errors.append(.init(detail: "must be a company domain such as example.com unless linkedinUrl is given", pointer: pointer + "/domain"))
+            }
+            return errors
+        }
+
+        static func isDomain(_ text: String) -> Bool {
+            let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+            guard text.utf8.count <= 253, labels.count >= 2 else { return false }
+            return labels.allSatisfy { label in
+                (1...63).contains(label.utf8.count) && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x41...0x5a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
+            }
+        }
+    }
+
+    func start(_ request: Request, _ context: TallyContext) async throws -> Response {
+        var request = request
+        let principal = try context.tenant
+        let body = try await request.decodeJSON(StartRuns.self)
+        let workflow = try await Self.workflow(body.workflowId, tenant: principal.tenantID, store: services.store)
+        let inputs = body.inputs ?? [body.input!]
+        let plan = services.plan(principal.plan)
+        let quota = try await services.quotas.admit(principal.tenantID, .runs, amount: Int64(inputs.count), quota: plan.monthlyRuns)
+        guard quota.allowed else {
+            services.metrics.rateLimited(policy: "runs")
+            let now = Date()
+            let period = BillingPeriod(containing: now)
+            let reset = max(1, Int(period.end.timeIntervalSince(now).rounded(.up)))
+            throw Problem.quotaExceeded(
+                ["runs"], retryAfter: reset, policies: [#""runs";q=\#(plan.monthlyRuns ?? 0);w=\#(Int(period.end.timeIntervalSince(period.start)))"#],
+                limits: [#""runs";r=\#(quota.remaining ?? 0);t=\#(reset)"#],
+                detail: "Starting \(inputs.count) run(s) would exceed the plan's monthly runs; \(quota.remaining ?? 0) remain this period.")
+        }
+        let batchID = body.inputs == nil ? nil : UUID()
+        var runIDs: [UUID] = []
+        var appends: [StreamAppend] = []
+        for input in inputs {
+            let id = UUID()
+            runIDs.append(id)
+            let event = RunStarted(
+                runID: id, tenantID: principal.tenantID, workflowID: body.workflowId, definition: workflow,
+                input: PersonInput(
+                    fullName: input.fullName?.trimmingCharacters(in: .whitespaces), domain: input.domain?.lowercased(),
+                    linkedinURL: input.linkedinUrl),
+                batchID: batchID)
+            appends.append(
+                StreamAppend(
+                    stream: .run(id), tenantID: principal.tenantID, expected: .noStream,
+                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)]))
+        }
+        let results = try await services.append(appends)
+        await services.awaitProjection("workflow_runs", results.map { $0.feedPositions[0] }.max()!)
+        struct Started: Encodable {
+            var id: UUID
+            var status: String
+            var location: String
+        }
+        struct Body: Encodable {
+            var batchId: UUID?
+            var runs: [Started]
+        }
+        let location = batchID.map { "/v1/runs?batchId=\($0.lowercased)" } ?? "/v1/runs/\(runIDs[0].lowercased)"
+        return try JSON.response(
+            Body(batchId: batchID, runs: runIDs.map { Started(id: $0, status: "running", location: "/v1/runs/\($0.lowercased)") }),
+            status: .accepted, headers: [.location: location])
+    }
+
+    /// The workflow's current definition, from its stream; 404 when it is another tenant's or does not exist.
+    static func workflow(_ id: UUID, tenant: UUID, store: EventStore) async throws -> WorkflowDefinition {
+        let events = try await store.readAll(.workflow(id))
+        guard let first = events.first, first.tenantID == tenant else {
+            throw Problem.validation([.init(detail: "no workflow with this id exists", pointer: "/workflowId")])
+        }
+        var definition: WorkflowDefinition?
+        for recorded in events {
+            switch try store.catalog.decode(recorded) {
+            case let event as WorkflowDefined: definition = event.definition
+            case let event as WorkflowChanged: definition = event.definition
+            default: break
+            }
+        }
+        guard let definition else { throw Problem.validation([.init(detail: "no workflow with this id exists", pointer: "/workflowId")]) }
+        return definition
+    }
+
+    struct RunBody: Encodable {
+        var id: UUID
+        var workflowId: UUID
+        var batchId: UUID?
+        var status: String
+        var input: JSONObject
+        var currentStep: Int32?
+        var currentVendor: String?
+        var email: String?
+        var validationStatus: String?
+        var reason: String?
+        var credits: Int
+        var startedAt: Date
+        var updatedAt: Date
+        var finishedAt: Date?
+        var steps: [StepBody]?
+    }
+
+    struct StepBody: Encodable {
+        var step: Int
+        var attempt: Int
+        var kind: String
+        var vendor: String
+        var status: String
+        var outcome: String?
+        var email: String?
+        var validationStatus: String?
+        var failure: String?
+        var reason: String?
+        var credits: Int
+        var notBefore: Date?
+        var scheduledAt: Date
+        var startedAt: Date?
+        var finishedAt: Date?
+    }
+
+    static let runColumns = """
+        run_id, workflow_id, batch_id, status, input, current_step, current_vendor, email, validation_status, reason, credits,
+        started_at, updated_at, finished_at
+        """
+
+    static func run(_ row: PostgresRow) throws -> RunBody {
+        RunBody(
+            id: try row.uuid(0), workflowId: try row.uuid(1), batchId: try row.optionalUUID(2), status: try row.string(3),
+            input: try JSONObject(bytes: try row.jsonBytes(4)), currentStep: try row.optionalInt64(5).map(Int32.init),
+            currentVendor: try row.optionalString(6), email: try row.optionalString(7), validationStatus: try row.optionalString(8),
+            reason: try row.optionalString(9), credits: try row.int(10), startedAt: try row.date(11), updatedAt: try row.date(12),
+            finishedAt: try row.optionalDate(13))
+    }
+
+    func get(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        let id = try context.uuidParameter("id", "run")
+        let run = try await readOrEmpty {
+            try await services.database.tenant(principal.tenantID, readOnly: true) { connection -> RunBody? in
+                guard var run = try await connection.query(
+                    "SELECT \(Self.runColumns) FROM workflow_runs WHERE tenant_id = $1 AND run_id = $2", [.uuid(principal.tenantID), .uuid(id)]
+                ).first.map(Self.run) else { return nil }
+                run.steps = try await connection.query(
+                    """
+                    SELECT step, attempt, kind, vendor, status, outcome, email, validation_status, failure, reason, credits, not_before,
+                        scheduled_at, started_at, finished_at
+                    FROM workflow_progress WHERE tenant_id = $1 AND run_id = $2 ORDER BY step, attempt
+                    """, [.uuid(principal.tenantID), .uuid(id)]
+                ).map {
+                    StepBody(
+                        step: try $0.int(0), attempt: try $0.int(1), kind: try $0.string(2), vendor: try $0.string(3), status: try $0.string(4),
+                        outcome: try $0.optionalString(5), email: try $0.optionalString(6), validationStatus: try $0.optionalString(7),
+                        failure: try $0.optionalString(8), reason: try $0.optionalString(9), credits: try $0.int(10),
+                        notBefore: try $0.optionalDate(11), scheduledAt: try $0.date(12), startedAt: try $0.optionalDate(13),
+                        finishedAt: try $0.optionalDate(14))
+                }
+                return run
+            }
+        }
+        guard let run else { throw Problem.notFound("run") }
+        return try JSON.response(run)
+    }
+
+    static let statuses: Set<String> = ["running", "succeeded", "not_found", "failed", "cancelled"]
+
+    func list(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        let page = try Page(request)
+        let query = request.uri.queryParameters
+        var sql = "SELECT \(Self.runColumns) FROM workflow_runs WHERE tenant_id = $1"
+        var parameters: [PostgresValue] = [.uuid(principal.tenantID)]
+        var errors: [Problem.FieldError] = []
+        if let status = query["status"] {
+            if Self.statuses.contains(String(status)) {
+                parameters.append(.string(String(status)))
+                sql += " AND status = $\(parameters.count)"
+            } else {
+                errors.append(.init(detail: "must be one of \(Self.statuses.sorted().joined(separator: ", "))", parameter: "status"))
+            }
+        }
+        for (name, column) in [("workflowId", "workflow_id"), ("batchId", "batch_id")] {
+            guard let text = query[Substring(name)] else { continue }
+            if let id = UUID(uuidString: String(text)) {
+                parameters.append(.uuid(id))
+                sql += " AND \(column) = $\(parameters.count)"
+            } else {
+                errors.append(.init(detail: "must be a UUID", parameter: name))
+            }
+        }
+        if !errors.isEmpty { throw Problem.validation(errors) }
+        if let (date, id) = page.after {
+            parameters += [.timestamp(date), .uuid(id)]
+            sql += " AND (started_at, run_id) < ($\(parameters.count - 1), $\(parameters.count))"
+        }
+        parameters.append(.int64(Int64(page.limit + 1)))
+        sql += " ORDER BY started_at DESC, run_id DESC LIMIT $\(parameters.count)"
+        let statement = sql
+        let values = parameters
+        let rows = try await readOrEmpty {
+            try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
+                try await connection.query(statement, values).map(Self.run)
+            }
+        }
+        let items = Array(rows.prefix(page.limit))
+        let next = rows.count > page.limit ? items.last.map { Cursor.encode($0.startedAt, $0.id) } : nil
+        return try JSON.response(ListBody(items: items, nextCursor: next))
+    }
+
+    /// The run as its stream says now; 404 when it is another tenant's or does not exist.
+    static func state(_ id: UUID, tenant: UUID, store: EventStore) async throws -> (status: String, version: Int64) {
+        let events = try await store.readAll(.run(id))
+        guard let first = events.first, first.tenantID == tenant else { throw Problem.notFound("run") }
+        var status = "running"
+        for recorded in events {
+            switch try store.catalog.decode(recorded) {
+            case let event as RunFinished: status = event.status.rawValue
+            case is RunCancelled: status = "cancelled"
+            default: break
+            }
+        }
+        return (status, events.last!.streamVersion)
+    }
+
+    struct Cancel: RequestBody {
+        static let fields: Set<String> = ["reason"]
+        var reason: String?
+        func validate() -> [Problem.FieldError] {
+            (reason?.count ?? 0) > 500 ? [.init(detail: "must be at most 500 characters", pointer: "/reason")] : []
+        }
+    }
+
+    func cancel(_ request: Request, _ context: TallyContext) async throws -> Response {
+        var request = request
+        let principal = try context.tenant
+        let id = try context.uuidParameter("id", "run")
+        let body: Cancel = request.headers[.contentType] == nil ? Cancel(reason: nil) : try await request.decodeJSON(Cancel.self)
+        let run = try await Self.state(id, tenant: principal.tenantID, store: services.store)
+        guard run.status == "running" else {
+            throw Problem(.conflict, "run-finished", title: "Run already ended", detail: "The run is \(run.status); only a running run can be cancelled.")
+        }
+        do {
+            let results = try await services.append([
+                StreamAppend(
+                    stream: .run(id), tenantID: principal.tenantID, expected: .exactly(run.version),
+                    events: [
+                        try EventCatalog.tally.encode(RunCancelled(runID: id, reason: body.reason ?? "cancelled by the tenant"), metadata: context.eventMetadata)
+                    ])
+            ])
+            await services.awaitProjection("workflow_runs", results[0].feedPositions[0])
+        } catch let error as EventsError where error.code == .conflict {
+            throw Problem.raced("run")
+        }
+        return try await get(request, context)
+    }
+
+    func retry(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        let id = try context.uuidParameter("id", "run")
+        _ = try await Self.state(id, tenant: principal.tenantID, store: services.store)
+        throw Problem.notImplemented("Retrying a failed run belongs to the workers, which are not part of this release.")
+    }
+}
+
+/// A JSON object stored as jsonb, passed through as it is.
+struct JSONObject: Encodable {
+    var value: JSONValue
+
+    init(bytes: [UInt8]) throws {
+        value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try value.encode(to: encoder)
+    }
+}

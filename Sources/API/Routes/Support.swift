@@ -1,0 +1,87 @@
+import Events
+import Foundation
+import Hummingbird
+
+/// Reading a stream to decide a command.
+extension EventStore {
+    func readAll(_ stream: StreamName) async throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        while true {
+            let page = try await read(stream: stream, from: Int64(events.count) + 1, limit: 1000)
+            events += page
+            if page.count < 1000 { return events }
+        }
+    }
+}
+
+extension TallyContext {
+    /// A path parameter that must be a UUID; anything else is 404 (it names nothing).
+    func uuidParameter(_ name: String, _ what: String) throws -> UUID {
+        guard let text = parameters.get(name), let id = UUID(uuidString: text) else { throw Problem.notFound(what) }
+        return id
+    }
+}
+
+/// Opaque cursors for keyset pagination: base64url of the last row's sort key.
+enum Cursor {
+    static func encode(_ date: Date, _ id: UUID) -> String {
+        let text = "\(Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))|\(id.lowercased)"
+        return Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ cursor: String) throws -> (Date, UUID) {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else { throw invalid }
+        let parts = text.split(separator: "|")
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { throw invalid }
+        return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
+    }
+
+    private static let invalid = Problem.validation([.init(detail: "is not a cursor this API returned", parameter: "cursor")])
+}
+
+/// Query parameters common to lists.
+struct Page {
+    var limit: Int
+    var after: (Date, UUID)?
+
+    init(_ request: Request, defaultLimit: Int = 50, maxLimit: Int = 200) throws {
+        let query = request.uri.queryParameters
+        limit = defaultLimit
+        if let text = query["limit"] {
+            guard let value = Int(String(text)), (1...maxLimit).contains(value) else {
+                throw Problem.validation([.init(detail: "must be an integer from 1 to \(maxLimit)", parameter: "limit")])
+            }
+            limit = value
+        }
+        after = try query["cursor"].map { try Cursor.decode(String($0)) }
+    }
+}
+
+struct ListBody<Item: Encodable>: Encodable {
+    var items: [Item]
+    var nextCursor: String?
+}
+
+extension UUID {
+    /// A name-based UUID (version 5 layout over SHA-256): the same name always gives the same id.
+    static func derived(from name: String) -> UUID {
+        var bytes = Array(Sodium.sha256(Array(name.utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0f) | 0x50
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9], bytes[10], bytes[11],
+                bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
+    }
+}
+
+extension Problem {
+    /// An append lost a race with another command on the same stream.
+    static func raced(_ what: String) -> Problem {
+        conflict("The \(what) changed while this request was processed; retry it.")
+    }
+}

@@ -1,0 +1,231 @@
+import Events
+import Foundation
+import Hummingbird
+import Projections
+
+/// The tenant's own resources: itself, its keys, vendor secrets, workflows and usage. Every query names
+/// the tenant and runs in a transaction scoped to it (row-level security); another tenant's id is 404.
+struct TenantRoutes {
+    let services: APIServices
+
+    // MARK: - The tenant
+
+    func tenant(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        guard let tenant = services.keys.tenant(principal.tenantID) else { throw Problem.unauthorized }
+        let plan = services.plan(tenant.plan)
+        let period = BillingPeriod(containing: Date())
+        let usage = try await usage(principal.tenantID, period)
+        struct Limits: Encodable {
+            var keyRequestsPerSecond: Int
+            var tenantRequestsPerSecond: Int
+            var monthlyApiCalls: Int64?
+            var monthlyRuns: Int64?
+        }
+        struct Body: Encodable {
+            var id: UUID
+            var name: String
+            var slug: String
+            var plan: String
+            var status: String
+            var limits: Limits
+            var usage: UsageBody
+        }
+        return try JSON.response(
+            Body(
+                id: tenant.id, name: tenant.name, slug: tenant.slug, plan: tenant.plan, status: tenant.status,
+                limits: Limits(
+                    keyRequestsPerSecond: plan.keyRequestsPerSecond, tenantRequestsPerSecond: plan.tenantRequestsPerSecond,
+                    monthlyApiCalls: plan.monthlyAPICalls, monthlyRuns: plan.monthlyRuns),
+                usage: usage))
+    }
+
+    func rotateOwnKey(_ request: Request, _ context: TallyContext) async throws -> Response {
+        var request = request
+        let principal = try context.tenant
+        let body = try await request.decodeJSON(OperatorRoutes.RotateKey.self)
+        let grace = body.graceSeconds.map { Duration.seconds($0) } ?? services.settings.rotationGrace
+        return try await OperatorRoutes(services: services).rotate(keyID: principal.keyID, tenantID: principal.tenantID, grace: grace, context: context)
+    }
+
+    // MARK: - Usage
+
+    struct UsageBody: Encodable {
+        var period: String
+        var periodStart: Date
+        var periodEnd: Date
+        var meters: [String: Int64]
+    }
+
+    func usage(_ tenant: UUID, _ period: BillingPeriod) async throws -> UsageBody {
+        let rows = try await readOrEmpty {
+            try await services.database.tenant(tenant, readOnly: true) { connection in
+                try await connection.query(
+                    "SELECT meter, quantity FROM usage_counters WHERE tenant_id = $1 AND period = $2 ORDER BY meter",
+                    [.uuid(tenant), .string(period.description)]
+                ).map { (try $0.string(0), try $0.int64(1)) }
+            }
+        }
+        var meters = ["api_calls": Int64(0), "runs": 0]
+        for (meter, quantity) in rows { meters[meter] = quantity }
+        return UsageBody(period: period.description, periodStart: period.start, periodEnd: period.end, meters: meters)
+    }
+
+    func usage(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        var period = BillingPeriod(containing: Date())
+        if let text = request.uri.queryParameters["period"] {
+            guard let given = BillingPeriod(text) else {
+                throw Problem.validation([.init(detail: "must be a month written YYYY-MM", parameter: "period")])
+            }
+            period = given
+        }
+        return try JSON.response(try await usage(principal.tenantID, period))
+    }
+
+    // MARK: - Vendor secrets
+
+    func listVendorSecrets(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        struct Body: Encodable {
+            var vendor: String
+            var fingerprint: String
+            var status: String
+            var statusReason: String?
+            var secretVersion: Int
+            var updatedAt: Date
+        }
+        let items = try await readOrEmpty {
+            try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
+                try await connection.query(
+                    """
+                    SELECT vendor, fingerprint, status, status_reason, secret_version, updated_at FROM vendor_secrets
+                    WHERE tenant_id = $1 ORDER BY vendor
+                    """, [.uuid(principal.tenantID)]
+                ).map {
+                    Body(
+                        vendor: try $0.string(0), fingerprint: try $0.string(1), status: try $0.string(2), statusReason: try $0.optionalString(3),
+                        secretVersion: try $0.int(4), updatedAt: try $0.date(5))
+                }
+            }
+        }
+        return try JSON.response(ListBody(items: items, nextCursor: nil))
+    }
+
+    /// Sealing a vendor secret needs the tenant data keys of the workers issue; the route exists and says so.
+    func changeVendorSecret(_ request: Request, _ context: TallyContext) async throws -> Response {
+        _ = try context.tenant
+        guard let vendor = context.parameters.get("vendor"), Vendor(rawValue: vendor) != nil else {
+            throw Problem(.notFound, "not-found", title: "Not found", detail: "Vendors are \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        throw Problem.notImplemented("Vendor secrets are sealed with the tenant's data key, which the workers release brings.")
+    }
+
+    func flowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
+        throw Problem.notImplemented("Flow control per vendor key arrives with the workers.")
+    }
+
+    // MARK: - Workflows
+
+    struct DefineWorkflow: RequestBody {
+        static let fields: Set<String> = ["name", "finders", "validator", "maxAttempts"]
+        var name: String
+        var finders: [Vendor]
+        var validator: Vendor?
+        var maxAttempts: Int?
+
+        func validate() -> [Problem.FieldError] {
+            var errors: [Problem.FieldError] = []
+            if name.trimmingCharacters(in: .whitespaces).isEmpty || name.count > 200 {
+                errors.append(.init(detail: "must be 1 to 200 characters", pointer: "/name"))
+            }
+            let finderVendors: Set<Vendor> = [.prospeo, .findymail]
+            if finders.isEmpty { errors.append(.init(detail: "must name at least one finder", pointer: "/finders")) }
+            for (index, vendor) in finders.enumerated() where !finderVendors.contains(vendor) {
+                errors.append(.init(detail: "\(vendor.rawValue) does not find emails; finders are prospeo and findymail", pointer: "/finders/\(index)"))
+            }
+            if Set(finders).count != finders.count { errors.append(.init(detail: "must not repeat a vendor", pointer: "/finders")) }
+            if let validator, validator != .zerobounce {
+                errors.append(.init(detail: "the validator is zerobounce", pointer: "/validator"))
+            }
+            if let maxAttempts, !(1...10).contains(maxAttempts) {
+                errors.append(.init(detail: "must be from 1 to 10", pointer: "/maxAttempts"))
+            }
+            return errors
+        }
+    }
+
+    struct WorkflowBody: Encodable {
+        var id: UUID
+        var name: String
+        var definition: WorkflowDefinition
+        var createdAt: Date
+        var updatedAt: Date
+    }
+
+    func defineWorkflow(_ request: Request, _ context: TallyContext) async throws -> Response {
+        var request = request
+        let principal = try context.tenant
+        let body = try await request.decodeJSON(DefineWorkflow.self)
+        let id = UUID()
+        let definition = WorkflowDefinition(finders: body.finders, validator: body.validator, maxAttempts: body.maxAttempts ?? 3)
+        let event = WorkflowDefined(workflowID: id, tenantID: principal.tenantID, name: body.name, definition: definition)
+        let results = try await services.append([
+            StreamAppend(
+                stream: .workflow(id), tenantID: principal.tenantID, expected: .noStream,
+                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
+        ])
+        await services.awaitProjection("workflows", results[0].feedPositions[0])
+        let now = Date()
+        return try JSON.response(
+            WorkflowBody(id: id, name: body.name, definition: definition, createdAt: now, updatedAt: now), status: .created,
+            headers: [.location: "/v1/workflows/\(id.lowercased)"])
+    }
+
+    static let workflowColumns = "workflow_id, name, definition, created_at, updated_at"
+
+    static func workflow(_ row: PostgresRow) throws -> WorkflowBody {
+        WorkflowBody(
+            id: try row.uuid(0), name: try row.string(1),
+            definition: try JSONDecoder().decode(WorkflowDefinition.self, from: Data(try row.jsonBytes(2))), createdAt: try row.date(3),
+            updatedAt: try row.date(4))
+    }
+
+    func listWorkflows(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        let page = try Page(request)
+        let rows = try await readOrEmpty {
+            try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
+                if let (date, id) = page.after {
+                    return try await connection.query(
+                        """
+                        SELECT \(Self.workflowColumns) FROM workflows WHERE tenant_id = $1 AND (created_at, workflow_id) > ($2, $3)
+                        ORDER BY created_at, workflow_id LIMIT $4
+                        """, [.uuid(principal.tenantID), .timestamp(date), .uuid(id), .int64(Int64(page.limit + 1))]
+                    ).map(Self.workflow)
+                }
+                return try await connection.query(
+                    "SELECT \(Self.workflowColumns) FROM workflows WHERE tenant_id = $1 ORDER BY created_at, workflow_id LIMIT $2",
+                    [.uuid(principal.tenantID), .int64(Int64(page.limit + 1))]
+                ).map(Self.workflow)
+            }
+        }
+        let items = Array(rows.prefix(page.limit))
+        let next = rows.count > page.limit ? items.last.map { Cursor.encode($0.createdAt, $0.id) } : nil
+        return try JSON.response(ListBody(items: items, nextCursor: next))
+    }
+
+    func getWorkflow(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        let id = try context.uuidParameter("id", "workflow")
+        let found = try await readOrEmpty {
+            try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
+                try await connection.query(
+                    "SELECT \(Self.workflowColumns) FROM workflows WHERE tenant_id = $1 AND workflow_id = $2", [.uuid(principal.tenantID), .uuid(id)]
+                ).first.map(Self.workflow)
+            }
+        }
+        guard let found else { throw Problem.notFound("workflow") }
+        return try JSON.response(found)
+    }
+}

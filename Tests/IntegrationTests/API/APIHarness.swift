@@ -1,0 +1,136 @@
+@testable import API
+@testable import Events
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+@testable import Projections
+import Synchronization
+import Testing
+
+/// A migrated database, the projection runner and the API's services, with a router-level test client.
+struct APIHarness {
+    let store: EventStore
+    let services: APIServices
+    let url: String
+
+    static let operatorToken = "operator-token-for-tests-0123456789abcdef"
+    static let pepper = Array("a-pepper-for-tests-only-0123456789".utf8)
+    static let logger = Logger(label: "tally.test") { _ in LogCapture.shared }
+
+    static func settings(plans: Plans = .defaults) -> APISettings {
+        APISettings(
+            operatorToken: operatorToken, keyPepper: pepper, plans: plans, instanceID: "test", consistencyTimeout: .seconds(5),
+            rotationGrace: .seconds(3600))
+    }
+
+    static func with(
+        plans: Plans = .defaults, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        try await TestDatabase.withStore(pollInterval: .milliseconds(100)) { store, url in
+            let services = await APIServices.start(settings: settings(plans: plans), store: store, logger: logger)
+            let runner = Task {
+                await ProjectionRunner(store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast, logger: logger).run()
+            }
+            let background = Task { await services.run() }
+            defer {
+                runner.cancel()
+                background.cancel()
+            }
+            let app = buildApplication(services: services, logger: logger)
+            try await app.test(.router) { client in
+                try await body(APIHarness(store: store, services: services, url: url), client)
+            }
+            runner.cancel()
+            background.cancel()
+            await runner.value
+            await background.value
+        }
+    }
+}
+
+/// A decoded response.
+struct Reply {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var text: String
+    var json: JSONValue
+
+    subscript(_ key: String) -> JSONValue? { json[key] }
+
+    var string: (String) -> String? {
+        { key in if case .string(let value)? = json[key] { value } else { nil } }
+    }
+}
+
+extension JSONValue {
+    var stringValue: String? { if case .string(let value) = self { value } else { nil } }
+    var intValue: Int? { if case .number(let value) = self { Int(value) } else { nil } }
+    var arrayValue: [JSONValue] { if case .array(let value) = self { value } else { [] } }
+    subscript(_ index: Int) -> JSONValue? {
+        if case .array(let values) = self, values.indices.contains(index) { return values[index] }
+        return nil
+    }
+}
+
+extension TestClientProtocol {
+    @discardableResult
+    func call(
+        _ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil, headers: HTTPFields = [:]
+    ) async throws -> Reply {
+        var fields = headers
+        if let token { fields[.authorization] = "Bearer \(token)" }
+        if json != nil, fields[.contentType] == nil { fields[.contentType] = "application/json" }
+        let response = try await execute(uri: uri, method: method, headers: fields, body: json.map { ByteBuffer(string: $0) })
+        let text = String(buffer: response.body)
+        let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .null
+        return Reply(status: response.status, headers: response.headers, text: text, json: value)
+    }
+
+    /// The operator creates a tenant and issues it a key; returns (tenant id, plaintext key, key id).
+    func tenantWithKey(_ slug: String, plan: String = "pro") async throws -> (tenant: String, key: String, keyID: String) {
+        let tenant = try await call(.post, "/v1/admin/tenants", token: APIHarness.operatorToken, json: #"{"name":"\#(slug)","slug":"\#(slug)","plan":"\#(plan)"}"#)
+        #expect(tenant.status == .created, "\(tenant.text)")
+        let id = tenant.string("id") ?? ""
+        let key = try await call(.post, "/v1/admin/tenants/\(id)/keys", token: APIHarness.operatorToken, json: #"{"name":"main"}"#)
+        #expect(key.status == .created, "\(key.text)")
+        return (id, key.string("key") ?? "", key.string("id") ?? "")
+    }
+
+    func workflow(_ key: String) async throws -> String {
+        let reply = try await call(.post, "/v1/workflows", token: key, json: #"{"name":"wf","finders":["prospeo","findymail"],"validator":"zerobounce"}"#)
+        #expect(reply.status == .created, "\(reply.text)")
+        return reply.string("id") ?? ""
+    }
+}
+
+/// Every log record of the test process, to check that no secret is ever written.
+final class LogCapture: LogHandler, @unchecked Sendable {
+    static let shared = LogCapture()
+    private let lines = Mutex<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let text = "\(event.level) \(event.message) \(metadata.merging(event.metadata ?? [:]) { $1 })"
+        lines.withLock { lines in
+            if lines.count > 200_000 { lines.removeFirst(100_000) }
+            lines.append(text)
+        }
+    }
+
+    func contains(_ needle: String) -> Bool { lines.withLock { $0.contains { $0.contains(needle) } } }
+    var count: Int { lines.withLock { $0.count } }
+}
+
+/// The test client, used from several tasks at once (its requests are independent).
+struct SharedClient: @unchecked Sendable {
+    let client: any TestClientProtocol
+}
+
+extension Reply: @unchecked Sendable {}
