@@ -32,7 +32,8 @@ start)
             "shared_buffers = 256MB"
         )
         if [ "$fast" = "--fast" ]; then
-            settings+=("fsync = off" "synchronous_commit = off" "full_page_writes = off")
+            # The test suite runs its tests in parallel, each with its own pools and projection runners.
+            settings+=("fsync = off" "synchronous_commit = off" "full_page_writes = off" "max_connections = 1000")
         fi
         printf '%s\n' "${settings[@]}" | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
     fi

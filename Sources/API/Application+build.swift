@@ -102,7 +102,7 @@ struct OperationsRoutes {
             throw Problem(
                 .serviceUnavailable, "not-ready", title: "Not ready",
                 detail: "Projections behind or stopped: "
-                    + behind.map { "\($0.name) (\($0.state), \(Int($0.lagSeconds)) s behind)" }.joined(separator: ", "))
+                    + behind.map { "\($0.name) (\($0.state.rawValue), \(Int($0.lagSeconds)) s behind)" }.joined(separator: ", "))
         }
         return try JSON.response(["status": "ready", "database": "ok", "projections": "ok"])
     }

@@ -7,7 +7,8 @@ import Logging
 /// `Idempotency-Key` on POST (draft-ietf-httpapi-idempotency-key-header), scoped by tenant (the operator
 /// has a scope of its own). The first request runs and its response (errors included, 5xx excepted) is
 /// stored for 24 hours; a repeat with the same payload gets the stored response with
-/// `Idempotent-Replayed: true`; a repeat while the first is still running gets 409; the same key with
+/// `Idempotent-Replayed: true` (409 and 429 answers are not kept: the repeat runs again); a repeat while
+/// the first is still running gets 409; the same key with
 /// another payload gets 422. A first request whose process died is taken over after 60 s.
 struct IdempotencyMiddleware: RouterMiddleware {
     typealias Context = TallyContext
@@ -96,7 +97,8 @@ struct IdempotencyMiddleware: RouterMiddleware {
             try? await forget(scope, key)
             throw error
         }
-        guard response.status.code < 500 else {
+        // A server error, a lost race (409) or a limit (429) is worth retrying: nothing is kept for them.
+        guard response.status.code < 500, response.status != .conflict, response.status != .tooManyRequests else {
             try? await forget(scope, key)
             return response
         }
@@ -104,8 +106,21 @@ struct IdempotencyMiddleware: RouterMiddleware {
         let collector = CollectingWriter.Collector()
         try await response.body.write(CollectingWriter(collector: collector))
         let collected = collector.buffer
+        var storedStatus = response.status
+        var storedBody = Array(buffer: collected)
         var headers: [String: String] = [:]
         for name in Self.storedHeaders { if let value = response.headers[name] { headers[name.canonicalName] = value } }
+        if response.headers[.cacheControl]?.contains("no-store") == true {
+            // A response that reveals a secret (a new API key) is never written to the database: a repeat
+            // learns that the request completed, not the secret.
+            let problem = Problem(
+                .conflict, "idempotent-secret-not-replayed", title: "Already completed",
+                detail: "The request with this Idempotency-Key completed; its response revealed a secret once and is not stored.")
+            storedStatus = problem.status
+            storedBody = problem.body
+            headers = [HTTPField.Name.contentType.canonicalName: "application/problem+json"]
+            if let location = response.headers[.location] { headers[HTTPField.Name.location.canonicalName] = location }
+        }
         let storedHeaders = try JSONSerialization.data(withJSONObject: headers, options: [.sortedKeys])
         try await database.scoped(scope) { connection in
             try await connection.query(
@@ -114,8 +129,8 @@ struct IdempotencyMiddleware: RouterMiddleware {
                 WHERE tenant_id = $1 AND key = $2 AND fingerprint = $6
                 """,
                 [
-                    .uuid(scope), .string(key), .int32(Int32(response.status.code)), .jsonb(Array(storedHeaders)),
-                    .bytes(Array(buffer: collected)), .string(fingerprint),
+                    .uuid(scope), .string(key), .int32(Int32(storedStatus.code)), .jsonb(Array(storedHeaders)),
+                    .bytes(storedBody), .string(fingerprint),
                 ])
         }
         response.body = .init(byteBuffer: collected)

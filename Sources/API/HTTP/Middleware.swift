@@ -95,8 +95,8 @@ struct OperatorAuthMiddleware: RouterMiddleware {
 }
 
 /// `Authorization: Bearer tly_...` for the tenant routes, then the limits: requests per second per key and
-/// per tenant, and the monthly API-call quota, with the `RateLimit` fields on every answer. A 401 or 403
-/// is never counted; an admitted call is metered.
+/// per tenant, and the monthly API-call quota, with the `RateLimit` fields on every answer. A 401 is never
+/// counted; an admitted call is metered.
 struct TenantAuthMiddleware: RouterMiddleware {
     typealias Context = TallyContext
     let services: APIServices
@@ -144,8 +144,9 @@ struct TenantAuthMiddleware: RouterMiddleware {
         } catch let problem as Problem {
             response = problem.response
         }
-        response.headers[.rateLimitPolicy] = policies.joined(separator: ", ")
-        response.headers[.rateLimit] = limits.joined(separator: ", ")
+        // A handler's own limit (the runs quota) comes first; the request limits follow.
+        response.headers[.rateLimitPolicy] = ([response.headers[.rateLimitPolicy]].compactMap { $0 } + policies).joined(separator: ", ")
+        response.headers[.rateLimit] = ([response.headers[.rateLimit]].compactMap { $0 } + limits).joined(separator: ", ")
         return response
     }
 }

@@ -112,16 +112,13 @@ final class KeyDirectory: Sendable {
 
     /// Follows the log until cancelled; errors (the database away) are retried.
     func follow(pollInterval: Duration) async {
-        var heldBackoff: Duration?
+        var wait = EventStore.FeedWait()
         while !Task.isCancelled {
             do {
                 if !isLoaded { try await load() }
-                let generation = store.appendGeneration
-                if try await pull() == 0 {
-                    try await store.waitForNewEvents(after: generation, pollInterval: pollInterval, heldBackoff: &heldBackoff)
-                } else {
-                    heldBackoff = nil
-                }
+                let position = state.withLock { $0.position }
+                let page = try await store.nextFeedPage(after: position, limit: 1000, filter: Self.filter, pollInterval: pollInterval, wait: &wait)
+                if !page.events.isEmpty { try await refresh() }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("key directory cannot read the log; retrying", metadata: ["error": "\(error)"])
@@ -155,6 +152,17 @@ final class KeyDirectory: Sendable {
                 }
                 state.unknown.removeAll()
             }
+        }
+    }
+
+    /// Applies events this instance just appended, at once: the feed may not show them yet (an older
+    /// transaction anywhere in the cluster holds its horizon back), and a revocation must not wait for that.
+    /// The position does not move, so the feed delivers them again later; applying an event twice leaves the
+    /// same state, and the feed's order settles anything in between.
+    func applyOwn(_ events: [any DomainEvent]) {
+        let now = Date()
+        state.withLock { state in
+            for event in events { Self.apply(event, at: now, to: &state) }
         }
     }
 

@@ -107,6 +107,7 @@ struct OperatorRoutes {
         } catch let error as EventsError where error.code == .conflict {
             throw Problem(.conflict, "slug-taken", title: "Slug taken", detail: "A tenant with the slug \(body.slug) exists.")
         }
+        services.keys.applyOwn([event])
         await services.awaitProjection("tenants", results[0].feedPositions[0])
         let tenant = try await loadTenant(id) ?? TenantBody(
             id: id, name: name, slug: body.slug, plan: body.plan, status: "active", createdAt: Date(), updatedAt: Date())
@@ -202,8 +203,8 @@ struct OperatorRoutes {
                         stream: .tenant(id), tenantID: id, expected: .exactly(state.version),
                         events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
                 ])
+                services.keys.applyOwn([event])
                 await services.awaitProjection("tenants", results[0].feedPositions[0])
-                try await services.keys.refresh()
             } catch let error as EventsError where error.code == .conflict {
                 throw Problem.raced("tenant")
             }
@@ -242,7 +243,7 @@ struct OperatorRoutes {
                 stream: .apiKey(issued.keyID), tenantID: tenantID, expected: .noStream,
                 events: [try EventCatalog.tally.encode(issued, metadata: context.eventMetadata)])
         ])
-        try await services.keys.refresh()
+        services.keys.applyOwn([issued])
         await services.awaitProjection("api_keys", results[0].feedPositions[0])
         var key = Self.keyBody(issued, createdAt: Date())
         key.key = plaintext
@@ -271,15 +272,13 @@ struct OperatorRoutes {
         let key = try await KeyState.load(keyID, tenant: tenantID, store: services.store)
         if key.status != "revoked" {
             do {
+                let revoked = KeyRevoked(keyID: keyID, tenantID: tenantID, reason: "revoked by the operator")
                 let results = try await services.append([
                     StreamAppend(
                         stream: .apiKey(keyID), tenantID: tenantID, expected: .exactly(key.version),
-                        events: [
-                            try EventCatalog.tally.encode(
-                                KeyRevoked(keyID: keyID, tenantID: tenantID, reason: "revoked by the operator"), metadata: context.eventMetadata)
-                        ])
+                        events: [try EventCatalog.tally.encode(revoked, metadata: context.eventMetadata)])
                 ])
-                try await services.keys.refresh()
+                services.keys.applyOwn([revoked])
                 await services.awaitProjection("api_keys", results[0].feedPositions[0])
             } catch let error as EventsError where error.code == .conflict {
                 throw Problem.raced("key")
@@ -317,7 +316,7 @@ struct OperatorRoutes {
         } catch let error as EventsError where error.code == .conflict {
             throw Problem.raced("key")
         }
-        try await services.keys.refresh()
+        services.keys.applyOwn([issued, rotated])
         await services.awaitProjection("api_keys", results.map { $0.feedPositions[0] }.max()!)
         var body = Self.keyBody(issued, createdAt: Date())
         body.key = plaintext
@@ -370,7 +369,7 @@ struct OperatorRoutes {
         let statuses = try await ProjectionStatus.all(ProductProjections.all, store: services.store)
         let items = statuses.map {
             Body(
-                name: $0.name, version: $0.version, state: "\($0.state)", position: $0.position.description, eventsApplied: $0.eventsApplied,
+                name: $0.name, version: $0.version, state: $0.state.rawValue, position: $0.position.description, eventsApplied: $0.eventsApplied,
                 lagEvents: $0.lagEvents, lagSeconds: $0.lagSeconds, error: $0.error, errorPosition: $0.errorPosition)
         }
         return try JSON.response(ListBody(items: items, nextCursor: nil))

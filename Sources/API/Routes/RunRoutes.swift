@@ -119,7 +119,8 @@ struct RunRoutes {
             status: .accepted, headers: [.location: location])
     }
 
-    /// The workflow's current definition, from its stream; 404 when it is another tenant's or does not exist.
+    /// The workflow's current definition, from its stream; a 422 pointing at `/workflowId` when it is another
+    /// tenant's or does not exist (the same answer for both).
     static func workflow(_ id: UUID, tenant: UUID, store: EventStore) async throws -> WorkflowDefinition {
         let events = try await store.readAll(.workflow(id))
         guard let first = events.first, first.tenantID == tenant else {

@@ -160,21 +160,49 @@ public final class EventStore: Sendable {
     /// The longest a reader waits between looks while committed events wait behind the horizon.
     static let horizonPollLimit: Duration = .milliseconds(100)
 
-    /// Waits for the log to grow after a read at `generation` found nothing: until an append here or a NOTIFY
-    /// from another process, at most `pollInterval`. While committed events wait behind an older open
-    /// transaction, nothing announces that it ended (it may not even be in this database), so the wait is
-    /// bounded by `heldBackoff`, which doubles from 5 ms up to 100 ms; a reader resets it to `nil` after it
-    /// read events.
-    package func waitForNewEvents(after generation: UInt64, pollInterval: Duration, heldBackoff: inout Duration?) async throws {
+    /// Where a feed reader stands between reads: whether its last read came back empty, and how long it
+    /// waits while committed events sit behind the horizon.
+    package struct FeedWait: Sendable {
+        var idle = false
+        var heldBackoff: Duration?
+        package init() {}
+    }
+
+    /// The next page of the feed after `position`; when there is none, waits until there may be one and
+    /// returns an empty page (the caller reads again).
+    ///
+    /// The wait is until an append here or a NOTIFY from another process, at most `pollInterval`. That is
+    /// only safe when the reader knows no committed event was invisible to its read: an event held behind
+    /// the horizon announces nothing when the horizon moves (the holder may not even be in this database).
+    /// So an idle reader asks whether events wait behind the horizon *before* it reads: if none did, the
+    /// read saw everything committed up to then, and anything later wakes it. While some do, it looks again
+    /// every 5 ms, doubling up to 100 ms.
+    package func nextFeedPage(
+        after position: FeedPosition, limit: Int, filter: FeedFilter, pollInterval: Duration, wait: inout FeedWait
+    ) async throws -> FeedPage {
         listener.start()
-        guard try await hasEventsBeyondHorizon() else {
-            await changes.wait(after: generation, timeout: pollInterval)
-            return
+        let generation = appendGeneration
+        let heldBeforeRead = wait.idle ? try await hasEventsBeyondHorizon() : nil
+        let page = try await readFeed(after: position, limit: limit, filter: filter)
+        if !page.events.isEmpty || Task.isCancelled {
+            wait = FeedWait()
+            return page
         }
-        let limit = min(pollInterval, Self.horizonPollLimit)
-        let wait = min(heldBackoff ?? .milliseconds(5), limit)
-        await changes.wait(after: generation, timeout: wait)
-        heldBackoff = min(wait * 2, limit)
+        guard let held = heldBeforeRead else {
+            // Empty after a busy read: read once more, this time knowing the horizon before the read.
+            wait.idle = true
+            return page
+        }
+        if held {
+            let limit = min(pollInterval, Self.horizonPollLimit)
+            let pause = min(wait.heldBackoff ?? .milliseconds(5), limit)
+            await changes.wait(after: generation, timeout: pause)
+            wait.heldBackoff = min(pause * 2, limit)
+        } else {
+            wait.heldBackoff = nil
+            await changes.wait(after: generation, timeout: pollInterval)
+        }
+        return page
     }
 
     /// Follows the feed from `position`: every event after it, then new ones as they commit.

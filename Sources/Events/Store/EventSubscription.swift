@@ -23,6 +23,7 @@ public struct EventSubscription: AsyncSequence, Sendable {
         let pageSize: Int
         private var buffer: [RecordedEvent] = []
         private var index = 0
+        private var wait = EventStore.FeedWait()
 
         init(store: EventStore, position: FeedPosition, filter: FeedFilter, pageSize: Int) {
             self.store = store
@@ -32,7 +33,6 @@ public struct EventSubscription: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> RecordedEvent? {
-            var heldBackoff: Duration?
             while true {
                 if index < buffer.count {
                     let event = buffer[index]
@@ -41,15 +41,10 @@ public struct EventSubscription: AsyncSequence, Sendable {
                     return event
                 }
                 if Task.isCancelled { return nil }
-                let generation = store.appendGeneration
-                let page = try await store.readFeed(after: position, limit: pageSize, filter: filter)
-                if !page.events.isEmpty {
-                    buffer = page.events
-                    index = 0
-                    continue
-                }
-                try await store.waitForNewEvents(
-                    after: generation, pollInterval: store.configuration.pollInterval, heldBackoff: &heldBackoff)
+                let page = try await store.nextFeedPage(
+                    after: position, limit: pageSize, filter: filter, pollInterval: store.configuration.pollInterval, wait: &wait)
+                buffer = page.events
+                index = 0
             }
         }
     }

@@ -92,15 +92,12 @@ public final class ProjectionRunner: Sendable {
             return
         }
         logger.info("leading projection", metadata: ["projection": "\(projection.name)", "position": "\(checkpoint.position)"])
-        var heldBackoff: Duration?
+        var wait = EventStore.FeedWait()
         while !Task.isCancelled {
-            let generation = store.appendGeneration
-            let page = try await store.readFeed(after: checkpoint.position, limit: options.batchSize, filter: projection.feedFilter)
-            if page.events.isEmpty {
-                try await store.waitForNewEvents(after: generation, pollInterval: options.pollInterval, heldBackoff: &heldBackoff)
-                continue
-            }
-            heldBackoff = nil
+            let page = try await store.nextFeedPage(
+                after: checkpoint.position, limit: options.batchSize, filter: projection.feedFilter, pollInterval: options.pollInterval,
+                wait: &wait)
+            if page.events.isEmpty { continue }
             do {
                 checkpoint = try await apply(page.events, to: projection, from: checkpoint, on: connection)
             } catch let error as ProjectionsError where error.code == .checkpointMoved {

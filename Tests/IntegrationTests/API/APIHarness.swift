@@ -27,7 +27,7 @@ struct APIHarness {
     static func with(
         plans: Plans = .defaults, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
-        try await TestDatabase.withStore(pollInterval: .milliseconds(100)) { store, url in
+        try await TestDatabase.withStore(maxConnections: 8, pollInterval: .milliseconds(100)) { store, url in
             let services = await APIServices.start(settings: settings(plans: plans), store: store, logger: logger)
             let runner = Task {
                 await ProjectionRunner(store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast, logger: logger).run()

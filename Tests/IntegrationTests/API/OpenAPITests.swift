@@ -1,0 +1,34 @@
+@testable import API
+import Events
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("API: the OpenAPI document")
+struct OpenAPITests {
+    @Test("every route the server has is in the document with its methods, and the document names no route the server lacks")
+    func routesMatch() async throws {
+        try await APIHarness.with { harness, client in
+            let served = try await client.call(.get, "/openapi.json")
+            #expect(served.status == .ok && served.headers[.contentType] == "application/json")
+            let document = try JSONSerialization.jsonObject(with: Data(served.text.utf8)) as? [String: Any]
+            #expect(document?["openapi"] as? String == "3.1.0")
+            let paths = document?["paths"] as? [String: [String: Any]] ?? [:]
+            let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
+            let documented = Set(paths.flatMap { path, item in item.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" } })
+            let routes = Set(harness.services.routeList.map { "\($0.method) \($0.path)" })
+            #expect(routes.subtracting(documented).isEmpty, "undocumented: \(routes.subtracting(documented).sorted())")
+            #expect(documented.subtracting(routes).isEmpty, "documented but not served: \(documented.subtracting(routes).sorted())")
+            #expect(routes.count >= 30)
+        }
+    }
+
+    @Test("docs/openapi.json is the document the server serves")
+    func docsCopy() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let file = try String(contentsOf: root.appendingPathComponent("docs/openapi.json"), encoding: .utf8)
+        #expect(file == OpenAPIDocument.json + "\n")
+    }
+}
