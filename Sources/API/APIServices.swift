@@ -56,6 +56,7 @@ public final class APIServices: Sendable {
     let limiter = RateLimiter()
     let quotas: QuotaBook
     let meter: UsageMeter
+    let runs: RunCache
     let metrics = APIMetrics()
     let routes = RouteTable()
     let operatorTokenDigest: [UInt8]
@@ -71,6 +72,7 @@ public final class APIServices: Sendable {
             hit ? metrics.keyCacheHits.increment() : metrics.keyCacheMisses.increment()
         }
         quotas = QuotaBook(store: store, logger: logger)
+        runs = RunCache(store: store, logger: logger)
         meter = UsageMeter(store: store, instanceID: settings.instanceID, logger: logger)
         operatorTokenDigest = Sodium.sha256(Array(settings.operatorToken.utf8))
     }
@@ -93,6 +95,7 @@ public final class APIServices: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.keys.follow(pollInterval: self.store.configuration.pollInterval) }
             group.addTask { await self.quotas.refreshContinuously() }
+            group.addTask { await self.runs.follow(pollInterval: self.store.configuration.pollInterval) }
             group.addTask { await self.meter.run() }
             group.addTask { await self.sweepIdempotencyKeys() }
             await group.waitForAll()

@@ -48,8 +48,20 @@ final class APIMetrics: Sendable {
         ).increment()
     }
 
-    /// The exposition text, with the projections' lag read at scrape time.
+    private let acquisitionsSeen = Mutex<UInt64>(0)
+
+    /// The exposition text, with the projections' lag and the pool's use read at scrape time.
     func render(store: EventStore) async -> [UInt8] {
+        let acquisitions = store.pool.acquisitions
+        let delta = acquisitionsSeen.withLock { seen in
+            defer { seen = max(seen, acquisitions) }
+            return acquisitions > seen ? acquisitions - seen : 0
+        }
+        registry.makeCounter(
+            descriptor: .init(
+                namespace: "tally", metricName: "db_acquisitions", unitName: "total",
+                helpText: "Connections taken from the pool: one per query or transaction.")
+        ).increment(by: Int64(delta))
         if let statuses = try? await ProjectionStatus.all(ProductProjections.all, store: store) {
             for status in statuses {
                 registry.makeGauge(

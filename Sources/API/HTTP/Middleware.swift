@@ -32,7 +32,7 @@ struct RequestMiddleware: RouterMiddleware {
             ).response
         }
         response.headers[.requestID] = context.requestID
-        let route = services.routes.template(for: request.uri.path) ?? "unmatched"
+        let route = context.endpointPath.map(RouteTable.template(fromRouterPath:)) ?? "unmatched"
         services.metrics.request(route: route, method: request.method.rawValue, status: response.status.code, duration: .now - started)
         if response.status.code >= 500 {
             context.logger.warning("request answered \(response.status.code)", metadata: ["route": "\(route)"])
@@ -116,9 +116,9 @@ struct TenantAuthMiddleware: RouterMiddleware {
         let now = Date()
         let rate = services.limiter.admit(
             key: keyID, tenant: tenantID, keyLimit: plan.keyRequestsPerSecond, tenantLimit: plan.tenantRequestsPerSecond, now: now)
-        let periodEnd = BillingPeriod(containing: now).end
-        let untilPeriodEnd = max(1, Int(periodEnd.timeIntervalSince(now).rounded(.up)))
-        let periodSeconds = Int(periodEnd.timeIntervalSince(BillingPeriod(containing: now).start))
+        let current = PeriodClock.at(now)
+        let untilPeriodEnd = max(1, Int(current.end.timeIntervalSince(now).rounded(.up)))
+        let periodSeconds = Int(current.end.timeIntervalSince(current.start))
         var policies = [#""key-rps";q=\#(plan.keyRequestsPerSecond);w=1"#, #""tenant-rps";q=\#(plan.tenantRequestsPerSecond);w=1"#]
         var limits = [#""key-rps";r=\#(rate.keyRemaining);t=\#(rate.reset)"#, #""tenant-rps";r=\#(rate.tenantRemaining);t=\#(rate.reset)"#]
         if let quota = plan.monthlyAPICalls { policies.append(#""api-calls";q=\#(quota);w=\#(periodSeconds)"#) }

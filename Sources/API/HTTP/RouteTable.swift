@@ -31,6 +31,14 @@ final class RouteTable: Sendable {
         }
     }
 
+    /// The OpenAPI form of a Hummingbird path (`/v1/runs/:id` → `/v1/runs/{id}`).
+    static func template(fromRouterPath path: String) -> String {
+        guard path.contains(":") else { return path }
+        return path.split(separator: "/", omittingEmptySubsequences: false).map { part in
+            part.hasPrefix(":") ? "{" + part.dropFirst() + "}" : part
+        }.joined(separator: "/")
+    }
+
     /// The Hummingbird form of a template: `{id}` becomes `:id`.
     static func routerPath(_ template: String) -> String {
         template.split(separator: "/", omittingEmptySubsequences: false).map { part in

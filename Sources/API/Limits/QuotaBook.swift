@@ -31,7 +31,7 @@ final class QuotaBook: Sendable {
 
     /// Used so far in the current period, loading the tenant's counts when they are not in memory.
     func used(_ tenant: UUID, now: Date = Date()) async throws -> Usage {
-        let period = BillingPeriod(containing: now)
+        let period = PeriodClock.at(now).period
         if let known = usage.withLock({ table -> Usage? in
             guard var entry = table[tenant], entry.period == period else { return nil }
             entry.lastSeen = .now

@@ -191,8 +191,15 @@ struct RunRoutes {
     func get(_ request: Request, _ context: TallyContext) async throws -> Response {
         let principal = try context.tenant
         let id = try context.uuidParameter("id", "run")
-        let run = try await readOrEmpty {
-            try await services.database.tenant(principal.tenantID, readOnly: true) { connection -> RunBody? in
+        if let cached = services.runs.lookup(id, tenant: principal.tenantID) {
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: cached)))
+        }
+        let read = try await readOrEmpty {
+            try await services.database.tenant(principal.tenantID, readOnly: true) { connection -> (RunBody, FeedPosition)? in
+                // The checkpoint first: the rows read after it are at least as new.
+                let checkpoint = try await connection.query(
+                    "SELECT tx_id, global_position FROM projection_checkpoints WHERE projection = 'workflow_runs'"
+                ).first.map { FeedPosition(transactionID: try $0.uint64(0), globalPosition: try $0.int64(1)) } ?? .start
                 guard var run = try await connection.query(
                     "SELECT \(Self.runColumns) FROM workflow_runs WHERE tenant_id = $1 AND run_id = $2", [.uuid(principal.tenantID), .uuid(id)]
                 ).first.map(Self.run) else { return nil }
@@ -210,11 +217,13 @@ struct RunRoutes {
                         notBefore: try $0.optionalDate(11), scheduledAt: try $0.date(12), startedAt: try $0.optionalDate(13),
                         finishedAt: try $0.optionalDate(14))
                 }
-                return run
+                return (run, checkpoint)
             }
         }
-        guard let run else { throw Problem.notFound("run") }
-        return try JSON.response(run)
+        guard let (run, checkpoint) = read else { throw Problem.notFound("run") }
+        let body = try JSON.encode(run)
+        services.runs.store(id, tenant: principal.tenantID, body: body, readAt: checkpoint)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static let statuses: Set<String> = ["running", "succeeded", "not_found", "failed", "cancelled"]
@@ -302,6 +311,7 @@ struct RunRoutes {
                         try EventCatalog.tally.encode(RunCancelled(runID: id, reason: body.reason ?? "cancelled by the tenant"), metadata: context.eventMetadata)
                     ])
             ])
+            services.runs.noteEvent(id, at: results[0].feedPositions[0])
             await services.awaitProjection("workflow_runs", results[0].feedPositions[0])
         } catch let error as EventsError where error.code == .conflict {
             throw Problem.raced("run")

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# make bench-api: wrk against an authenticated GET of a run and against a bare route of the same server, at
+# 80 connections; requests/s, p50/p99 and the ratio, and the database round trips per request counted by
+# the server's pool (from /metrics). Options via the environment: DURATION (default 15s), CONNECTIONS (80).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${DURATION:-15s}
+connections=${CONNECTIONS:-80}
+swift build -c release --product tally
+bin="$(swift build -c release --show-bin-path)/tally"
+dir=$(mktemp -d /tmp/tally-bench.XXXXXX)
+chmod 755 "$dir"
+server=""
+cleanup() {
+    [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+    scripts/pg.sh stop "$dir/pg"
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+url=$(scripts/pg.sh start "$dir/pg")
+port=$((20000 + RANDOM % 20000))
+cat >"$dir/plans.json" <<'PLANS'
+{"plans": [{"name": "bench", "keyRequestsPerSecond": 10000000, "tenantRequestsPerSecond": 10000000}]}
+PLANS
+export TALLY_OPERATOR_TOKEN="bench-operator-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export TALLY_KEY_PEPPER="bench-pepper-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export TALLY_PLANS_FILE="$dir/plans.json"
+"$bin" migrate --database-url "$url" >/dev/null
+"$bin" serve --database-url "$url" --listen "127.0.0.1:$port" >"$dir/serve.log" 2>&1 &
+server=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
+admin=(-fsS -H "Authorization: Bearer $TALLY_OPERATOR_TOKEN" -H "Content-Type: application/json")
+tenant=$(curl "${admin[@]}" -d '{"name":"Bench","slug":"bench","plan":"bench"}' "$base/v1/admin/tenants" | jq -r .id)
+key=$(curl "${admin[@]}" -d '{"name":"bench"}' "$base/v1/admin/tenants/$tenant/keys" | jq -r .key)
+auth=(-fsS -H "Authorization: Bearer $key" -H "Content-Type: application/json")
+workflow=$(curl "${auth[@]}" -d '{"name":"w","finders":["prospeo"]}' "$base/v1/workflows" | jq -r .id)
+run=$(curl "${auth[@]}" -d "{\"workflowId\":\"$workflow\",\"input\":{\"linkedinUrl\":\"https://www.linkedin.com/in/bench\"}}" "$base/v1/runs" | jq -r '.runs[0].id')
+curl "${auth[@]}" "$base/v1/runs/$run" >/dev/null
+
+acquired() { curl -fs "$base/metrics" | awk '/^tally_db_acquisitions_total/ {print $2}'; }
+measure() { # name, extra wrk arguments...
+    local name=$1
+    shift
+    wrk -t2 -c"$connections" -d"$duration" --latency "$@" >"$dir/$name.txt"
+}
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); wrk $connections connections, $duration each"
+measure warmup -d3s "$base/v1/runs/$run" -H "Authorization: Bearer $key"
+measure bare "$base/healthz"
+before=$(acquired)
+measure auth "$base/v1/runs/$run" -H "Authorization: Bearer $key"
+after=$(acquired)
+summary() { # file -> "rps p50 p99 requests non2xx"
+    awk '/Requests\/sec/ {rps=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} /requests in/ {n=$1} /Non-2xx/ {bad=$5} END {print rps, p50, p99, n, bad+0}' "$1"
+}
+read -r bare_rps bare_p50 bare_p99 _ bare_bad < <(summary "$dir/bare.txt")
+read -r auth_rps auth_p50 auth_p99 auth_n auth_bad < <(summary "$dir/auth.txt")
+printf '%-34s %12s %10s %10s %8s\n' route "requests/s" p50 p99 non-2xx
+printf '%-34s %12s %10s %10s %8s\n' "GET /healthz (bare)" "$bare_rps" "$bare_p50" "$bare_p99" "$bare_bad"
+printf '%-34s %12s %10s %10s %8s\n' "GET /v1/runs/{id} (authenticated)" "$auth_rps" "$auth_p50" "$auth_p99" "$auth_bad"
+awk -v a="$auth_rps" -v b="$bare_rps" 'BEGIN {printf "ratio authenticated/bare: %.2f (target >= 0.5)\n", a / b}'
+# Connections taken from the pool during the authenticated run, per request: the key check and the cached
+# run answer need none; what remains is the background (usage flush, quota refresh) spread over the requests.
+awk -v n="$auth_n" -v x="$((after - before))" 'BEGIN {printf "database round trips per authenticated request: %.4f (%d in all)\n", x / n, x}'
+grep -E "cache" <(curl -fs "$base/metrics") | grep -v "^#" || true
