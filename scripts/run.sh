@@ -14,6 +14,22 @@ if [ -z "${DATABASE_URL:-}" ]; then
     trap 'scripts/pg.sh stop "$data"' EXIT
     echo "private PostgreSQL in $data ($DATABASE_URL)"
 fi
+# Development secrets, generated once and kept beside the data (never printed): the operator token, the key
+# pepper and the master key. Values already in the environment win.
+secrets="$(dirname "${TALLY_DATA_DIR:-${data:-$PWD/.tally/pg}}")/dev.env"
+if [ ! -f "$secrets" ]; then
+    mkdir -p "$(dirname "$secrets")"
+    umask 077
+    {
+        echo "TALLY_OPERATOR_TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        echo "TALLY_KEY_PEPPER=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        echo "TALLY_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    } >"$secrets"
+fi
+while IFS='=' read -r name value; do
+    [ -z "${!name:-}" ] && export "$name=$value"
+done <"$secrets"
+echo "development secrets in $secrets (the operator token is TALLY_OPERATOR_TOKEN there)"
 "$bin" migrate
 "$bin" serve "$@" &
 server=$!
