@@ -184,6 +184,31 @@ enum SSE {
         }
     }
 
+    /// The status code of a GET (connection closed after the answer's head).
+    static func status(port: Int, path: String, token: String) async throws -> Int {
+        try await offPool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            precondition(fd >= 0)
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { return -1 }
+            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n"
+            _ = request.withCString { send(fd, $0, strlen($0), 0) }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n >= 12 else { return -1 }
+            return Int(String(decoding: buffer[9..<12], as: UTF8.self)) ?? -1
+        }
+    }
+
     static func parse(_ text: String) -> [Frame] {
         guard let start = text.range(of: "\r\n\r\n") else { return [] }
         var frames: [Frame] = []
