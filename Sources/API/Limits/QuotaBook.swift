@@ -108,6 +108,19 @@ final class QuotaBook: Sendable {
     }
 
     private func load(_ tenants: [UUID], period: BillingPeriod) async throws -> [UUID: Usage] {
+        let rows = try await readOrEmpty { try await self.usageRows(tenants, period: period) }
+        var result: [UUID: Usage] = [:]
+        for row in rows {
+            let tenant = try row.uuid(0)
+            var entry = result[tenant] ?? Usage(period: period, apiCalls: 0, runs: 0, lastSeen: .now)
+            if try row.string(1) == "api_calls" { entry.apiCalls = try row.int64(2) } else { entry.runs = try row.int64(2) }
+            result[tenant] = entry
+        }
+        return result
+    }
+
+    /// Before any runner created `usage_counters` there is nothing counted yet.
+    private func usageRows(_ tenants: [UUID], period: BillingPeriod) async throws -> [PostgresRow] {
         let rows = try await store.pool.withConnection { connection in
             try await connection.withTransaction(begin: "BEGIN READ ONLY; SET LOCAL tally.operator = 'on'") {
                 try await connection.query(
@@ -117,13 +130,6 @@ final class QuotaBook: Sendable {
                     """, [.string(period.description), .uuidArray(tenants)])
             }
         }
-        var result: [UUID: Usage] = [:]
-        for row in rows {
-            let tenant = try row.uuid(0)
-            var entry = result[tenant] ?? Usage(period: period, apiCalls: 0, runs: 0, lastSeen: .now)
-            if try row.string(1) == "api_calls" { entry.apiCalls = try row.int64(2) } else { entry.runs = try row.int64(2) }
-            result[tenant] = entry
-        }
-        return result
+        return Array(rows)
     }
 }
