@@ -12,10 +12,6 @@ final class RouteTable: Sendable {
 
     var all: [(method: String, template: String)] { routes.withLock { $0 } }
 
-    func template(for path: String) -> String? {
-        routes.withLock { routes in routes.first { Self.matches($0.template, path) }?.template }
-    }
-
     func methods(for path: String) -> [String] {
         routes.withLock { routes in
             Array(Set(routes.filter { Self.matches($0.template, path) }.map(\.method))).sorted()

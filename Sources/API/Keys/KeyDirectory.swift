@@ -255,10 +255,4 @@ final class KeyDirectory: Sendable {
     }
 
     func tenant(_ id: UUID) -> Tenant? { state.withLock { $0.tenants[id] } }
-
-    func key(_ id: UUID) -> Key? {
-        state.withLock { state in state.hashByKeyID[id].flatMap { state.keys[$0] } }
-    }
-
-    var position: FeedPosition { state.withLock { $0.position } }
 }

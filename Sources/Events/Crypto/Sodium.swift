@@ -49,11 +49,6 @@ package enum Sodium {
         return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in sodium_memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
 
-    /// Overwrites `bytes` with zeros in a way the optimizer keeps.
-    package static func wipe(_ bytes: inout [UInt8]) {
-        bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { sodium_memzero(base, $0.count) } }
-    }
-
     /// Lower-case hexadecimal.
     package static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)

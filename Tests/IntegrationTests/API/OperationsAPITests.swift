@@ -139,6 +139,20 @@ struct OperationsAPITests {
                 let (_, other, _) = try await client.tenantWithKey("other")
                 let denied = try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: other, count: 1)
                 #expect(denied.isEmpty, "another tenant's run streams nothing (404)")
+
+                // The tenant's stream starts now and carries only its own runs.
+                let tenantStream = Task { try await SSE.read(port: port, path: "/v1/events", token: key, count: 1) }
+                try await Task.sleep(for: .milliseconds(300))
+                let otherWorkflow = try await client.workflow(other)
+                try await client.call(
+                    .post, "/v1/runs", token: other, json: #"{"workflowId":"\#(otherWorkflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/o"}}"#)
+                let mine = try #require(
+                    try await client.call(
+                        .post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/b"}}"#
+                    )["runs"]?[0]?["id"]?.stringValue)
+                let live = try await tenantStream.value
+                #expect(live.map(\.event) == ["RunStarted"])
+                #expect(live.first?.data.contains(#""stream":"run-\#(mine)""#) == true)
             }
         }
     }
