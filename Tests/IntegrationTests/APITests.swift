@@ -1,4 +1,4 @@
-import API
+@testable import API
 @testable import Events
 import Foundation
 import Hummingbird
@@ -38,6 +38,20 @@ struct HealthTests {
                 let body = try JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: response.body).utf8))
                 #expect(body["status"] == .number(503))
             }
+        }
+    }
+
+    @Test("started while the database is away: a well-formed key gets 503 with Retry-After, a malformed one 401 without I/O")
+    func keysWithoutDatabase() async throws {
+        let down = EventStore(configuration: .init(databaseURL: "postgresql://postgres@/nope?host=/nonexistent"))
+        defer { down.close() }
+        let app = buildApplication(services: await APIServices.start(settings: APIHarness.settings(), store: down, logger: APIHarness.logger))
+        try await app.test(.router) { client in
+            let unavailable = try await client.call(.get, "/v1/tenant", token: APIKeyFormat.generate())
+            #expect(unavailable.status == .serviceUnavailable)
+            #expect(unavailable.headers[.retryAfter] == "1")
+            #expect(unavailable.headers[.contentType] == "application/problem+json")
+            #expect(try await client.call(.get, "/v1/tenant", token: "tly_0000").status == .unauthorized)
         }
     }
 
