@@ -14,7 +14,9 @@ public func buildApplication(services: APIServices, logger: Logger = Logger(labe
 func buildRouter(services: APIServices) -> Router<TallyContext> {
     let router = Router(context: TallyContext.self)
     router.add(middleware: RequestMiddleware(services: services))
+    // The table describes the router built last (building twice must not list every route twice).
     let routes = services.routes
+    routes.removeAll()
 
     func on(_ group: RouterGroup<TallyContext>, _ prefix: String, _ method: HTTPRequest.Method, _ path: String,
         _ handler: @escaping @Sendable (Request, TallyContext) async throws -> Response

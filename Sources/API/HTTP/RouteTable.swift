@@ -6,6 +6,10 @@ import Synchronization
 final class RouteTable: Sendable {
     private let routes = Mutex<[(method: String, template: String)]>([])
 
+    func removeAll() {
+        routes.withLock { $0 = [] }
+    }
+
     func add(_ method: HTTPRequest.Method, _ template: String) {
         routes.withLock { $0.append((method.rawValue, template)) }
     }

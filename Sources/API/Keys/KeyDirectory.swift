@@ -51,7 +51,6 @@ final class KeyDirectory: Sendable {
     let store: EventStore
     private let pepper: [UInt8]
     private let state = Mutex(State())
-    private let pulling = Mutex<Task<Void, any Error>?>(nil)
     private let logger: Logger
     /// Called with true when a key was answered from memory, false when it needed the log.
     private let observe: @Sendable (Bool) -> Void
@@ -107,7 +106,7 @@ final class KeyDirectory: Sendable {
             }
         }
         state.withLock { $0 = snapshot }
-        try await pull()
+        try await refresh()
     }
 
     /// Follows the log until cancelled; errors (the database away) are retried.
@@ -118,7 +117,7 @@ final class KeyDirectory: Sendable {
                 if !isLoaded { try await load() }
                 let position = state.withLock { $0.position }
                 let page = try await store.nextFeedPage(after: position, limit: 1000, filter: Self.filter, pollInterval: pollInterval, wait: &wait)
-                if !page.events.isEmpty { try await refresh() }
+                try apply(page.events)
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("key directory cannot read the log; retrying", metadata: ["error": "\(error)"])
@@ -127,31 +126,27 @@ final class KeyDirectory: Sendable {
         }
     }
 
-    /// Reads and applies what the log has after the directory's position; concurrent callers share one read.
-    @discardableResult
-    func refresh() async throws -> Int {
-        try await pull()
-    }
-
-    @discardableResult
-    private func pull() async throws -> Int {
-        var applied = 0
+    /// Reads and applies everything the log has after the directory's position.
+    func refresh() async throws {
         while true {
             let position = state.withLock { $0.position }
             let page = try await store.readFeed(after: position, limit: 1000, filter: Self.filter)
-            if page.events.isEmpty { return applied }
-            var decoded: [(FeedPosition, Date, any DomainEvent)] = []
-            for event in page.events {
-                decoded.append((event.feedPosition, event.recordedAt, try store.catalog.decode(event)))
+            if page.events.isEmpty { return }
+            try apply(page.events)
+        }
+    }
+
+    /// Applies feed events past the directory's position (a concurrent reader may have applied some already).
+    private func apply(_ events: [RecordedEvent]) throws {
+        guard !events.isEmpty else { return }
+        let decoded = try events.map { ($0.feedPosition, $0.recordedAt, try store.catalog.decode($0)) }
+        state.withLock { state in
+            for (position, recordedAt, event) in decoded where state.position < position {
+                Self.apply(event, at: recordedAt, to: &state)
+                state.position = position
             }
-            state.withLock { state in
-                for (position, recordedAt, event) in decoded where state.position < position {
-                    Self.apply(event, at: recordedAt, to: &state)
-                    state.position = position
-                    applied += 1
-                }
-                state.unknown.removeAll()
-            }
+            // A key remembered as unknown may be among them.
+            state.unknown.removeAll()
         }
     }
 

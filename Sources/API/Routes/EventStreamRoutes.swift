@@ -15,8 +15,7 @@ struct EventStreamRoutes {
         let principal = try context.tenant
         let id = try context.uuidParameter("id", "run")
         let stream = StreamName.run(id)
-        let history = try await services.store.readAll(stream)
-        guard let first = history.first, first.tenantID == principal.tenantID else { throw Problem.notFound("run") }
+        guard let history = try await services.store.readAll(stream, ownedBy: principal.tenantID) else { throw Problem.notFound("run") }
         let resume = try Self.lastEventID(request)
         let replay = resume == nil ? history : []
         let start = resume ?? history.last!.feedPosition

@@ -426,8 +426,7 @@ struct KeyState {
     var version: Int64 = 0
 
     static func load(_ id: UUID, tenant: UUID, store: EventStore) async throws -> KeyState {
-        let events = try await store.readAll(.apiKey(id))
-        guard let first = events.first, first.tenantID == tenant else { throw Problem.notFound("key") }
+        guard let events = try await store.readAll(.apiKey(id), ownedBy: tenant) else { throw Problem.notFound("key") }
         var state = KeyState()
         for recorded in events {
             state.version = recorded.streamVersion

@@ -122,8 +122,7 @@ struct RunRoutes {
     /// The workflow's current definition, from its stream; a 422 pointing at `/workflowId` when it is another
     /// tenant's or does not exist (the same answer for both).
     static func workflow(_ id: UUID, tenant: UUID, store: EventStore) async throws -> WorkflowDefinition {
-        let events = try await store.readAll(.workflow(id))
-        guard let first = events.first, first.tenantID == tenant else {
+        guard let events = try await store.readAll(.workflow(id), ownedBy: tenant) else {
             throw Problem.validation([.init(detail: "no workflow with this id exists", pointer: "/workflowId")])
         }
         var definition: WorkflowDefinition?
@@ -273,8 +272,7 @@ struct RunRoutes {
 
     /// The run as its stream says now; 404 when it is another tenant's or does not exist.
     static func state(_ id: UUID, tenant: UUID, store: EventStore) async throws -> (status: String, version: Int64) {
-        let events = try await store.readAll(.run(id))
-        guard let first = events.first, first.tenantID == tenant else { throw Problem.notFound("run") }
+        guard let events = try await store.readAll(.run(id), ownedBy: tenant) else { throw Problem.notFound("run") }
         var status = "running"
         for recorded in events {
             switch try store.catalog.decode(recorded) {

@@ -12,6 +12,14 @@ extension EventStore {
             if page.count < 1000 { return events }
         }
     }
+
+    /// The stream's events when it exists and belongs to `tenant`; nil otherwise. Callers answer both cases
+    /// alike, so another tenant's stream is indistinguishable from a missing one.
+    func readAll(_ stream: StreamName, ownedBy tenant: UUID) async throws -> [RecordedEvent]? {
+        let events = try await readAll(stream)
+        guard let first = events.first, first.tenantID == tenant else { return nil }
+        return events
+    }
 }
 
 extension TallyContext {

@@ -153,8 +153,8 @@ public final class EventStore: Sendable {
         ).first?.bool(0) ?? false
     }
 
-    /// Increases whenever the log may have grown (a local append or another process's NOTIFY); read it
-    /// before reading the feed, then `waitForNewEvents(after:pollInterval:heldBackoff:)` if it found nothing.
+    /// Increases whenever the log may have grown (a local append or another process's NOTIFY); readers wait
+    /// on it through `nextFeedPage(after:limit:filter:pollInterval:wait:)`.
     package var appendGeneration: UInt64 { changes.generation }
 
     /// The longest a reader waits between looks while committed events wait behind the horizon.
