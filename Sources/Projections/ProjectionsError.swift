@@ -3,7 +3,7 @@ public struct ProjectionsError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, as an extensible set.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case unexpectedEvent, versionMismatch, unknownProjection, checkpointMoved, verificationFailed
+            case unexpectedEvent, versionMismatch, unknownProjection, checkpointMoved, verificationFailed, notCaughtUp, invalidInput
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -18,6 +18,10 @@ public struct ProjectionsError: Error, Sendable, CustomStringConvertible {
         public static let checkpointMoved = Code(.checkpointMoved)
         /// A verified rebuild differs from the live tables; nothing was swapped.
         public static let verificationFailed = Code(.verificationFailed)
+        /// A read needed a projection to have applied the whole log, and it has not (stopped, or too far behind).
+        public static let notCaughtUp = Code(.notCaughtUp)
+        /// A file or argument given to a billing command cannot be used; the message says where.
+        public static let invalidInput = Code(.invalidInput)
 
         public var description: String { base.rawValue }
     }

@@ -314,6 +314,25 @@ struct ReadModelTests {
             let attempts = appends.flatMap(\.events).filter { $0.type == StepScheduled.eventType }.count
             #expect(try await count("SELECT count(*) FROM workflow_progress") == Int64(attempts))
             #expect(try await count("SELECT count(*) FROM workflow_progress WHERE status IN ('scheduled', 'started')") == 0)
+            #expect(try await count("SELECT count(*) FROM billing_plan_segments") == 4 + 4, "each tenant's first plan, then pro")
+            #expect(
+                try await count("SELECT sum(quantity)::int8 FROM billing_usage WHERE meter = 'runs'") == 120, "billing counts what usage counts")
+
+            // Row-level security on every table of every read model: a tenant's session sees exactly its own rows.
+            let tenants = try await store.pool.query("SELECT tenant_id FROM tenants").map { try $0.uuid(0) }
+            for table in ProductProjections.all.flatMap(\.tables).map(\.name) {
+                for tenant in tenants {
+                    let own = try await count("SELECT count(*) FROM \(table) WHERE tenant_id = '\(tenant.lowercased)'")
+                    let seen = try await store.pool.withTransaction { connection in
+                        try await connection.execute("SET LOCAL ROLE tally_app")
+                        try await connection.query("SELECT set_config('tally.tenant_id', $1, true)", [.string(tenant.lowercased)])
+                        return try await connection.query(
+                            "SELECT count(*) FILTER (WHERE tenant_id = $1), count(*) FROM \(table)", [.uuid(tenant)]
+                        ).first.map { (try $0.int64(0), try $0.int64(1)) }
+                    }
+                    #expect(seen?.0 == own && seen?.1 == own, "\(table) as tenant \(tenant.lowercased)")
+                }
+            }
         }
     }
 }

@@ -114,8 +114,8 @@ public struct Plans: Sendable {
             name: "enterprise", keyRequestsPerSecond: 500, tenantRequestsPerSecond: 2_000, monthlyAPICalls: nil, monthlyRuns: nil,
             baseFeeMicros: 499_000_000,
             unitPriceMicros: [
-                .apiCalls: 50, .runs: 10_000, .vendorCredits(.prospeo): 7_000, .vendorCredits(.findymail): 7_000,
-                .vendorCredits(.zerobounce): 5_000,
+                .apiCalls: 50, .runs: 10_000, .vendorCredits(.prospeo): 5_000, .vendorCredits(.findymail): 5_000,
+                .vendorCredits(.zerobounce): 4_000,
             ]),
     ])
 

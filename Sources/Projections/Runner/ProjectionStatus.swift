@@ -84,7 +84,7 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
 public enum ProductProjections {
     public static let all: [any Projection] = [
         TenantsProjection(), APIKeysProjection(), VendorSecretsProjection(), WorkflowsProjection(), RunsProjection(),
-        UsageCountersProjection(),
+        UsageCountersProjection(), BillingProjection(),
     ]
 
     /// The projections called `names`; throws naming the first unknown one.
