@@ -1215,7 +1215,7 @@ enum OpenAPIDocument {
           "Usage"
         ],
         "summary": "Usage in a billing period",
-        "description": "The tenant's meters in a billing period (the current one by default).",
+        "description": "The tenant's meters in a billing period (the current one by default). With the period's charges: the usage priced by the plan in effect for each part of the period.",
         "operationId": "getUsage",
         "parameters": [
           {
@@ -1266,7 +1266,7 @@ enum OpenAPIDocument {
             "content": {
               "application/json": {
                 "schema": {
-                  "$ref": "#/components/schemas/Usage"
+                  "$ref": "#/components/schemas/UsageStatement"
                 }
               }
             }
@@ -3610,6 +3610,149 @@ enum OpenAPIDocument {
           "data": {
             "type": "object",
             "description": "The event's payload, upcast to the current schema version."
+          }
+        }
+      },
+      "UsageStatement": {
+        "type": "object",
+        "description": "A tenant's usage in one billing period, priced by its plans.",
+        "required": [
+          "period",
+          "periodStart",
+          "periodEnd",
+          "meters",
+          "closed"
+        ],
+        "properties": {
+          "period": {
+            "type": "string",
+            "pattern": "^[0-9]{4}-[0-9]{2}$",
+            "description": "The billing period: a calendar month in UTC.",
+            "examples": [
+              "2025-01"
+            ]
+          },
+          "periodStart": {
+            "$ref": "#/components/schemas/Timestamp"
+          },
+          "periodEnd": {
+            "$ref": "#/components/schemas/Timestamp",
+            "description": "The start of the next period (exclusive end)."
+          },
+          "meters": {
+            "type": "object",
+            "description": "Quantity used per meter in the period. api_calls and runs are always present (0 when unused); vendor_calls:VENDOR and vendor_credits:VENDOR appear once a vendor is used.",
+            "required": [
+              "api_calls",
+              "runs"
+            ],
+            "properties": {
+              "api_calls": {
+                "type": "integer",
+                "format": "int64",
+                "minimum": 0
+              },
+              "runs": {
+                "type": "integer",
+                "format": "int64",
+                "minimum": 0
+              }
+            },
+            "additionalProperties": {
+              "type": "integer",
+              "format": "int64"
+            },
+            "examples": [
+              {
+                "api_calls": 1532,
+                "runs": 40,
+                "vendor_calls:prospeo": 38,
+                "vendor_credits:prospeo": 31
+              }
+            ]
+          },
+          "closed": {
+            "type": "boolean",
+            "description": "Whether the period has ended; until then the figures still grow."
+          },
+          "charges": {
+            "type": "array",
+            "description": "One line per meter and plan segment (a plan change splits the period), priced by the plan in effect, as finance exports them; the plan's base fee is a base_fee line prorated by the segment's share of the period. Absent when a plan of the period is no longer configured.",
+            "items": {
+              "$ref": "#/components/schemas/Charge"
+            }
+          },
+          "totals": {
+            "type": "object",
+            "description": "The sum of the charges' amounts per currency, in minor units.",
+            "additionalProperties": {
+              "type": "integer",
+              "format": "int64"
+            }
+          }
+        }
+      },
+      "Charge": {
+        "type": "object",
+        "description": "One priced line of a period.",
+        "required": [
+          "plan",
+          "meter",
+          "lineStart",
+          "lineEnd",
+          "quantity",
+          "unitPriceMicros",
+          "amountMicros",
+          "amount",
+          "currency"
+        ],
+        "properties": {
+          "plan": {
+            "type": "string"
+          },
+          "meter": {
+            "type": "string",
+            "description": "base_fee, api_calls, runs, vendor_calls:VENDOR or vendor_credits:VENDOR.",
+            "examples": [
+              "api_calls"
+            ]
+          },
+          "lineStart": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Where the line's part of the period starts (UTC)."
+          },
+          "lineEnd": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Where it ends (exclusive)."
+          },
+          "quantity": {
+            "type": "integer",
+            "format": "int64",
+            "minimum": 0
+          },
+          "unitPriceMicros": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Price per unit in millionths of the currency unit (the whole period's fee for base_fee)."
+          },
+          "amountMicros": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Amount in millionths of the currency unit."
+          },
+          "amount": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Amount in the currency's minor unit, rounded half up."
+          },
+          "currency": {
+            "type": "string",
+            "description": "Lower-case ISO 4217.",
+            "examples": [
+              "usd"
+            ]
           }
         }
       }

@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import Hummingbird
+import Logging
 import Projections
 
 /// The tenant's own resources: itself, its keys, vendor secrets, workflows and usage. Every query names
@@ -80,7 +81,49 @@ struct TenantRoutes {
             }
             period = given
         }
-        return try JSON.response(try await usage(principal.tenantID, period))
+        struct Charge: Encodable {
+            var plan: String
+            var meter: String
+            var lineStart: String
+            var lineEnd: String
+            var quantity: Int64
+            var unitPriceMicros: Int64
+            var amountMicros: Int64
+            var amount: Int64
+            var currency: String
+        }
+        struct Body: Encodable {
+            var period: String
+            var periodStart: Date
+            var periodEnd: Date
+            var meters: [String: Int64]
+            var closed: Bool
+            var charges: [Charge]?
+            var totals: [String: Int64]?
+        }
+        let usage = try await usage(principal.tenantID, period)
+        var body = Body(
+            period: usage.period, periodStart: usage.periodStart, periodEnd: usage.periodEnd, meters: usage.meters,
+            closed: Date() >= period.end)
+        do {
+            let lines = try await readOrEmpty {
+                try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
+                    try await BillingStatement.read(
+                        period: period, plans: services.settings.plans, connection: connection, tenant: principal.tenantID, now: Date()
+                    ).lines
+                }
+            }
+            body.charges = lines.map {
+                Charge(
+                    plan: $0.plan, meter: $0.meter, lineStart: $0.lineStart, lineEnd: $0.lineEnd, quantity: $0.quantity,
+                    unitPriceMicros: $0.unitPriceMicros, amountMicros: $0.amountMicros, amount: $0.amount, currency: $0.currency)
+            }
+            body.totals = lines.reduce(into: [:]) { $0[$1.currency, default: 0] += $1.amount }
+        } catch let error as ProjectionsError {
+            // A plan the plans file no longer has: the usage is still right, the prices are unknown.
+            context.logger.warning("cannot price usage", metadata: ["error": "\(error)"])
+        }
+        return try JSON.response(body)
     }
 
     // MARK: - Vendor secrets

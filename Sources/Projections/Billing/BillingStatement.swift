@@ -156,84 +156,94 @@ public struct BillingStatement: Sendable {
         period: BillingPeriod, plans: Plans, store: EventStore, now: Date = Date(), catchUpTimeout: Duration = .seconds(30)
     ) async throws -> BillingStatement {
         try await waitForProjections(store: store, timeout: catchUpTimeout)
-        let periodStart = period.startMicroseconds
-        let periodEnd = period.endMicroseconds
         return try await store.pool.withTransaction { connection in
             try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             try await connection.execute("SET LOCAL tally.operator = 'on'")
-            let tenantRows = try await connection.query("SELECT tenant_id, slug, stripe_customer_id FROM tenants")
-            var tenants: [UUID: (slug: String, customer: String?)] = [:]
-            var byCustomer: [String: String] = [:]
-            for row in tenantRows {
-                let tenant = (slug: try row.string(1), customer: try row.optionalString(2))
-                tenants[try row.uuid(0)] = tenant
-                if let customer = tenant.customer { byCustomer[customer] = tenant.slug }
-            }
-
-            let segmentRows = try await connection.query(
-                """
-                SELECT tenant_id, \(BillingProjection.microsecondsSQL("starts_at")), \(BillingProjection.microsecondsSQL("ends_at")), plan
-                FROM billing_plan_segments
-                WHERE starts_at < to_timestamp(0) + $2::int8 * interval '1 microsecond'
-                  AND (ends_at IS NULL OR ends_at > to_timestamp(0) + $1::int8 * interval '1 microsecond')
-                ORDER BY tenant_id, starts_at
-                """, [.int64(periodStart), .int64(periodEnd)])
-            // Each tenant's segments overlapping the period, clipped to it.
-            var segments: [UUID: [(start: Int64, end: Int64, plan: String)]] = [:]
-            for row in segmentRows {
-                let start = max(try row.int64(1), periodStart)
-                let end = min(try row.optionalInt64(2) ?? periodEnd, periodEnd)
-                segments[try row.uuid(0), default: []].append((start, end, try row.string(3)))
-            }
-
-            func plan(_ name: String, _ tenant: UUID) throws -> Plan {
-                guard let plan = plans[name] else {
-                    let slug = tenants[tenant]?.slug ?? tenant.lowercased
-                    throw ProjectionsError(
-                        .invalidInput,
-                        "tenant \(slug) was on plan \(name) in \(period), and the plans file has no such plan; add it back to price the period")
-                }
-                return plan
-            }
-            func line(_ tenant: UUID, _ plan: Plan, _ meter: Meter, _ start: Int64, _ end: Int64, _ quantity: Int64) throws -> BillingLine {
-                let info = tenants[tenant] ?? (tenant.lowercased, nil)
-                return try BillingLine(
-                    period: period, tenant: tenant, slug: info.slug, customer: info.customer, plan: plan, meter: meter, start: start,
-                    end: end, quantity: quantity)
-            }
-
-            var lines: [BillingLine] = []
-            for (tenant, stretches) in segments {
-                for stretch in stretches where stretch.end > stretch.start {
-                    let plan = try plan(stretch.plan, tenant)
-                    if plan.baseFeeMicros > 0 { lines.append(try line(tenant, plan, .baseFee, stretch.start, stretch.end, 1)) }
-                }
-            }
-            let usageRows = try await connection.query(
-                """
-                SELECT tenant_id, \(BillingProjection.microsecondsSQL("starts_at")), plan, meter, quantity
-                FROM billing_usage WHERE period = $1
-                """, [.string(period.description)])
-            for row in usageRows {
-                let tenant = try row.uuid(0)
-                let start = try row.int64(1)
-                let meterName = try row.string(3)
-                guard let meter = Meter(meterName) else {
-                    throw ProjectionsError(.invalidInput, "billing_usage holds a meter this binary does not know: \(meterName)")
-                }
-                // The line ends where the segment that holds it ends, within the period.
-                let end = segments[tenant]?.first(where: { $0.start <= start && start < $0.end })?.end ?? periodEnd
-                lines.append(try line(tenant, try plan(try row.string(2), tenant), meter, start, max(end, start), try row.int64(4)))
-            }
-            lines.sort { a, b in
-                if a.tenantSlug != b.tenantSlug { return a.tenantSlug < b.tenantSlug }
-                if a.tenantID != b.tenantID { return a.tenantID.lowercased < b.tenantID.lowercased }
-                if a.startMicroseconds != b.startMicroseconds { return a.startMicroseconds < b.startMicroseconds }
-                return Meter(a.meter)! < Meter(b.meter)!
-            }
-            return BillingStatement(
-                period: period, closed: BillingPeriod.microseconds(now) >= periodEnd, lines: lines, tenantsByStripeCustomer: byCustomer)
+            return try await read(period: period, plans: plans, connection: connection, tenant: nil, now: now)
         }
+    }
+
+    /// Reads the statement of `period` as the billing projection holds it now, on `connection` inside the
+    /// caller's transaction; only `tenant`'s lines when one is given (the API reads a tenant's own charges
+    /// this way, inside its row-level-security scope).
+    package static func read(
+        period: BillingPeriod, plans: Plans, connection: PostgresConnection, tenant only: UUID?, now: Date
+    ) async throws -> BillingStatement {
+        let periodStart = period.startMicroseconds
+        let periodEnd = period.endMicroseconds
+        let scope = only.map { " AND tenant_id = '\($0.lowercased)'" } ?? ""
+        let tenantRows = try await connection.query("SELECT tenant_id, slug, stripe_customer_id FROM tenants WHERE true" + scope)
+        var tenants: [UUID: (slug: String, customer: String?)] = [:]
+        var byCustomer: [String: String] = [:]
+        for row in tenantRows {
+            let tenant = (slug: try row.string(1), customer: try row.optionalString(2))
+            tenants[try row.uuid(0)] = tenant
+            if let customer = tenant.customer { byCustomer[customer] = tenant.slug }
+        }
+
+        let segmentRows = try await connection.query(
+            """
+            SELECT tenant_id, \(BillingProjection.microsecondsSQL("starts_at")), \(BillingProjection.microsecondsSQL("ends_at")), plan
+            FROM billing_plan_segments
+            WHERE starts_at < to_timestamp(0) + $2::int8 * interval '1 microsecond'
+              AND (ends_at IS NULL OR ends_at > to_timestamp(0) + $1::int8 * interval '1 microsecond')\(scope)
+            ORDER BY tenant_id, starts_at
+            """, [.int64(periodStart), .int64(periodEnd)])
+        // Each tenant's segments overlapping the period, clipped to it.
+        var segments: [UUID: [(start: Int64, end: Int64, plan: String)]] = [:]
+        for row in segmentRows {
+            let start = max(try row.int64(1), periodStart)
+            let end = min(try row.optionalInt64(2) ?? periodEnd, periodEnd)
+            segments[try row.uuid(0), default: []].append((start, end, try row.string(3)))
+        }
+
+        func plan(_ name: String, _ tenant: UUID) throws -> Plan {
+            guard let plan = plans[name] else {
+                let slug = tenants[tenant]?.slug ?? tenant.lowercased
+                throw ProjectionsError(
+                    .invalidInput,
+                    "tenant \(slug) was on plan \(name) in \(period), and the plans file has no such plan; add it back to price the period")
+            }
+            return plan
+        }
+        func line(_ tenant: UUID, _ plan: Plan, _ meter: Meter, _ start: Int64, _ end: Int64, _ quantity: Int64) throws -> BillingLine {
+            let info = tenants[tenant] ?? (tenant.lowercased, nil)
+            return try BillingLine(
+                period: period, tenant: tenant, slug: info.slug, customer: info.customer, plan: plan, meter: meter, start: start,
+                end: end, quantity: quantity)
+        }
+
+        var lines: [BillingLine] = []
+        for (tenant, stretches) in segments {
+            for stretch in stretches where stretch.end > stretch.start {
+                let plan = try plan(stretch.plan, tenant)
+                if plan.baseFeeMicros > 0 { lines.append(try line(tenant, plan, .baseFee, stretch.start, stretch.end, 1)) }
+            }
+        }
+        let usageRows = try await connection.query(
+            """
+            SELECT tenant_id, \(BillingProjection.microsecondsSQL("starts_at")), plan, meter, quantity
+            FROM billing_usage WHERE period = $1\(scope)
+            """, [.string(period.description)])
+        for row in usageRows {
+            let tenant = try row.uuid(0)
+            let start = try row.int64(1)
+            let meterName = try row.string(3)
+            guard let meter = Meter(meterName) else {
+                throw ProjectionsError(.invalidInput, "billing_usage holds a meter this binary does not know: \(meterName)")
+            }
+            // The line ends where the segment that holds it ends, within the period.
+            let end = segments[tenant]?.first(where: { $0.start <= start && start < $0.end })?.end ?? periodEnd
+            lines.append(try line(tenant, try plan(try row.string(2), tenant), meter, start, max(end, start), try row.int64(4)))
+        }
+        lines.sort { a, b in
+            if a.tenantSlug != b.tenantSlug { return a.tenantSlug < b.tenantSlug }
+            if a.tenantID != b.tenantID { return a.tenantID.lowercased < b.tenantID.lowercased }
+            if a.startMicroseconds != b.startMicroseconds { return a.startMicroseconds < b.startMicroseconds }
+            return Meter(a.meter)! < Meter(b.meter)!
+        }
+        return BillingStatement(
+            period: period, closed: BillingPeriod.microseconds(now) >= periodEnd, lines: lines, tenantsByStripeCustomer: byCustomer)
     }
 
     /// Waits until the `tenants` and `billing` projections have applied every event of their types that the

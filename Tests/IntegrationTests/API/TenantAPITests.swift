@@ -128,6 +128,17 @@ struct TenantAPITests {
                 try await client.call(.get, "/v1/usage?period=\(period)", token: key)["meters"]?["api_calls"]?.intValue ?? 0 >= 4
             }
             #expect(try await client.call(.get, "/v1/usage?period=2026-13", token: key).status == .unprocessableContent)
+            // The same usage, priced by the tenant's plan (pro: 0.0001 a call, 49.00 a month prorated from its creation).
+            try await Eventually.wait("the calls to be priced") {
+                let usage = try await client.call(.get, "/v1/usage?period=\(period)", token: key)
+                let charges = usage["charges"]?.arrayValue ?? []
+                let calls = charges.first { $0["meter"]?.stringValue == "api_calls" }
+                let fee = charges.first { $0["meter"]?.stringValue == "base_fee" }
+                let quantity = calls?["quantity"]?.intValue ?? 0
+                return usage["closed"] == .bool(false) && calls?["plan"]?.stringValue == "pro" && quantity >= 4
+                    && calls?["amountMicros"]?.intValue == quantity * 100 && fee?["unitPriceMicros"]?.intValue == 49_000_000
+                    && usage["totals"]?["usd"]?.intValue == charges.reduce(0) { $0 + ($1["amount"]?.intValue ?? 0) }
+            }
             #expect(try await client.call(.get, "/v1/vendor-secrets", token: key)["items"]?.arrayValue == [])
             #expect(try await client.call(.put, "/v1/vendor-secrets/prospeo", token: key, json: "{}").status == .notImplemented)
             #expect(try await client.call(.put, "/v1/vendor-secrets/acme", token: key, json: "{}").status == .notFound)
