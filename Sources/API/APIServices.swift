@@ -20,11 +20,19 @@ public struct APISettings: Sendable {
     public var rotationGrace: Duration
     /// `/readyz` fails when a projection is further behind than this.
     public var readyLagSeconds: Double = 30
+    /// The Stripe webhook endpoint's signing secrets (`whsec_...`, `TALLY_STRIPE_WEBHOOK_SECRETS`); a
+    /// signature under any of them is accepted, so that a secret can be rolled. Empty: the endpoint refuses
+    /// every delivery (503).
+    public var stripeWebhookSecrets: [String]
+    /// How far a Stripe signature's timestamp may be from now, in the past or the future.
+    public var stripeSignatureTolerance: Duration = .seconds(300)
+    /// The clock Stripe signature timestamps are checked against (tests move it).
+    public var now: @Sendable () -> Date = { Date() }
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, operatorToken: String, keyPepper: [UInt8], plans: Plans = .defaults,
         instanceID: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
-        consistencyTimeout: Duration = .seconds(2), rotationGrace: Duration = .seconds(86_400)
+        consistencyTimeout: Duration = .seconds(2), rotationGrace: Duration = .seconds(86_400), stripeWebhookSecrets: [String] = []
     ) {
         self.host = host
         self.port = port
@@ -34,6 +42,7 @@ public struct APISettings: Sendable {
         self.instanceID = instanceID
         self.consistencyTimeout = consistencyTimeout
         self.rotationGrace = rotationGrace
+        self.stripeWebhookSecrets = stripeWebhookSecrets
     }
 
     /// Parses `host:port` (`TALLY_LISTEN`); nil when malformed.
@@ -129,7 +138,12 @@ public final class APIServices: Sendable {
     func plan(_ name: String) -> Plan {
         if let plan = settings.plans[name] { return plan }
         logger.warning("tenant plan is not configured; applying the most restrictive plan", metadata: ["plan": "\(name)"])
-        return settings.plans.all.values.min { $0.tenantRequestsPerSecond < $1.tenantRequestsPerSecond }!
+        return mostRestrictivePlan
+    }
+
+    /// The plan with the lowest tenant rate (ties broken by name, so every instance picks the same one).
+    var mostRestrictivePlan: Plan {
+        settings.plans.all.values.min { ($0.tenantRequestsPerSecond, $0.name) < ($1.tenantRequestsPerSecond, $1.name) }!
     }
 
     /// Appends and times it.

@@ -31,7 +31,7 @@ func buildRouter(services: APIServices) -> Router<TallyContext> {
     on(operations, "", .get, "/readyz", ops.readyz)
     on(operations, "", .get, "/metrics", ops.metrics)
     on(operations, "", .get, "/openapi.json", ops.openAPI)
-    on(operations, "", .post, "/webhooks/stripe", ops.stripeWebhook)
+    on(operations, "", .post, "/webhooks/stripe", StripeWebhookRoutes(services: services).receive)
 
     let admin = router.group("/v1/admin").add(middleware: OperatorAuthMiddleware(services: services))
         .add(middleware: IdempotencyMiddleware(services: services))
@@ -118,10 +118,6 @@ struct OperationsRoutes {
     func openAPI(_ request: Request, _ context: TallyContext) async throws -> Response {
         Response(
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
-    }
-
-    func stripeWebhook(_ request: Request, _ context: TallyContext) async throws -> Response {
-        throw Problem.notImplemented("Stripe webhooks arrive with the billing release.")
     }
 
     func operatorFlowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {

@@ -23,7 +23,9 @@ struct Serve: AsyncParsableCommand {
               TALLY_MASTER_KEY, TALLY_MASTER_KEY_FILE
                                             master key of the sealed vendor secrets (64 hex digits); checked
                                             when given, needed by the workers.
-              TALLY_STRIPE_WEBHOOK_SECRETS  comma-separated whsec_... secrets; checked when given.
+              TALLY_STRIPE_WEBHOOK_SECRETS  signing secrets of the Stripe webhook endpoint, comma-separated
+                                            whsec_... (two while one is rolled); without them
+                                            POST /webhooks/stripe refuses every delivery (503).
               TALLY_VENDOR_BASE_URLS        vendor=url,... overrides of the vendors' base URLs; checked when given.
             A missing or weak secret is a refusal to start; --development instead generates throwaway ones
             (printed nowhere) so that a laptop can run the service without configuration.
@@ -119,11 +121,13 @@ enum ServeSettings {
             }
         }
         try checkMasterKey(environment)
-        if let secrets = environment["TALLY_STRIPE_WEBHOOK_SECRETS"], !secrets.isEmpty {
-            for secret in secrets.split(separator: ",") where !secret.trimmingCharacters(in: .whitespaces).hasPrefix("whsec_") {
-                _ = secret
-                throw ValidationError("TALLY_STRIPE_WEBHOOK_SECRETS must be comma-separated secrets that start with whsec_.")
-            }
+        let stripeSecrets = (environment["TALLY_STRIPE_WEBHOOK_SECRETS"] ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard stripeSecrets.allSatisfy({ $0.hasPrefix("whsec_") && $0.utf8.count > 6 }) else {
+            throw ValidationError("TALLY_STRIPE_WEBHOOK_SECRETS must be comma-separated secrets that start with whsec_.")
+        }
+        if stripeSecrets.isEmpty {
+            logger.notice("TALLY_STRIPE_WEBHOOK_SECRETS is not set: POST /webhooks/stripe refuses every delivery (503)")
         }
         if let urls = environment["TALLY_VENDOR_BASE_URLS"], !urls.isEmpty {
             for pair in urls.split(separator: ",") {
@@ -136,7 +140,9 @@ enum ServeSettings {
                 }
             }
         }
-        return APISettings(host: host, port: port, operatorToken: operatorToken, keyPepper: Array(pepper.utf8), plans: plans)
+        return APISettings(
+            host: host, port: port, operatorToken: operatorToken, keyPepper: Array(pepper.utf8), plans: plans,
+            stripeWebhookSecrets: stripeSecrets)
     }
 
     private static func checkMasterKey(_ environment: [String: String]) throws {

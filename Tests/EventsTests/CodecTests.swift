@@ -63,8 +63,8 @@ struct CodecTests {
             PlanChanged(tenantID: tenant, fromPlan: "free", toPlan: "pro", source: .stripe, stripeEventID: "evt_1",
                         stripeObjectTime: date, effectiveAt: date),
             StripeCustomerLinked(tenantID: tenant, customerID: "cus_1", subscriptionID: "sub_1"),
-            TenantSuspended(tenantID: tenant, reason: "unpaid", source: .stripe),
-            TenantReinstated(tenantID: tenant, source: .operator),
+            TenantSuspended(tenantID: tenant, reason: "unpaid", source: .stripe, stripeEventID: "evt_2", stripeObjectTime: date),
+            TenantReinstated(tenantID: tenant, source: .stripe, stripeEventID: "evt_3", stripeObjectTime: date),
             TenantErased(tenantID: tenant, reason: "request"),
             KeyIssued(keyID: UUID(), tenantID: tenant, name: "ci", displayPrefix: "tly_ab12", keyHash: "00ff", expiresAt: date),
             KeyRevoked(keyID: UUID(), tenantID: tenant, reason: "leaked"),
@@ -96,6 +96,28 @@ struct CodecTests {
             let again = try encode(event, catalog).json
             #expect(again == data.json)
         }
+    }
+
+    @Test("TenantSuspended and TenantReinstated written before their Stripe fields existed still decode, and encode as before")
+    func stripeFieldsAreOptional() throws {
+        let catalog = EventCatalog.tally
+        let tenant = UUID()
+        let suspendedJSON = #"{"reason":"unpaid","source":"operator","tenantId":"\#(tenant.uuidString)"}"#
+        let reinstatedJSON = #"{"source":"operator","tenantId":"\#(tenant.uuidString)"}"#
+        let suspended = try catalog.decode(TenantSuspended.self, recorded(type: "TenantSuspended", json: suspendedJSON))
+        #expect(suspended == TenantSuspended(tenantID: tenant, reason: "unpaid", source: .operator))
+        let reinstated = try catalog.decode(TenantReinstated.self, recorded(type: "TenantReinstated", json: reinstatedJSON))
+        #expect(reinstated == TenantReinstated(tenantID: tenant, source: .operator))
+        // Absent fields stay absent, so an operator's events encode to the bytes they always had.
+        #expect(!String(decoding: try encode(suspended, catalog).json, as: UTF8.self).contains("stripe"))
+        #expect(!String(decoding: try encode(reinstated, catalog).json, as: UTF8.self).contains("stripe"))
+    }
+
+    private func recorded(type: String, json: String) -> RecordedEvent {
+        RecordedEvent(
+            feedPosition: FeedPosition(transactionID: 7, globalPosition: 1), tenantID: nil, stream: StreamName(unchecked: "tenant-1"),
+            streamVersion: 1, id: UUID(), type: type, schemaVersion: 1, codec: .json, storedPayload: Array(json.utf8),
+            metadataJSON: Array("{}".utf8), recordedAt: Date())
     }
 
     private func encode<E: DomainEvent>(_ event: E, _ catalog: EventCatalog) throws -> EventData {

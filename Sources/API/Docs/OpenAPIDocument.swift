@@ -221,7 +221,7 @@ enum OpenAPIDocument {
           "Operations"
         ],
         "summary": "Stripe webhook",
-        "description": "Will receive Stripe webhook events. Answers 501 until the billing release lands. The body is not read yet; no Idempotency-Key handling applies here.",
+        "description": "Receives the events of a Stripe webhook endpoint (configure TALLY_STRIPE_WEBHOOK_SECRETS; without it every delivery is 503 stripe-webhooks-not-configured). Authenticated by Stripe-Signature over the raw body, not by a bearer token; no Idempotency-Key handling applies: each Stripe event id is applied at most once, in the transaction that appends its events. customer.subscription.created and updated change the tenant's plan (the plan owning the subscription items' prices) and link its Stripe customer; paused suspends the tenant, resumed reinstates it (unless the operator suspended it); deleted moves it to free. An event older (by its created second) than the newest Stripe change applied to the tenant is stale and changes nothing. The tenant is metadata.tally_tenant_id, else metadata.tally_tenant (slug), else the tenant linked to the customer. Other event types, unknown tenants and unknown prices are acknowledged and recorded and change nothing.",
         "operationId": "receiveStripeWebhook",
         "parameters": [
           {
@@ -229,12 +229,146 @@ enum OpenAPIDocument {
           },
           {
             "$ref": "#/components/parameters/traceparent"
+          },
+          {
+            "name": "Stripe-Signature",
+            "in": "header",
+            "required": true,
+            "description": "t=<unix seconds>,v1=<hex>[,v1=<hex>...]: the hex HMAC-SHA-256 of \"<t>.\" + the raw body under an endpoint secret; t must be within 300 s of now. Other schemes (v0) are ignored.",
+            "schema": {
+              "type": "string"
+            },
+            "example": "t=1790000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"
           }
         ],
         "security": [],
+        "requestBody": {
+          "required": true,
+          "description": "A Stripe event, exactly as Stripe sent it (the signature covers the raw bytes).",
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "type",
+                  "created"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "example": "evt_1NG8Du2eZvKYlo2CUI79vXWy"
+                  },
+                  "type": {
+                    "type": "string",
+                    "example": "customer.subscription.updated"
+                  },
+                  "created": {
+                    "type": "integer",
+                    "description": "Unix seconds; last writer wins by it."
+                  },
+                  "data": {
+                    "type": "object",
+                    "properties": {
+                      "object": {
+                        "type": "object",
+                        "description": "The subscription: id, customer, metadata, items.data[].price.id."
+                      }
+                    }
+                  }
+                },
+                "additionalProperties": true
+              }
+            }
+          }
+        },
         "responses": {
-          "501": {
-            "$ref": "#/components/responses/NotImplemented"
+          "200": {
+            "description": "Accepted: applied, unchanged, stale or ignored (outcome), or a repeated delivery (duplicate), which changed nothing.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": [
+                    "received"
+                  ],
+                  "additionalProperties": false,
+                  "properties": {
+                    "received": {
+                      "const": true
+                    },
+                    "duplicate": {
+                      "const": true,
+                      "description": "The event id was received before; nothing changed."
+                    },
+                    "outcome": {
+                      "type": "string",
+                      "description": "applied, unchanged, stale, ignored, or ignored: <why>."
+                    }
+                  }
+                },
+                "example": {
+                  "received": true,
+                  "outcome": "applied"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "Refused, nothing recorded: the Stripe-Signature header is missing or malformed (malformed-stripe-signature); no v1 signature matches under a configured secret, or its timestamp is more than 300 s away from now (invalid-stripe-signature); the signed body is not JSON (malformed-json) or not a Stripe event (malformed-stripe-event).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                },
+                "example": {
+                  "type": "https://tally.dev/problems/invalid-stripe-signature",
+                  "title": "Invalid Stripe signature",
+                  "status": 400,
+                  "detail": "No v1 signature matches the body under a configured webhook secret."
+                }
+              }
+            }
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/components/responses/ContentTooLarge"
+          },
+          "500": {
+            "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "description": "No webhook secret is configured (stripe-webhooks-not-configured); Stripe retries.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                },
+                "example": {
+                  "type": "https://tally.dev/problems/stripe-webhooks-not-configured",
+                  "title": "Stripe webhooks are not configured",
+                  "status": 503,
+                  "detail": "Set TALLY_STRIPE_WEBHOOK_SECRETS to the endpoint's signing secret (whsec_...) and restart; until then every delivery is refused."
+                }
+              }
+            }
           }
         }
       }

@@ -95,7 +95,7 @@ struct OperatorRoutes {
         if !errors.isEmpty { throw Problem.validation(errors) }
         // The tenant's id is derived from its slug: the stream can only be created once, so two tenants can
         // never share a slug, even when created at the same moment by two instances.
-        let id = UUID.derived(from: "tally.tenant.slug:" + body.slug)
+        let id = UUID.tenant(slug: body.slug)
         let event = TenantCreated(tenantID: id, name: name, slug: body.slug, plan: body.plan)
         let results: [AppendResult]
         do {
@@ -398,23 +398,49 @@ struct TenantState {
     var status = "active"
     var plan = ""
     var version: Int64 = 0
+    /// Who suspended the tenant, while it is suspended (a Stripe resume lifts only a Stripe suspension).
+    var suspendedBy: ChangeSource?
+    var stripeCustomerID: String?
+    var stripeSubscriptionID: String?
+    /// The time of the newest Stripe event applied to the tenant (last writer wins by Stripe's time).
+    var lastStripeTime: Date?
 
     static func load(_ id: UUID, store: EventStore) async throws -> TenantState? {
-        let events = try await store.readAll(.tenant(id))
+        try fold(try await store.readAll(.tenant(id)), catalog: store.catalog)
+    }
+
+    /// The state after `events` (a whole tenant stream, in version order); nil when there are none.
+    static func fold(_ events: [RecordedEvent], catalog: EventCatalog) throws -> TenantState? {
         guard !events.isEmpty else { return nil }
         var state = TenantState()
         for recorded in events {
             state.version = recorded.streamVersion
-            switch try store.catalog.decode(recorded) {
+            switch try catalog.decode(recorded) {
             case let event as TenantCreated: state.plan = event.plan
-            case let event as PlanChanged: state.plan = event.toPlan
-            case is TenantSuspended: state.status = "suspended"
-            case is TenantReinstated: state.status = "active"
+            case let event as PlanChanged:
+                state.plan = event.toPlan
+                state.stripeApplied(event.source, event.stripeObjectTime)
+            case let event as StripeCustomerLinked:
+                state.stripeCustomerID = event.customerID
+                state.stripeSubscriptionID = event.subscriptionID
+            case let event as TenantSuspended:
+                state.status = "suspended"
+                state.suspendedBy = event.source
+                state.stripeApplied(event.source, event.stripeObjectTime)
+            case let event as TenantReinstated:
+                state.status = "active"
+                state.suspendedBy = nil
+                state.stripeApplied(event.source, event.stripeObjectTime)
             case is TenantErased: state.status = "erased"
             default: break
             }
         }
         return state
+    }
+
+    private mutating func stripeApplied(_ source: ChangeSource, _ time: Date?) {
+        guard source == .stripe, let time else { return }
+        lastStripeTime = max(lastStripeTime ?? time, time)
     }
 }
 

@@ -74,6 +74,10 @@ struct ListBody<Item: Encodable>: Encodable {
 }
 
 extension UUID {
+    /// A tenant's id, derived from its slug: a slug can be taken once, and a Stripe subscription can name its
+    /// tenant by slug without a lookup.
+    static func tenant(slug: String) -> UUID { derived(from: "tally.tenant.slug:" + slug) }
+
     /// A name-based UUID (version 5 layout over SHA-256): the same name always gives the same id.
     static func derived(from name: String) -> UUID {
         var bytes = Array(Sodium.sha256(Array(name.utf8)).prefix(16))

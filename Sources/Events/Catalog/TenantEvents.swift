@@ -86,14 +86,23 @@ public struct TenantSuspended: DomainEvent {
     public var tenantID: UUID
     public var reason: String
     public var source: ChangeSource
+    /// The Stripe event (`evt_...`) that caused it, when `source` is `stripe`. Absent in events written
+    /// before Stripe webhooks existed.
+    public var stripeEventID: String?
+    /// The Stripe event's time, when `source` is `stripe`: an older Stripe event never overrides a newer one.
+    public var stripeObjectTime: Date?
 
-    public init(tenantID: UUID, reason: String, source: ChangeSource) {
+    public init(tenantID: UUID, reason: String, source: ChangeSource, stripeEventID: String? = nil, stripeObjectTime: Date? = nil) {
         self.tenantID = tenantID
         self.reason = reason
         self.source = source
+        self.stripeEventID = stripeEventID
+        self.stripeObjectTime = stripeObjectTime
     }
 
-    enum CodingKeys: String, CodingKey { case tenantID = "tenantId", reason, source }
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenantId", reason, source, stripeEventID = "stripeEventId", stripeObjectTime
+    }
 }
 
 /// Stream `tenant-{id}`: a suspended tenant is active again.
@@ -102,13 +111,20 @@ public struct TenantReinstated: DomainEvent {
     public static let schemaVersion = 1
     public var tenantID: UUID
     public var source: ChangeSource
+    /// The Stripe event (`evt_...`) that caused it, when `source` is `stripe`. Absent in events written
+    /// before Stripe webhooks existed.
+    public var stripeEventID: String?
+    /// The Stripe event's time, when `source` is `stripe`: an older Stripe event never overrides a newer one.
+    public var stripeObjectTime: Date?
 
-    public init(tenantID: UUID, source: ChangeSource) {
+    public init(tenantID: UUID, source: ChangeSource, stripeEventID: String? = nil, stripeObjectTime: Date? = nil) {
         self.tenantID = tenantID
         self.source = source
+        self.stripeEventID = stripeEventID
+        self.stripeObjectTime = stripeObjectTime
     }
 
-    enum CodingKeys: String, CodingKey { case tenantID = "tenantId", source }
+    enum CodingKeys: String, CodingKey { case tenantID = "tenantId", source, stripeEventID = "stripeEventId", stripeObjectTime }
 }
 
 /// Stream `tenant-{id}`: the tenant was erased; its data key is destroyed, so everything sealed for it in

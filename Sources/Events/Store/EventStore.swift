@@ -102,6 +102,14 @@ public final class EventStore: Sendable {
         return try rows.map(Self.recordedEvent)
     }
 
+    /// Reads all of `stream` on `connection`, inside a transaction the caller holds open (to decide and
+    /// append under one lock).
+    package func readAll(stream: StreamName, on connection: PostgresConnection) async throws -> [RecordedEvent] {
+        let rows = try await connection.query(
+            "SELECT \(Self.columns) FROM events WHERE stream_id = $1 ORDER BY stream_version", [.string(stream.rawValue)])
+        return try rows.map(Self.recordedEvent)
+    }
+
     /// The stream's current version, or 0 when it does not exist.
     public func version(of stream: StreamName) async throws -> Int64 {
         let rows = try await pool.query("SELECT version FROM streams WHERE stream_id = $1", [.string(stream.rawValue)])

@@ -24,11 +24,13 @@ struct APIHarness {
             rotationGrace: .seconds(3600))
     }
 
+    /// `settings` replaces the defaults of `settings(plans:)` when given.
     static func with(
-        plans: Plans = .defaults, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
+        plans: Plans = .defaults, settings custom: APISettings? = nil,
+        _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await TestDatabase.withStore(maxConnections: 8, pollInterval: .milliseconds(100)) { store, url in
-            let services = await APIServices.start(settings: settings(plans: plans), store: store, logger: logger)
+            let services = await APIServices.start(settings: custom ?? settings(plans: plans), store: store, logger: logger)
             let runner = Task {
                 await ProjectionRunner(store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast, logger: logger).run()
             }

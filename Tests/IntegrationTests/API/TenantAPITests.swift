@@ -143,7 +143,6 @@ struct TenantAPITests {
             #expect(try await client.call(.put, "/v1/vendor-secrets/prospeo", token: key, json: "{}").status == .notImplemented)
             #expect(try await client.call(.put, "/v1/vendor-secrets/acme", token: key, json: "{}").status == .notFound)
             #expect(try await client.call(.get, "/v1/flow-keys", token: key).status == .notImplemented)
-            #expect(try await client.call(.post, "/webhooks/stripe", json: "{}").status == .notImplemented)
         }
     }
 }
