@@ -201,7 +201,7 @@ struct ProjectionRunnerTests {
         try await store.pool.query(
             """
             SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'tally-projection-led'
+            WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'tally-projection-led pid=%'
               AND a.datname = current_database()
             """).first?.int64(0) ?? 0
     }

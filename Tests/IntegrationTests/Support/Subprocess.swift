@@ -84,7 +84,11 @@ final class Subprocess: @unchecked Sendable {
     }
 
     func terminate() {
-        kill(pid, SIGTERM)
+        send(signal: SIGTERM)
+    }
+
+    func send(signal: Int32) {
+        kill(pid, signal)
     }
 
     private func waitForExit() -> Int32 {

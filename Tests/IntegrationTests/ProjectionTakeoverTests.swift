@@ -1,0 +1,296 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Events
+@testable import Projections
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Two `tally serve --no-api` processes against one database: the projection runner's leadership seen from
+/// outside, through the database's own view of sessions, locks and committed writes.
+@Suite("Projections: runners in two processes")
+struct ProjectionTakeoverTests {
+    static let environment = CLI.environment([
+        "TALLY_OPERATOR_TOKEN": String(repeating: "t", count: 40),
+        "TALLY_KEY_PEPPER": "takeover-test-pepper-0123456789abcdef",
+    ])
+
+    @Test(
+        "two runners in two processes: only one applies; the other takes over when the first is killed mid-work, and every count is exact"
+    )
+    func takeoverAfterKill() async throws {
+        try await TestDatabase.withStore { store, url in
+            try await Self.recordCheckpointWrites(store)
+            let names = Set(ProductProjections.all.map(\.name))
+            let first = try Runner(url: url)
+            var second: Runner?
+            var appender: Appender?
+            do {
+                try await Eventually.wait("the first process to lead every projection", timeout: .seconds(30)) {
+                    try await Self.leaders(store) == Dictionary(uniqueKeysWithValues: names.map { ($0, first.pid) })
+                }
+                let standby = try Runner(url: url)
+                second = standby
+                try await Eventually.wait("the second process to stand by for every projection", timeout: .seconds(30))
+                {
+                    try await Self.sessions(store).filter { $0.pid == standby.pid }.count == names.count
+                }
+
+                let load = Appender(store: store)
+                appender = load
+                try await Eventually.wait("the first process to apply while events arrive") {
+                    Set(try await Self.writes(store).filter { $0.pid == first.pid }.map(\.projection)) == names
+                }
+                // Both processes are up, one session each per projection, and only the first holds the locks.
+                #expect(
+                    try await Self.leaders(store) == Dictionary(uniqueKeysWithValues: names.map { ($0, first.pid) }))
+                #expect(try await Self.sessions(store).filter { $0.pid == standby.pid }.count == names.count)
+                #expect(
+                    try await Self.writes(store).allSatisfy { $0.pid == first.pid }, "only the leader committed batches"
+                )
+
+                // Killed in the middle of a batch, while events keep coming: a lock held here stops the leader's
+                // usage_counters batch inside its transaction, after it locked its checkpoint row.
+                let blocker = try await PostgresConnection.connect(PostgresConfiguration(url: url))
+                defer { blocker.close() }
+                try await blocker.execute("BEGIN; LOCK TABLE usage_counters IN EXCLUSIVE MODE")
+                let blockedSession = "tally-projection-usage_counters pid=\(first.pid)"
+                try await Eventually.wait("the leader's usage_counters batch to wait inside its transaction") {
+                    try await store.pool.query(
+                        "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND wait_event_type = 'Lock'",
+                        [.string(blockedSession)]
+                    ).count == 1
+                }
+                let killedAt = ContinuousClock.now
+                first.kill()
+                #expect(try await first.exit.value.status == 128 + SIGKILL)
+                // The killed leader's server session notices its client is gone even while its statement waits,
+                // so the lock passes on before the table lock here is released.
+                try await Eventually.wait("the second process to lead every projection", timeout: .seconds(10)) {
+                    try await Self.leaders(store) == Dictionary(uniqueKeysWithValues: names.map { ($0, standby.pid) })
+                }
+                let takeover = ContinuousClock.now - killedAt
+                #expect(takeover < .seconds(10))
+                try await blocker.execute("COMMIT")
+                try await Eventually.wait("the second process to apply what arrives after the kill") {
+                    Set(try await Self.writes(store).filter { $0.pid == standby.pid }.map(\.projection)) == names
+                }
+                let expected = try await load.stop()
+                appender = nil
+                try await TestDatabase.settle(store)
+                try await Eventually.wait("every projection to catch up", timeout: .seconds(60)) {
+                    try await ProjectionStatus.all(ProductProjections.all, store: store).allSatisfy {
+                        $0.state == .running && $0.lagEvents == 0
+                    }
+                }
+
+                // Each projection's committed batches form one chain from position 0 to its checkpoint: the first
+                // process's, then the second's, never both, never a batch applied twice or a gap.
+                let writes = try await Self.writes(store)
+                for projection in ProductProjections.all {
+                    let chain = writes.filter { $0.projection == projection.name }
+                    let writers = chain.map(\.pid)
+                    let afterKill = writers.drop { $0 == first.pid }
+                    #expect(writers.first == first.pid, "\(projection.name): \(writers)")
+                    #expect(
+                        !afterKill.isEmpty && afterKill.allSatisfy { $0 == standby.pid },
+                        "\(projection.name) changed hands once: \(writers)")
+                    #expect(
+                        zip(chain, chain.dropFirst()).allSatisfy { $0.to == $1.from },
+                        "\(projection.name): batches chain up")
+                    #expect(chain.first?.from == 0)
+                    let inLog = try await store.pool.query(
+                        "SELECT count(*) FROM events WHERE event_type = ANY($1)",
+                        [.stringArray(projection.eventTypes.sorted())]
+                    ).first?.int64(0)
+                    let applied = try await store.pool.query(
+                        "SELECT events_applied FROM projection_checkpoints WHERE projection = $1",
+                        [.string(projection.name)]
+                    ).first?.int64(0)
+                    #expect(chain.reduce(0) { $0 + $1.events } == inLog, "\(projection.name): every event once")
+                    #expect(applied == inLog, "\(projection.name)")
+                }
+                // The counters the test appended itself are exact sums.
+                for (tenant, calls) in expected.apiCalls {
+                    #expect(try await Self.usage(store, tenant, "api_calls") == calls, "api_calls of \(tenant)")
+                    #expect(
+                        try await Self.usage(store, tenant, "runs") == expected.runs[tenant, default: 0],
+                        "runs of \(tenant)")
+                }
+
+                standby.terminate()
+                let exit = try await standby.exit.value
+                #expect(exit.status == 0, "\(exit.stderr)")
+                second = nil
+                // And every read model equals the same log rebuilt from scratch, row for row.
+                for projection in ProductProjections.all {
+                    let outcome = try await ProjectionRebuilder(store: store, batchSize: 5000).rebuild(
+                        projection, verify: true)
+                    #expect(outcome.differences.isEmpty, "\(projection.name): \(outcome.differences.prefix(3))")
+                }
+            } catch {
+                _ = try? await appender?.stop()
+                for runner in [first, second].compactMap({ $0 }) {
+                    runner.kill()
+                    _ = try? await runner.exit.value
+                }
+                throw error
+            }
+        }
+    }
+
+    /// A `tally serve --no-api` process; its pipes are drained from the start so that it never blocks on them.
+    final class Runner: Sendable {
+        let process: Subprocess
+        let exit: Task<Subprocess.Result, any Error>
+
+        init(url: String) throws {
+            process = try Subprocess(
+                CLI.binary, ["serve", "--no-api", "--database-url", url],
+                environment: ProjectionTakeoverTests.environment)
+            exit = Task { [process] in try await process.finish() }
+        }
+
+        var pid: Int32 { process.pid }
+        func kill() { process.send(signal: SIGKILL) }
+        func terminate() { process.terminate() }
+    }
+
+    /// Appends from a task until stopped: synthetic tenants' lives (work for every projection) and, for four
+    /// tenants of its own, usage batches and runs whose totals it keeps.
+    final class Appender: Sendable {
+        struct Totals: Sendable {
+            var apiCalls: [UUID: Int64] = [:]
+            var runs: [UUID: Int64] = [:]
+        }
+
+        final class Flag: Sendable {
+            let raised = Atomic<Bool>(false)
+        }
+
+        private let stopping = Flag()
+        private let task: Task<Totals, any Error>
+
+        init(store: EventStore) {
+            task = Task { [stopping] in
+                let tenants = (0..<4).map { _ in UUID() }
+                var history = SyntheticHistory(seed: 99)
+                var totals = Totals()
+                var round = 0
+                while !stopping.raised.load(ordering: .relaxed) {
+                    let tenant = tenants[round % tenants.count]
+                    let calls = 1 + round % 17
+                    try await store.append(
+                        [try Fixtures.usage(tenant: tenant, calls: calls)], to: .usage(tenant: tenant),
+                        tenantID: tenant, expected: .any)
+                    try await store.append(
+                        [try Fixtures.runStarted(tenant: tenant)], to: .run(UUID()), tenantID: tenant,
+                        expected: .noStream)
+                    totals.apiCalls[tenant, default: 0] += Int64(calls)
+                    totals.runs[tenant, default: 0] += 1
+                    if round.isMultiple(of: 3) {
+                        try await store.append(try history.tenant(runs: 3))
+                    }
+                    round += 1
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return totals
+            }
+        }
+
+        /// Stops after the append in flight and returns what was appended (every append was acknowledged).
+        func stop() async throws -> Totals {
+            stopping.raised.store(true, ordering: .relaxed)
+            return try await task.value
+        }
+    }
+
+    /// Every batch a runner commits moves its checkpoint; a trigger notes who moved it, from where, to where.
+    static func recordCheckpointWrites(_ store: EventStore) async throws {
+        try await store.pool.withConnection { connection in
+            try await connection.execute(
+                """
+                CREATE TABLE checkpoint_writes (
+                    id bigserial PRIMARY KEY, projection text NOT NULL, writer text NOT NULL,
+                    from_position bigint NOT NULL, to_position bigint NOT NULL, events bigint NOT NULL);
+                CREATE FUNCTION note_checkpoint_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO checkpoint_writes (projection, writer, from_position, to_position, events)
+                    VALUES (NEW.projection, current_setting('application_name'), OLD.global_position, NEW.global_position,
+                            NEW.events_applied - OLD.events_applied);
+                    RETURN NULL;
+                END $$;
+                CREATE TRIGGER note_checkpoint_write AFTER UPDATE ON projection_checkpoints FOR EACH ROW
+                    WHEN (OLD.global_position IS DISTINCT FROM NEW.global_position) EXECUTE FUNCTION note_checkpoint_write();
+                """)
+        }
+    }
+
+    struct Write {
+        let projection: String
+        let pid: Int32?
+        let from: Int64
+        let to: Int64
+        let events: Int64
+    }
+
+    /// The committed checkpoint moves, in the order they happened (per projection they are serialized by the
+    /// checkpoint row's lock).
+    static func writes(_ store: EventStore) async throws -> [Write] {
+        try await store.pool.query(
+            "SELECT projection, writer, from_position, to_position, events FROM checkpoint_writes ORDER BY id"
+        ).map {
+            Write(
+                projection: try $0.string(0), pid: processID(try $0.string(1)), from: try $0.int64(2),
+                to: try $0.int64(3), events: try $0.int64(4))
+        }
+    }
+
+    /// The projection runner sessions of this database: projection and the process that opened them.
+    static func sessions(_ store: EventStore) async throws -> [(projection: String, pid: Int32?)] {
+        try await store.pool.query(
+            "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'tally-projection-%'"
+        ).map { row in
+            let name = try row.string(0)
+            return (projection(name), processID(name))
+        }
+    }
+
+    /// Which process holds each projection's advisory lock, as the database sees it.
+    static func leaders(_ store: EventStore) async throws -> [String: Int32] {
+        let rows = try await store.pool.query(
+            """
+            SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
+              AND a.application_name LIKE 'tally-projection-%'
+            """)
+        var leaders: [String: Int32] = [:]
+        for row in rows {
+            let name = try row.string(0)
+            guard leaders.updateValue(processID(name) ?? -1, forKey: projection(name)) == nil else {
+                Issue.record("two sessions hold the lock of \(projection(name))")
+                return [:]
+            }
+        }
+        return leaders
+    }
+
+    /// `tally-projection-tenants pid=4242` → `tenants`, 4242.
+    static func projection(_ applicationName: String) -> String {
+        String(applicationName.dropFirst("tally-projection-".count).prefix { $0 != " " })
+    }
+
+    static func processID(_ applicationName: String) -> Int32? {
+        applicationName.split(separator: " pid=").last.flatMap { Int32($0) }
+    }
+
+    static func usage(_ store: EventStore, _ tenant: UUID, _ meter: String) async throws -> Int64 {
+        try await store.pool.query(
+            "SELECT coalesce(sum(quantity), 0)::int8 FROM usage_counters WHERE tenant_id = $1 AND meter = $2",
+            [.uuid(tenant), .string(meter)]
+        ).first?.int64(0) ?? -1
+    }
+}
