@@ -177,6 +177,12 @@ struct ProjectionTakeoverTests {
         init(store: EventStore) {
             task = Task { [stopping] in
                 let tenants = (0..<4).map { _ in UUID() }
+                // Usage and runs belong to tenants that exist (billing stops, visibly, on usage of an unknown one).
+                for (index, tenant) in tenants.enumerated() {
+                    try await store.append(
+                        [try Fixtures.tenantCreated(tenant, name: "Takeover\(index)")], to: .tenant(tenant), tenantID: tenant,
+                        expected: .noStream)
+                }
                 var history = SyntheticHistory(seed: 99)
                 var totals = Totals()
                 var round = 0
