@@ -20,6 +20,8 @@ public struct APISettings: Sendable {
     public var rotationGrace: Duration
     /// `/readyz` fails when a projection is further behind than this.
     public var readyLagSeconds: Double = 30
+    /// Wraps the tenants' data keys that seal vendor secrets; without it storing a vendor secret answers 503.
+    public var masterKey: MasterKey?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, operatorToken: String, keyPepper: [UInt8], plans: Plans = .defaults,
@@ -60,6 +62,8 @@ public final class APIServices: Sendable {
     let metrics = APIMetrics()
     let routes = RouteTable()
     let operatorTokenDigest: [UInt8]
+    /// Seals vendor secrets; nil when no master key is configured.
+    let vault: SecretVault?
     let logger: Logger
 
     private init(settings: APISettings, store: EventStore, database: Database, logger: Logger) {
@@ -75,6 +79,7 @@ public final class APIServices: Sendable {
         runs = RunCache(store: store, logger: logger)
         meter = UsageMeter(store: store, instanceID: settings.instanceID, logger: logger)
         operatorTokenDigest = Sodium.sha256(Array(settings.operatorToken.utf8))
+        vault = settings.masterKey.map { SecretVault(pool: store.pool, masterKey: $0) }
     }
 
     /// Loads the key directory. When the database is not reachable yet the API starts all the same: the
