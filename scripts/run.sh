@@ -26,6 +26,10 @@ if [ ! -f "$secrets" ]; then
         echo "TALLY_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     } >"$secrets"
 fi
+# A dev.env written before vendor secrets were sealed lacks a master key: add one.
+if ! grep -q '^TALLY_MASTER_KEY=' "$secrets"; then
+    (umask 077; echo "TALLY_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>"$secrets")
+fi
 while IFS='=' read -r name value; do
     [ -z "${!name:-}" ] && export "$name=$value"
 done <"$secrets"

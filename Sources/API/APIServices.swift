@@ -28,6 +28,8 @@ public struct APISettings: Sendable {
     public var stripeSignatureTolerance: Duration = .seconds(300)
     /// The clock Stripe signature timestamps are checked against (tests move it).
     public var now: @Sendable () -> Date = { Date() }
+    /// Wraps the tenants' data keys that seal vendor secrets; without it storing a vendor secret answers 503.
+    public var masterKey: MasterKey?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, operatorToken: String, keyPepper: [UInt8], plans: Plans = .defaults,
@@ -69,6 +71,8 @@ public final class APIServices: Sendable {
     let metrics = APIMetrics()
     let routes = RouteTable()
     let operatorTokenDigest: [UInt8]
+    /// Seals vendor secrets; nil when no master key is configured.
+    let vault: SecretVault?
     let logger: Logger
 
     private init(settings: APISettings, store: EventStore, database: Database, logger: Logger) {
@@ -84,6 +88,7 @@ public final class APIServices: Sendable {
         runs = RunCache(store: store, logger: logger)
         meter = UsageMeter(store: store, instanceID: settings.instanceID, logger: logger)
         operatorTokenDigest = Sodium.sha256(Array(settings.operatorToken.utf8))
+        vault = settings.masterKey.map { SecretVault(pool: store.pool, masterKey: $0) }
     }
 
     /// Loads the key directory. When the database is not reachable yet the API starts all the same: the

@@ -10,6 +10,7 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
             case unavailable, timeout, poolClosed, query, conflict, duplicateEventIDs, invalidArgument
             case unknownEventType, unknownCodec, corruptPayload, decoding, migrationChecksumMismatch
             case migrationUnknown, appendOnly
+            case masterKeyMismatch, secretUnopenable, tenantKeyDestroyed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -42,6 +43,12 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
         public static let migrationUnknown = Code(.migrationUnknown)
         /// Something tried to change or remove events; the log only grows.
         public static let appendOnly = Code(.appendOnly)
+        /// A tenant key is wrapped under another master key than this process has (rotated, or misconfigured).
+        public static let masterKeyMismatch = Code(.masterKeyMismatch)
+        /// A sealed secret did not open: its bytes, tenant, vendor or version are not the ones it was sealed for.
+        public static let secretUnopenable = Code(.secretUnopenable)
+        /// The tenant was erased: its data key is destroyed and nothing sealed for it opens any more.
+        public static let tenantKeyDestroyed = Code(.tenantKeyDestroyed)
 
         public var description: String { base.rawValue }
     }

@@ -54,8 +54,9 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = .info
         let environment = ProcessInfo.processInfo.environment
         guard api || projections else { throw ValidationError("--no-api and --no-projections leave nothing to run.") }
-        let settings = try ServeSettings.resolve(
+        var settings = try ServeSettings.resolve(
             environment: environment, listen: listen, development: development, logger: logger)
+        settings.masterKey = try ServeSettings.checkMasterKey(environment)
         let store = try database.makeStore(applicationName: "tally-serve", maxConnections: 32)
         defer { store.close() }
 
@@ -145,7 +146,9 @@ enum ServeSettings {
             stripeWebhookSecrets: stripeSecrets)
     }
 
-    private static func checkMasterKey(_ environment: [String: String]) throws {
+    /// The master key from TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE; nil when neither is set.
+    @discardableResult
+    static func checkMasterKey(_ environment: [String: String]) throws -> MasterKey? {
         var value = environment["TALLY_MASTER_KEY"]
         if let path = environment["TALLY_MASTER_KEY_FILE"], !path.isEmpty {
             guard value == nil else { throw ValidationError("Set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE, not both.") }
@@ -154,10 +157,10 @@ enum ServeSettings {
             }
             value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        guard let value, !value.isEmpty else { return }
-        guard value.utf8.count == 64, value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) })
-        else {
+        guard let value, !value.isEmpty else { return nil }
+        guard let key = try? MasterKey(hex: value) else {
             throw ValidationError("The master key must be 64 hex digits (32 bytes); its value is not shown.")
         }
+        return key
     }
 }

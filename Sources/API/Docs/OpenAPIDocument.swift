@@ -731,6 +731,91 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/admin/tenants/{id}/erase": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/tenantId"
+        }
+      ],
+      "post": {
+        "tags": [
+          "Tenants"
+        ],
+        "summary": "Erase a tenant",
+        "description": "Crypto-shredding: destroys the tenant's data keys, then appends TenantErased. Every vendor secret sealed for the tenant, in the log, its replicas and backups, is unreadable from then on; the tenant's API keys stop working. Irreversible. An erased tenant is 409.",
+        "operationId": "eraseTenant",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          },
+          {
+            "$ref": "#/components/parameters/traceparent"
+          },
+          {
+            "$ref": "#/components/parameters/Idempotency-Key"
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/EraseTenant"
+              }
+            }
+          }
+        },
+        "security": [
+          {
+            "operatorToken": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The tenant as it is now.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Idempotent-Replayed": {
+                "$ref": "#/components/headers/Idempotent-Replayed"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Tenant"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/components/responses/ContentTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "422": {
+            "$ref": "#/components/responses/UnprocessableContent"
+          },
+          "500": {
+            "$ref": "#/components/responses/InternalServerError"
+          }
+        }
+      }
+    },
     "/v1/admin/tenants/{id}/plan": {
       "parameters": [
         {
@@ -1500,7 +1585,7 @@ enum OpenAPIDocument {
           "Vendor secrets"
         ],
         "summary": "Store a vendor secret",
-        "description": "Will store the tenant's secret for a vendor. Answers 501 until the workers release lands: vendor secrets are sealed with the tenant's data key, which that release brings. An unknown vendor is 404. No body is read yet.",
+        "description": "Seals the tenant's key for a vendor with the tenant's data key (XChaCha20-Poly1305; tenant, vendor and secret version are the associated data) and appends it as VendorSecretSealed; the plaintext is never stored, logged or answered. Replacing a key increments secretVersion. 201 on the first store (or after a removal), 200 on a replacement; the answer is the metadata. An unknown vendor is 404; a server without a master key (TALLY_MASTER_KEY) answers 503 and stores nothing; an erased tenant is 409.",
         "operationId": "putVendorSecret",
         "parameters": [
           {
@@ -1516,11 +1601,84 @@ enum OpenAPIDocument {
           }
         ],
         "responses": {
+          "200": {
+            "description": "The key was replaced; its metadata.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "RateLimit": {
+                "description": "Tenant routes: what remains of each policy (draft-ietf-httpapi-ratelimit-headers): r is the remaining quota, t the seconds until it resets. key-rps and tenant-rps always; api-calls when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "RateLimit-Policy": {
+                "description": "Tenant routes: the plan's policies: q is the quota, w the window in seconds. key-rps (requests per second per key) and tenant-rps (per tenant) always; api-calls (per billing period) when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/VendorSecret"
+                }
+              }
+            }
+          },
+          "201": {
+            "description": "The key was stored; its metadata.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "RateLimit": {
+                "description": "Tenant routes: what remains of each policy (draft-ietf-httpapi-ratelimit-headers): r is the remaining quota, t the seconds until it resets. key-rps and tenant-rps always; api-calls when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "RateLimit-Policy": {
+                "description": "Tenant routes: the plan's policies: q is the quota, w the window in seconds. key-rps (requests per second per key) and tenant-rps (per tenant) always; api-calls (per billing period) when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/VendorSecret"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
           "401": {
             "$ref": "#/components/responses/Unauthorized"
           },
           "404": {
             "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/components/responses/ContentTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "422": {
+            "$ref": "#/components/responses/UnprocessableContent"
           },
           "429": {
             "$ref": "#/components/responses/TooManyRequests"
@@ -1528,11 +1686,18 @@ enum OpenAPIDocument {
           "500": {
             "$ref": "#/components/responses/InternalServerError"
           },
-          "501": {
-            "$ref": "#/components/responses/NotImplemented"
-          },
           "503": {
             "$ref": "#/components/responses/ServiceUnavailable"
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/StoreVendorSecret"
+              }
+            }
           }
         }
       },
@@ -1541,7 +1706,7 @@ enum OpenAPIDocument {
           "Vendor secrets"
         ],
         "summary": "Remove a vendor secret",
-        "description": "Will remove the tenant's secret for a vendor. Answers 501 until the workers release lands. An unknown vendor is 404.",
+        "description": "Appends VendorSecretRemoved: runs stop using the key. 404 when the tenant has no key for the vendor (or removed it already). The sealed bytes stay in the log, which only grows; erasing the tenant makes them unreadable.",
         "operationId": "deleteVendorSecret",
         "parameters": [
           {
@@ -1557,20 +1722,42 @@ enum OpenAPIDocument {
           }
         ],
         "responses": {
+          "204": {
+            "description": "Removed.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "RateLimit": {
+                "description": "Tenant routes: what remains of each policy (draft-ietf-httpapi-ratelimit-headers): r is the remaining quota, t the seconds until it resets. key-rps and tenant-rps always; api-calls when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "RateLimit-Policy": {
+                "description": "Tenant routes: the plan's policies: q is the quota, w the window in seconds. key-rps (requests per second per key) and tenant-rps (per tenant) always; api-calls (per billing period) when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
           "401": {
             "$ref": "#/components/responses/Unauthorized"
           },
           "404": {
             "$ref": "#/components/responses/NotFound"
           },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
           "429": {
             "$ref": "#/components/responses/TooManyRequests"
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
-          },
-          "501": {
-            "$ref": "#/components/responses/NotImplemented"
           },
           "503": {
             "$ref": "#/components/responses/ServiceUnavailable"
@@ -3887,6 +4074,35 @@ enum OpenAPIDocument {
             "examples": [
               "usd"
             ]
+          }
+        }
+      },
+      "StoreVendorSecret": {
+        "type": "object",
+        "description": "A tenant's own key for a vendor.",
+        "required": [
+          "apiKey"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "apiKey": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 4096,
+            "pattern": "^[!-~]+$",
+            "writeOnly": true,
+            "description": "The vendor's API key: 1 to 4096 printable ASCII characters without spaces. Sealed before it is written anywhere; never returned."
+          }
+        }
+      },
+      "EraseTenant": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "reason": {
+            "type": "string",
+            "maxLength": 500,
+            "description": "Recorded in TenantErased; default: erased by the operator."
           }
         }
       }

@@ -175,6 +175,22 @@ struct OperatorRoutes {
         }
     }
 
+    /// Erasure is crypto-shredding: the tenant's data keys are destroyed first (so an erasure interrupted
+    /// before its event is appended has still made every sealed secret unreadable, and a retry completes
+    /// it), then `TenantErased` is appended; its keys stop working on every instance.
+    func erase(_ request: Request, _ context: TallyContext) async throws -> Response {
+        var request = request
+        let id = try context.uuidParameter("id", "tenant")
+        let body = try await request.decodeJSON(Suspend.self)
+        guard let state = try await TenantState.load(id, store: services.store) else { throw Problem.notFound("tenant") }
+        guard state.status != "erased" else { throw Problem.conflict("The tenant is already erased.") }
+        try await SecretVault.destroyKeys(of: id, pool: services.store.pool)
+        return try await changeTenant(id, context) { state in
+            guard state.status != "erased" else { throw Problem.conflict("The tenant is already erased.") }
+            return TenantErased(tenantID: id, reason: body.reason ?? "erased by the operator")
+        }
+    }
+
     func changePlan(_ request: Request, _ context: TallyContext) async throws -> Response {
         var request = request
         let id = try context.uuidParameter("id", "tenant")

@@ -155,13 +155,106 @@ struct TenantRoutes {
         return try JSON.response(ListBody(items: items, nextCursor: nil))
     }
 
-    /// Sealing a vendor secret needs the tenant data keys of the workers issue; the route exists and says so.
-    func changeVendorSecret(_ request: Request, _ context: TallyContext) async throws -> Response {
-        _ = try context.tenant
-        guard let vendor = context.parameters.get("vendor"), Vendor(rawValue: vendor) != nil else {
+    struct StoreVendorSecret: RequestBody {
+        static let fields: Set<String> = ["apiKey"]
+        var apiKey: String
+
+        /// Details never quote the value: it is a secret.
+        func validate() -> [Problem.FieldError] {
+            let bytes = apiKey.utf8
+            if bytes.isEmpty { return [.init(detail: "must not be empty", pointer: "/apiKey")] }
+            if bytes.count > SecretVault.maxPlaintextBytes {
+                return [.init(detail: "must be at most \(SecretVault.maxPlaintextBytes) bytes", pointer: "/apiKey")]
+            }
+            if !bytes.allSatisfy({ (0x21...0x7e).contains($0) }) {
+                return [.init(detail: "must be printable ASCII without spaces", pointer: "/apiKey")]
+            }
+            return []
+        }
+    }
+
+    struct VendorSecretBody: Encodable {
+        var vendor: String
+        var fingerprint: String
+        var status: String
+        var secretVersion: Int
+        var updatedAt: Date
+    }
+
+    private func vendorParameter(_ context: TallyContext) throws -> Vendor {
+        guard let text = context.parameters.get("vendor"), let vendor = Vendor(rawValue: text) else {
             throw Problem(.notFound, "not-found", title: "Not found", detail: "Vendors are \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
-        throw Problem.notImplemented("Vendor secrets are sealed with the tenant's data key, which the workers release brings.")
+        return vendor
+    }
+
+    /// Seals the key with the tenant's data key and appends it; the plaintext exists in this process only
+    /// while the request is handled and is never stored, logged or answered. Without a master key: 503,
+    /// never an unsealed secret.
+    func storeVendorSecret(_ request: Request, _ context: TallyContext) async throws -> Response {
+        var request = request
+        let principal = try context.tenant
+        let vendor = try vendorParameter(context)
+        guard let vault = services.vault else {
+            throw Problem(
+                .serviceUnavailable, "secrets-unavailable", title: "Vendor secrets unavailable",
+                detail: "This server has no master key (TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE); vendor secrets are never stored unsealed.")
+        }
+        let body = try await request.decodeJSON(StoreVendorSecret.self)
+        let state = try await VendorSecretState.load(tenant: principal.tenantID, vendor: vendor, store: services.store)
+        let secretVersion = state.secretVersion + 1
+        var plaintext = Array(body.apiKey.utf8)
+        defer { Sodium.memzero(&plaintext) }
+        let sealed: SealedSecret
+        do {
+            sealed = try await vault.seal(plaintext, tenant: principal.tenantID, vendor: vendor, secretVersion: secretVersion)
+        } catch let error as EventsError where error.code == .tenantKeyDestroyed {
+            throw Problem.conflict("The tenant is erased; it cannot store secrets.")
+        } catch let error as EventsError where error.code == .masterKeyMismatch {
+            context.logger.error("cannot seal a vendor secret", metadata: ["error": "\(error)"])
+            throw Problem(
+                .serviceUnavailable, "secrets-unavailable", title: "Vendor secrets unavailable",
+                detail: "This server's master key does not open the tenant's key; the operator is rotating or misconfigured it.")
+        }
+        let event = VendorSecretSealed(
+            tenantID: principal.tenantID, vendor: vendor, secretVersion: secretVersion, tenantKeyVersion: sealed.tenantKeyVersion,
+            sealed: Data(sealed.sealed), fingerprint: sealed.fingerprint)
+        let results: [AppendResult]
+        do {
+            results = try await services.append([
+                StreamAppend(
+                    stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
+                    expected: state.version == 0 ? .noStream : .exactly(state.version),
+                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
+            ])
+        } catch let error as EventsError where error.code == .conflict {
+            throw Problem.raced("vendor secret")
+        }
+        await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
+        return try JSON.response(
+            VendorSecretBody(vendor: vendor.rawValue, fingerprint: sealed.fingerprint, status: "active", secretVersion: secretVersion, updatedAt: Date()),
+            status: state.present ? .ok : .created)
+    }
+
+    /// Appends `VendorSecretRemoved`; 404 when the tenant has no key for the vendor. The sealed bytes stay
+    /// in the log (it only grows); erasing the tenant is what makes them unreadable.
+    func removeVendorSecret(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let principal = try context.tenant
+        let vendor = try vendorParameter(context)
+        let state = try await VendorSecretState.load(tenant: principal.tenantID, vendor: vendor, store: services.store)
+        guard state.present else { throw Problem.notFound("vendor secret") }
+        let event = VendorSecretRemoved(tenantID: principal.tenantID, vendor: vendor, secretVersion: state.secretVersion)
+        do {
+            let results = try await services.append([
+                StreamAppend(
+                    stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
+                    expected: .exactly(state.version), events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
+            ])
+            await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
+        } catch let error as EventsError where error.code == .conflict {
+            throw Problem.raced("vendor secret")
+        }
+        return Response(status: .noContent)
     }
 
     func flowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
@@ -270,5 +363,32 @@ struct TenantRoutes {
         }
         guard let found else { throw Problem.notFound("workflow") }
         return try JSON.response(found)
+    }
+}
+
+/// A tenant's key for one vendor as its stream says now, for deciding commands.
+struct VendorSecretState {
+    /// The stream's version (0: no stream).
+    var version: Int64 = 0
+    /// The newest secret version the stream names (0: none yet).
+    var secretVersion = 0
+    /// Whether a key is stored (active or suspended) and not removed.
+    var present = false
+
+    static func load(tenant: UUID, vendor: Vendor, store: EventStore) async throws -> VendorSecretState {
+        var state = VendorSecretState()
+        for recorded in try await store.readAll(.vendorSecret(tenant: tenant, vendor: vendor)) {
+            state.version = recorded.streamVersion
+            switch try store.catalog.decode(recorded) {
+            case let event as VendorSecretSealed:
+                state.secretVersion = max(state.secretVersion, event.secretVersion)
+                state.present = true
+            case let event as VendorSecretRemoved:
+                state.secretVersion = max(state.secretVersion, event.secretVersion)
+                state.present = false
+            default: break
+            }
+        }
+        return state
     }
 }

@@ -49,6 +49,75 @@ package enum Sodium {
         return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in sodium_memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
 
+    /// Key length of XChaCha20-Poly1305.
+    package static let aeadKeyBytes = 32
+    /// What sealing adds to a message: the random 24-byte nonce in front and the 16-byte tag.
+    package static let aeadOverheadBytes = 24 + 16
+
+    /// XChaCha20-Poly1305 (IETF) under a 32-byte `key`, with a random nonce prefixed to the ciphertext.
+    /// `associatedData` is authenticated, not encrypted: opening with any other fails.
+    package static func seal(_ message: UnsafeRawBufferPointer, key: [UInt8], associatedData: [UInt8]) -> [UInt8] {
+        ensureInitialized()
+        precondition(key.count == aeadKeyBytes, "an AEAD key is 32 bytes")
+        let nonceBytes = Int(crypto_aead_xchacha20poly1305_ietf_npubbytes())
+        var out = randomBytes(nonceBytes) + [UInt8](repeating: 0, count: message.count + Int(crypto_aead_xchacha20poly1305_ietf_abytes()))
+        var written: UInt64 = 0
+        // A zero-length buffer may have no base address; libsodium reads nothing when the length is 0.
+        let empty: [UInt8] = [0]
+        out.withUnsafeMutableBufferPointer { out in
+            key.withUnsafeBufferPointer { key in
+                associatedData.withUnsafeBufferPointer { ad in
+                    empty.withUnsafeBufferPointer { empty in
+                        let messagePointer = message.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? empty.baseAddress!
+                        _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
+                            out.baseAddress! + nonceBytes, &written, messagePointer, UInt64(message.count),
+                            ad.baseAddress ?? empty.baseAddress!, UInt64(ad.count), nil, out.baseAddress!, key.baseAddress!)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Opens what `seal` produced into `plaintext` (exactly `sealed.count - aeadOverheadBytes` bytes); false
+    /// when the key, the associated data or a byte of `sealed` is wrong. Nothing is written on failure.
+    package static func open(
+        _ sealed: [UInt8], key: [UInt8], associatedData: [UInt8], into plaintext: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        ensureInitialized()
+        guard key.count == aeadKeyBytes, sealed.count >= aeadOverheadBytes, plaintext.count == sealed.count - aeadOverheadBytes else {
+            return false
+        }
+        let nonceBytes = Int(crypto_aead_xchacha20poly1305_ietf_npubbytes())
+        var written: UInt64 = 0
+        var scratch: [UInt8] = [0]
+        // An empty array may have no storage; libsodium reads nothing when the length is 0.
+        let adBytes = associatedData.isEmpty ? [0] : associatedData
+        return sealed.withUnsafeBufferPointer { sealed in
+            key.withUnsafeBufferPointer { key in
+                adBytes.withUnsafeBufferPointer { ad in
+                    scratch.withUnsafeMutableBufferPointer { scratch in
+                        let out = plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? scratch.baseAddress!
+                        return crypto_aead_xchacha20poly1305_ietf_decrypt(
+                            out, &written, nil, sealed.baseAddress! + nonceBytes, UInt64(sealed.count - nonceBytes),
+                            ad.baseAddress!, UInt64(associatedData.count), sealed.baseAddress!, key.baseAddress!) == 0
+                    }
+                }
+            }
+        }
+    }
+
+    /// Overwrites `bytes` with zeros in a way the compiler cannot drop.
+    package static func memzero(_ bytes: UnsafeMutableRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        sodium_memzero(base, bytes.count)
+    }
+
+    /// Overwrites the array's storage with zeros (its length stays).
+    package static func memzero(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { memzero($0) }
+    }
+
     /// Lower-case hexadecimal.
     package static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)

@@ -16,7 +16,7 @@ struct APIHarness {
 
     static let operatorToken = "operator-token-for-tests-0123456789abcdef"
     static let pepper = Array("a-pepper-for-tests-only-0123456789".utf8)
-    static let logger = Logger(label: "tally.test") { _ in LogCapture.shared }
+    static let logger = Logger(label: "tally.test") { _ in LogCapture.Handler() }
 
     static func settings(plans: Plans = .defaults) -> APISettings {
         APISettings(
@@ -107,19 +107,27 @@ extension TestClientProtocol {
 }
 
 /// Every log record of the test process, to check that no secret is ever written.
-final class LogCapture: LogHandler, @unchecked Sendable {
+final class LogCapture: Sendable {
     static let shared = LogCapture()
     private let lines = Mutex<[String]>([])
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+    /// One per logger, its metadata a value as swift-log expects of handlers: a shared handler's metadata
+    /// was mutated by concurrent requests (`logger[metadataKey:]`) and crashed the suite.
+    struct Handler: LogHandler {
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            LogCapture.shared.record("\(event.level) \(event.message) \(metadata.merging(event.metadata ?? [:]) { $1 })")
+        }
     }
 
-    func log(event: LogEvent) {
-        let text = "\(event.level) \(event.message) \(metadata.merging(event.metadata ?? [:]) { $1 })"
+    func record(_ text: String) {
         lines.withLock { lines in
             if lines.count > 200_000 { lines.removeFirst(100_000) }
             lines.append(text)
