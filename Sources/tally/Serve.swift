@@ -21,8 +21,8 @@ struct Serve: AsyncParsableCommand {
               TALLY_PLANS_FILE              JSON file of plans ({"plans": [...]}, see docs/api.md); default:
                                             free, pro and enterprise.
               TALLY_MASTER_KEY, TALLY_MASTER_KEY_FILE
-                                            master key of the sealed vendor secrets (64 hex digits); checked
-                                            when given, needed by the workers.
+                                            master key of the sealed vendor secrets (64 hex digits); without
+                                            it PUT /v1/vendor-secrets/{vendor} answers 503.
               TALLY_STRIPE_WEBHOOK_SECRETS  signing secrets of the Stripe webhook endpoint, comma-separated
                                             whsec_... (two while one is rolled); without them
                                             POST /webhooks/stripe refuses every delivery (503).
