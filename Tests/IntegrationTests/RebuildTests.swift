@@ -115,6 +115,22 @@ struct RebuildTests {
 
 @Suite("Projections: determinism")
 struct DeterminismTests {
+    @Test("every event of a synthetic history decodes to the same value with the payload decoder as with JSONDecoder")
+    func payloadDecoderAgrees() throws {
+        var history = SyntheticHistory(seed: 11)
+        var events: [EventData] = []
+        for index in 0..<12 { events += try history.tenant(runs: 20, erased: index == 11).flatMap(\.events) }
+        events.append(try Fixtures.usage(tenant: UUID(), calls: 3))
+        #expect(Set(events.map(\.type)) == Set(EventCatalog.tally.eventTypes))
+        func agrees<E: DomainEvent>(_ type: E.Type, _ json: [UInt8]) throws -> Bool {
+            try PayloadDecoder().decode(E.self, from: json) == EventCatalog.makeDecoder().decode(E.self, from: Data(json))
+        }
+        for event in events {
+            let type = try #require(EventCatalog.tally.eventType(named: event.type))
+            #expect(try agrees(type, event.json), "\(event.type): \(String(decoding: event.json, as: UTF8.self))")
+        }
+    }
+
     @Test("about 100,000 events applied live in small batches equal the same history rebuilt from scratch, table by table")
     func liveEqualsRebuilt() async throws {
         try await TestDatabase.withStore(maxConnections: 8) { store, _ in
