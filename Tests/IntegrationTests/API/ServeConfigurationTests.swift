@@ -17,7 +17,7 @@ struct ServeConfigurationTests {
             (["TALLY_KEY_PEPPER": Self.pepper], "TALLY_OPERATOR_TOKEN is not set"),
             (["TALLY_OPERATOR_TOKEN": Self.token], "TALLY_KEY_PEPPER is not set"),
             (["TALLY_OPERATOR_TOKEN": secretValue, "TALLY_KEY_PEPPER": Self.pepper], "TALLY_OPERATOR_TOKEN must be at least 32 characters"),
-            (["TALLY_OPERATOR_TOKEN": Self.token, "TALLY_KEY_PEPPER": Self.pepper, "TALLY_PLANS_FILE": badPlans.path], "requests per second must be positive"),
+            (["TALLY_OPERATOR_TOKEN": Self.token, "TALLY_KEY_PEPPER": Self.pepper, "TALLY_PLANS_FILE": badPlans.path], "plans[0].keyRequestsPerSecond: must be positive"),
             (["TALLY_OPERATOR_TOKEN": Self.token, "TALLY_KEY_PEPPER": Self.pepper, "TALLY_MASTER_KEY": secretValue], "master key must be 64 hex digits"),
             (["TALLY_OPERATOR_TOKEN": Self.token, "TALLY_KEY_PEPPER": Self.pepper, "TALLY_STRIPE_WEBHOOK_SECRETS": secretValue], "whsec_"),
             (["TALLY_OPERATOR_TOKEN": Self.token, "TALLY_KEY_PEPPER": Self.pepper, "TALLY_VENDOR_BASE_URLS": "acme=http://x"], "vendor=url"),
