@@ -44,13 +44,23 @@ public struct ProjectionTable: Sendable, Hashable {
     /// The DDL that creates the table, its indexes and row-level security in the first schema of the
     /// session's `search_path` (`public`, or `tally_rebuild` during a rebuild).
     var createStatements: [String] {
+        tableStatements + indexStatements
+    }
+
+    /// The indexes, each `CREATE INDEX IF NOT EXISTS`. A rebuild creates those that are not unique after its
+    /// bulk phase (one sorted build instead of maintaining them row by row); unique ones may back an upsert.
+    var indexStatements: [String] {
+        indexes.map { $0.replacingOccurrences(of: "{table}", with: name) }
+    }
+
+    /// The table and its row-level security, without `indexes`.
+    var tableStatements: [String] {
         let tableName = name
         let policy = """
             current_setting('tally.operator', true) = 'on'
             OR tenant_id = nullif(current_setting('tally.tenant_id', true), '')::uuid
             """
         return ["CREATE TABLE IF NOT EXISTS \(tableName) (\(columns))"]
-            + indexes.map { $0.replacingOccurrences(of: "{table}", with: tableName) }
             + [
                 "ALTER TABLE \(tableName) ENABLE ROW LEVEL SECURITY",
                 "ALTER TABLE \(tableName) FORCE ROW LEVEL SECURITY",
@@ -73,10 +83,19 @@ public struct ProjectionTable: Sendable, Hashable {
 public struct ProjectionContext: Sendable {
     package let connection: PostgresConnection
     public let catalog: EventCatalog
+    /// Events already decoded, by global position: a rebuild decodes each event once for every projection.
+    let decoded: [Int64: any DomainEvent]
 
-    package init(connection: PostgresConnection, catalog: EventCatalog) {
+    package init(connection: PostgresConnection, catalog: EventCatalog, decoded: [Int64: any DomainEvent] = [:]) {
         self.connection = connection
         self.catalog = catalog
+        self.decoded = decoded
+    }
+
+    /// The event in its current typed shape (`catalog.decode`, or the copy the caller decoded already).
+    public func decode(_ recorded: RecordedEvent) throws -> any DomainEvent {
+        if let event = decoded[recorded.globalPosition] { return event }
+        return try catalog.decode(recorded)
     }
 
     /// Runs one parameterized statement in the transaction.

@@ -99,8 +99,8 @@ extension ProjectionsCommand {
         @Option(help: "Events per transaction.")
         var batchSize = 2000
 
-        @Option(help: "Projections rebuilt at the same time.")
-        var parallel = 2
+        @Option(help: "At most this many projections apply a page of the log at the same time (default: all).")
+        var parallel: Int?
 
         func validate() throws {
             if all == !names.isEmpty { throw ValidationError("Name the projections to rebuild, or pass --all.") }
@@ -117,7 +117,7 @@ extension ProjectionsCommand {
             let rebuilder = ProjectionRebuilder(store: store, batchSize: batchSize) { reporter.report($0) }
             let outcomes: [ProjectionRebuilder.Outcome]
             do {
-                outcomes = try await rebuilder.rebuild(projections, verify: verify, parallel: parallel)
+                outcomes = try await rebuilder.rebuild(projections, verify: verify, parallel: parallel ?? projections.count)
                 reporter.finish()
             } catch {
                 reporter.finish()

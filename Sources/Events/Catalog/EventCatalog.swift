@@ -33,6 +33,9 @@ public struct EventCatalog: Sendable {
     /// Whether `type` is registered.
     public func contains(_ type: String) -> Bool { entries[type] != nil }
 
+    /// The Swift type registered under `type`.
+    func eventType(named type: String) -> (any DomainEvent.Type)? { entries[type]?.type }
+
     /// The JSON encoder every event payload goes through: sorted keys and ISO 8601 dates with fractional
     /// seconds, so the same event always encodes to the same bytes (idempotent re-appends compare bytes).
     public static func makeEncoder() -> JSONEncoder {
@@ -49,16 +52,20 @@ public struct EventCatalog: Sendable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) {
-                return date
+            guard let date = parseDate(try container.decode(String.self)) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 date")
             }
-            if let date = try? Date(text, strategy: .iso8601) {
-                return date
-            }
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 date")
+            return date
         }
         return decoder
+    }
+
+    /// An ISO 8601 date as payloads hold them: with milliseconds as written, or without fractional seconds.
+    static func parseDate(_ text: String) -> Date? {
+        if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) {
+            return date
+        }
+        return try? Date(text, strategy: .iso8601)
     }
 
     /// Encodes `event` for appending.
@@ -136,7 +143,7 @@ public struct EventCatalog: Sendable {
 
     private func decode<E: DomainEvent>(_ type: E.Type, json: [UInt8], recorded: RecordedEvent) throws -> any DomainEvent {
         do {
-            return try Self.makeDecoder().decode(E.self, from: Data(json))
+            return try PayloadDecoder().decode(E.self, from: json)
         } catch {
             throw EventsError(
                 .decoding, "the payload of the \(recorded.type) at position \(recorded.globalPosition) does not decode",

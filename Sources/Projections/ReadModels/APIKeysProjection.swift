@@ -31,7 +31,7 @@ public struct APIKeysProjection: Projection {
         for recorded in events {
             let at = PostgresValue.timestamp(recorded.recordedAt)
             let rows: PostgresRows
-            switch try context.catalog.decode(recorded) {
+            switch try context.decode(recorded) {
             case let event as KeyIssued:
                 rows = try await context.execute(
                     """

@@ -108,7 +108,7 @@ public struct RunsProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
-        let decoded = try events.map { ($0, try context.catalog.decode($0)) }
+        let decoded = try events.map { ($0, try context.decode($0)) }
         var runs = try await loadRuns(decoded, context)
         var progress = try await loadProgress(decoded, context)
         // Rows written back, in first-touched order (a set beside each list keeps membership checks cheap).

@@ -31,7 +31,7 @@ public struct UsageCountersProjection: Projection {
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
         var sums: [Counter: Int64] = [:]
         for recorded in events {
-            switch try context.catalog.decode(recorded) {
+            switch try context.decode(recorded) {
             case let event as UsageRecorded:
                 sums[Counter(tenant: event.tenantID, period: Self.period(of: event.windowStart), meter: "api_calls"), default: 0] +=
                     Int64(event.apiCalls)

@@ -31,7 +31,7 @@ public struct VendorSecretsProjection: Projection {
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
         for recorded in events {
             let at = PostgresValue.timestamp(recorded.recordedAt)
-            switch try context.catalog.decode(recorded) {
+            switch try context.decode(recorded) {
             case let event as VendorSecretSealed:
                 try await context.execute(
                     """

@@ -27,7 +27,7 @@ public struct WorkflowsProjection: Projection {
         let encoder = EventCatalog.makeEncoder()
         for recorded in events {
             let at = PostgresValue.timestamp(recorded.recordedAt)
-            switch try context.catalog.decode(recorded) {
+            switch try context.decode(recorded) {
             case let event as WorkflowDefined:
                 try await context.execute(
                     """

@@ -60,39 +60,7 @@ public struct ProjectionRebuilder: Sendable {
     /// Rebuilds `projection`. With `verify`, compares the rebuilt rows with the live ones at the same position
     /// and swaps only when they are equal (the projection's version must be unchanged).
     public func rebuild(_ projection: any Projection, verify: Bool = false) async throws -> Outcome {
-        var configuration = store.pool.configuration
-        configuration.applicationName = "tally-rebuild-\(projection.name)"
-        // Long rebuild batches are not idle in transaction, but the swap may wait on readers.
-        configuration.idleInTransactionTimeoutMilliseconds = 600_000
-        let connection = try await PostgresConnection.connect(configuration)
-        defer { connection.close() }
-        let locked = try await connection.query(
-            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [.string("tally.rebuild." + projection.name)])
-        guard try locked.first?.bool(0) == true else {
-            throw ProjectionsError(.checkpointMoved, "another rebuild of \(projection.name) is running")
-        }
-        let started = ContinuousClock.now
-        var state = try await start(projection, on: connection)
-        let total = state.applied + (try await ProjectionStatus.pending(projection, after: state.position, store: store, limit: 10_000_000).events)
-        let clock = ContinuousClock.now
-        let appliedAtStart = state.applied
-        while true {
-            try Task.checkCancellation()
-            let page = try await store.readFeed(after: state.position, limit: batchSize, filter: projection.feedFilter)
-            if page.events.isEmpty { break }
-            try await connection.withTransaction {
-                try await applyToRebuild(page.events, projection, state: &state, on: connection)
-            }
-            let elapsed = (ContinuousClock.now - clock) / .seconds(1)
-            progress(
-                Progress(
-                    projection: projection.name, eventsApplied: state.applied, eventsTotal: max(total, state.applied),
-                    eventsPerSecond: elapsed > 0 ? Double(state.applied - appliedAtStart) / elapsed : 0))
-        }
-        let differences = try await swap(projection, state: &state, verify: verify, on: connection)
-        return Outcome(
-            projection: projection.name, eventsApplied: state.applied, resumed: state.resumed,
-            seconds: (ContinuousClock.now - started) / .seconds(1), swapped: differences.isEmpty, differences: differences)
+        try await rebuild([projection], verify: verify, parallel: 1)[0]
     }
 
     private struct State {
@@ -101,25 +69,179 @@ public struct ProjectionRebuilder: Sendable {
         var resumed: Bool
     }
 
-    /// Rebuilds several projections, `parallel` at a time (one rebuild leaves the machine half idle: the
-    /// client decodes while the server writes, in turn). Outcomes come back in the order of `projections`; the
-    /// first error stops the rest.
-    public func rebuild(_ projections: [any Projection], verify: Bool = false, parallel: Int) async throws -> [Outcome] {
-        try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
-            var outcomes = [Outcome?](repeating: nil, count: projections.count)
-            var next = 0
-            func startNext() {
-                guard next < projections.count else { return }
-                let index = next
-                next += 1
-                group.addTask { (index, try await self.rebuild(projections[index], verify: verify)) }
+    /// One projection being rebuilt: its own session (holding its rebuild lock) and where it is.
+    private struct Build {
+        let projection: any Projection
+        let connection: PostgresConnection
+        var state: State
+        var total: Int64 = 0
+        let appliedAtStart: Int64
+    }
+
+    /// A page of the log with every event decoded once, for all the projections that read it.
+    private struct DecodedPage: Sendable {
+        let events: [RecordedEvent]
+        let decoded: [Int64: any DomainEvent]
+        let next: FeedPosition
+    }
+
+    /// Rebuilds several projections in one pass over the log: each page is read and decoded once, then every
+    /// projection applies the events of its types in its own transaction and session, at most `parallel` at a
+    /// time (default: all), while the next page is read and decoded. Outcomes come back in the order of
+    /// `projections`; the first error stops the rest (each resumes from its last committed batch when run again).
+    ///
+    /// Applying all at once matters more than it seems: the small projections write one statement per event,
+    /// so a page costs them a few dozen round trips each, which would otherwise add up behind the big one.
+    public func rebuild(_ projections: [any Projection], verify: Bool = false, parallel: Int = .max) async throws -> [Outcome] {
+        let started = ContinuousClock.now
+        var builds: [Build] = []
+        defer {
+            for build in builds { build.connection.close() }
+        }
+        for projection in projections {
+            let connection = try await open(projection)
+            do {
+                let state = try await start(projection, on: connection)
+                builds.append(Build(projection: projection, connection: connection, state: state, appliedAtStart: state.applied))
+            } catch {
+                connection.close()
+                throw error
             }
-            for _ in 0..<max(1, parallel) { startNext() }
-            while let (index, outcome) = try await group.next() {
-                outcomes[index] = outcome
+        }
+        guard !builds.isEmpty else { return [] }
+        try await countPending(&builds)
+        try await buildAll(&builds, parallel: max(1, parallel))
+        for index in builds.indices {
+            try await createDeferredIndexes(builds[index].projection, on: builds[index].connection)
+        }
+        var outcomes: [Outcome] = []
+        for index in builds.indices {
+            let differences = try await swap(builds[index].projection, state: &builds[index].state, verify: verify, on: builds[index].connection)
+            let state = builds[index].state
+            outcomes.append(
+                Outcome(
+                    projection: builds[index].projection.name, eventsApplied: state.applied, resumed: state.resumed,
+                    seconds: (ContinuousClock.now - started) / .seconds(1), swapped: differences.isEmpty, differences: differences))
+        }
+        return outcomes
+    }
+
+    /// A session for rebuilding `projection`, holding its rebuild lock.
+    private func open(_ projection: any Projection) async throws -> PostgresConnection {
+        var configuration = store.pool.configuration
+        configuration.applicationName = "tally-rebuild-\(projection.name)"
+        // Long rebuild batches are not idle in transaction, but the swap may wait on readers.
+        configuration.idleInTransactionTimeoutMilliseconds = 600_000
+        let connection = try await PostgresConnection.connect(configuration)
+        do {
+            let locked = try await connection.query(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [.string("tally.rebuild." + projection.name)])
+            guard try locked.first?.bool(0) == true else {
+                throw ProjectionsError(.checkpointMoved, "another rebuild of \(projection.name) is running")
+            }
+            return connection
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
+    /// Events of each projection's types left to apply, for progress: one count by type over the log from the
+    /// earliest position (a projection resumed further on is counted from there too, so its ETA is pessimistic).
+    private func countPending(_ builds: inout [Build]) async throws {
+        let from = builds.map(\.state.position).min()!
+        let rows = try await store.pool.query(
+            """
+            SELECT event_type, count(*) FROM events
+            WHERE (tx_id, global_position) > ($1::text::xid8, $2) GROUP BY event_type
+            """, [.text(String(from.transactionID)), .int64(from.globalPosition)])
+        var counts: [String: Int64] = [:]
+        for row in rows { counts[try row.string(0)] = try row.int64(1) }
+        for index in builds.indices {
+            let pending = builds[index].projection.eventTypes.reduce(Int64(0)) { $0 + counts[$1, default: 0] }
+            builds[index].total = builds[index].state.applied + pending
+        }
+    }
+
+    /// The bulk phase: pages of every type any build reads, from the earliest position, until the log ends.
+    private func buildAll(_ builds: inout [Build], parallel: Int) async throws {
+        let types = builds.reduce(into: Set<String>()) { $0.formUnion($1.projection.eventTypes) }
+        // Each build takes only its types from a page, so the filter only saves reading rows. Over every type it
+        // saves none and costs the server a comparison against each type name for every row.
+        let filter = types.isSuperset(of: store.catalog.eventTypes) ? FeedFilter.all : FeedFilter(types: types)
+        let clock = ContinuousClock.now
+        var next: Task<DecodedPage, any Error>? = readPage(after: builds.map(\.state.position).min()!, filter: filter)
+        defer { next?.cancel() }
+        while let pending = next {
+            try Task.checkCancellation()
+            let page = try await pending.value
+            if page.events.isEmpty { break }
+            // Read and decode the next page while this one is applied.
+            next = readPage(after: page.next, filter: filter)
+            try await apply(page, to: &builds, parallel: parallel)
+            let elapsed = (ContinuousClock.now - clock) / .seconds(1)
+            for build in builds {
+                progress(
+                    Progress(
+                        projection: build.projection.name, eventsApplied: build.state.applied,
+                        eventsTotal: max(build.total, build.state.applied),
+                        eventsPerSecond: elapsed > 0 ? Double(build.state.applied - build.appliedAtStart) / elapsed : 0))
+            }
+        }
+    }
+
+    private func readPage(after position: FeedPosition, filter: FeedFilter) -> Task<DecodedPage, any Error> {
+        Task { [store, batchSize] in
+            let page = try await store.readFeed(after: position, limit: batchSize, filter: filter)
+            var decoded: [Int64: any DomainEvent] = [:]
+            decoded.reserveCapacity(page.events.count)
+            for event in page.events {
+                // One that does not decode is left out: the projection that needs it decodes it itself and fails
+                // with the error at that event, as without this cache.
+                decoded[event.globalPosition] = try? store.catalog.decode(event)
+            }
+            return DecodedPage(events: page.events, decoded: decoded, next: page.next)
+        }
+    }
+
+    /// Each build's share of `page`, one transaction per build, at most `parallel` at a time.
+    private func apply(_ page: DecodedPage, to builds: inout [Build], parallel: Int) async throws {
+        let work: [(Int, [RecordedEvent])] = builds.indices.compactMap { index in
+            let build = builds[index]
+            let events = page.events.filter { build.projection.eventTypes.contains($0.type) && $0.feedPosition > build.state.position }
+            return events.isEmpty ? nil : (index, events)
+        }
+        try await withThrowingTaskGroup(of: (Int, State).self) { group in
+            var started = 0
+            func startNext() {
+                guard started < work.count else { return }
+                let (index, events) = work[started]
+                started += 1
+                let build = builds[index]
+                group.addTask {
+                    var state = build.state
+                    try await build.connection.withTransaction(begin: "BEGIN; SET LOCAL synchronous_commit = off") {
+                        try await applyToRebuild(events, build.projection, decoded: page.decoded, state: &state, on: build.connection)
+                    }
+                    return (index, state)
+                }
+            }
+            for _ in 0..<min(parallel, work.count) { startNext() }
+            while let (index, state) = try await group.next() {
+                builds[index].state = state
                 startNext()
             }
-            return outcomes.compactMap { $0 }
+        }
+    }
+
+    /// Creates the indexes a rebuild left out of its bulk phase (see `ProjectionTable.indexStatements`).
+    private func createDeferredIndexes(_ projection: any Projection, on connection: PostgresConnection) async throws {
+        try await connection.withTransaction(begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public") {
+            for table in projection.tables {
+                for statement in table.indexStatements {
+                    try await connection.execute(statement)
+                }
+            }
         }
     }
 
@@ -139,7 +261,8 @@ public struct ProjectionRebuilder: Sendable {
         try await connection.withTransaction(begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public") {
             for table in projection.tables {
                 try await connection.execute("DROP TABLE IF EXISTS \(Self.schema).\(table.name)")
-                for statement in table.createStatements {
+                // Indexes that are not unique come after the bulk phase (createDeferredIndexes).
+                for statement in table.tableStatements + table.indexStatements.filter({ $0.uppercased().contains("UNIQUE") }) {
                     try await connection.execute(statement)
                 }
             }
@@ -155,10 +278,11 @@ public struct ProjectionRebuilder: Sendable {
 
     /// Inside the caller's transaction: applies `events` to the rebuild tables and records the position.
     private func applyToRebuild(
-        _ events: [RecordedEvent], _ projection: any Projection, state: inout State, on connection: PostgresConnection
+        _ events: [RecordedEvent], _ projection: any Projection, decoded: [Int64: any DomainEvent] = [:], state: inout State,
+        on connection: PostgresConnection
     ) async throws {
         try await connection.execute("SET LOCAL search_path = \(Self.schema), public; SET LOCAL tally.operator = 'on'")
-        try await projection.apply(events, in: ProjectionContext(connection: connection, catalog: store.catalog))
+        try await projection.apply(events, in: ProjectionContext(connection: connection, catalog: store.catalog, decoded: decoded))
         let position = events.last!.feedPosition
         try await connection.query(
             """
