@@ -60,7 +60,7 @@ public struct BillingProjection: Projection {
     }
 
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
-        let decoded = try events.map { (recorded: $0, event: try context.catalog.decode($0)) }
+        let decoded = try events.map { (recorded: $0, event: try context.decode($0)) }
         var tenants = Set<UUID>()
         for (recorded, event) in decoded {
             guard let tenant = Self.tenant(of: event) else {
