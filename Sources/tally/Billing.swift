@@ -51,7 +51,8 @@ struct BillingCommand: AsyncParsableCommand {
             abstract: "One line per tenant × meter × plan segment of a period, priced, with a stable identifier.",
             discussion: """
                 Formats: csv (default), json, stripe-meter-events (JSON lines for Stripe's meter events API;
-                base fees and tenants without a Stripe customer are left out, each named on standard error).
+                base fees and tenants without a Stripe customer are left out, each named on standard error;
+                only for a period that has ended).
                 Exporting a closed period twice gives the same bytes, also after a projections rebuild.
                 Exporting a period that has not ended warns on standard error: its figures still grow.
                 Exit status: 0 written, 1 the projections are not caught up (the reason is printed), 64 bad
@@ -78,6 +79,11 @@ struct BillingCommand: AsyncParsableCommand {
             let plans = try planOptions.load()
             let statement = try await BillingCommand.statement(period, plans: plans, database: database)
             if !statement.closed {
+                // Meter events of an open period would be dated after now, which Stripe refuses; and sent early,
+                // they would carry quantities that still grow.
+                guard format != .stripeMeterEvents else {
+                    throw ValidationError("\(period) has not ended; meter events are exported for ended periods only.")
+                }
                 FileHandle.standardError.write(Data("warning: \(period) has not ended; its figures will still change\n".utf8))
             }
             let (text, skipped) = try statement.render(format)

@@ -321,6 +321,8 @@ struct BillingTests {
             #expect(badPeriod.status == 64)
             let badFormat = try await CLI.run(["billing", "export", "--format", "xml"] + common)
             #expect(badFormat.status == 64)
+            let earlyMeterEvents = try await CLI.run(["billing", "export", "--format", "stripe-meter-events"] + common)
+            #expect(earlyMeterEvents.status == 64 && earlyMeterEvents.stderr.contains("has not ended"))
         }
     }
 

@@ -132,7 +132,7 @@ struct StripeWebhookRoutes {
             let decision = SubscriptionDecision.decide(
                 snapshot, eventID: event.id, created: event.created, tenantID: tenantID, state: state,
                 last: try await Self.lastOrder(tenantID, state, on: connection), plans: plans, freePlan: free,
-                now: Date())
+                now: services.settings.now())
             guard try await Self.insert(event, decision.outcome.text, tenant: tenantID, on: connection) else {
                 return .duplicate
             }

@@ -137,6 +137,7 @@ public struct Plans: Sendable {
                 throw PlansError("\(at).currency: must be a lower-case ISO 4217 code such as usd")
             }
             guard plan.baseFeeMicros >= 0 else { throw PlansError("\(at).baseFeeMicros: cannot be negative") }
+            guard plan.baseFeeMicros <= 1_000_000_000_000 else { throw PlansError("\(at).baseFeeMicros: is too large") }
             for (meter, price) in plan.unitPriceMicros.sorted(by: { $0.key < $1.key }) {
                 guard meter != .baseFee else {
                     throw PlansError("\(at).unitPriceMicros.base_fee: the base fee is baseFeeMicros, not a unit price")

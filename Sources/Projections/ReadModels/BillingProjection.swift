@@ -80,9 +80,10 @@ public struct BillingProjection: Projection {
             }
             let segment = history.last(where: { $0.start <= time }) ?? first
             let period = BillingPeriod(containingMicroseconds: time)
-            let line = Line(
-                tenant: tenant, period: period.description, start: max(segment.start, period.startMicroseconds), plan: segment.plan,
-                meter: meter.description)
+            // Usage dated before the tenant's first segment (clocks apart) counts on the first plan, in its own
+            // period: the line starts where the period does, never after the usage.
+            let start = time < segment.start ? period.startMicroseconds : max(segment.start, period.startMicroseconds)
+            let line = Line(tenant: tenant, period: period.description, start: start, plan: segment.plan, meter: meter.description)
             sums[line, default: 0] += quantity
         }
 
