@@ -4,7 +4,7 @@ public import Foundation
 /// One billable line: a tenant's use of one meter during one plan segment of a billing period, priced by
 /// that plan. The base fee is a line too (quantity 1, the plan's fee prorated by the segment's share of
 /// the period).
-public struct BillingLine: Sendable, Hashable, Codable {
+public struct BillingLine: Sendable, Hashable, Encodable {
     /// Deterministic: the same tenant, period, segment start and meter give the same identifier in every
     /// export and after any rebuild. Usable as a Stripe meter event `identifier` (44 characters).
     public var identifier: String
@@ -34,27 +34,6 @@ public struct BillingLine: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case identifier, period, tenantID = "tenantId", tenantSlug, stripeCustomerID = "stripeCustomerId", plan, meter, lineStart,
             lineEnd, quantity, unitPriceMicros, amountMicros, amount, currency, stripePriceID = "stripePriceId"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        identifier = try container.decode(String.self, forKey: .identifier)
-        period = try container.decode(String.self, forKey: .period)
-        tenantID = try container.decode(UUID.self, forKey: .tenantID)
-        tenantSlug = try container.decode(String.self, forKey: .tenantSlug)
-        stripeCustomerID = try container.decodeIfPresent(String.self, forKey: .stripeCustomerID)
-        plan = try container.decode(String.self, forKey: .plan)
-        meter = try container.decode(String.self, forKey: .meter)
-        lineStart = try container.decode(String.self, forKey: .lineStart)
-        lineEnd = try container.decode(String.self, forKey: .lineEnd)
-        quantity = try container.decode(Int64.self, forKey: .quantity)
-        unitPriceMicros = try container.decode(Int64.self, forKey: .unitPriceMicros)
-        amountMicros = try container.decode(Int64.self, forKey: .amountMicros)
-        amount = try container.decode(Int64.self, forKey: .amount)
-        currency = try container.decode(String.self, forKey: .currency)
-        stripePriceID = try container.decodeIfPresent(String.self, forKey: .stripePriceID)
-        startMicroseconds = 0
-        endMicroseconds = 0
     }
 
     public func encode(to encoder: any Encoder) throws {
