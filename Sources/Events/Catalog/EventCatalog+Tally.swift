@@ -9,5 +9,6 @@ extension EventCatalog {
         RunStarted.self, StepScheduled.self, StepStarted.self, VendorCallBilled.self, StepFinished.self,
         StepFailed.self, RunFinished.self, RunCancelled.self,
         UsageRecorded.self,
+        FlowLimitsSet.self,
     ])
 }

@@ -60,6 +60,10 @@ public struct StreamName: Hashable, Sendable, Codable, CustomStringConvertible {
     public static func workflow(_ id: UUID) -> StreamName { StreamName(unchecked: "workflow-\(id.lowercased)") }
     public static func run(_ id: UUID) -> StreamName { StreamName(unchecked: "run-\(id.lowercased)") }
     public static func usage(tenant: UUID) -> StreamName { StreamName(unchecked: "usage-\(tenant.lowercased)") }
+    /// A vendor's default flow limits (`tenant` nil) or one tenant's override.
+    public static func flowLimits(vendor: Vendor, tenant: UUID?) -> StreamName {
+        StreamName(unchecked: "flowlimits-\(vendor.rawValue)" + (tenant.map { ":\($0.lowercased)" } ?? ""))
+    }
 }
 
 extension UUID {
