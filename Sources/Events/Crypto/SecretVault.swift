@@ -51,7 +51,7 @@ package struct SecretVault: Sendable {
     /// `masterKeyMismatch` when the tenant key is wrapped under another master key.
     package func withPlaintext<T>(
         _ sealed: [UInt8], tenant: UUID, vendor: Vendor, secretVersion: Int, tenantKeyVersion: Int,
-        _ body: (UnsafeRawBufferPointer) throws -> T
+        _ body: (UnsafeRawBufferPointer) async throws -> T
     ) async throws -> T {
         guard sealed.count >= Sodium.aeadOverheadBytes else { throw Self.unopenable }
         var dataKey = try await dataKey(tenant, version: tenantKeyVersion)
@@ -64,11 +64,11 @@ package struct SecretVault: Sendable {
         }
         guard Sodium.open(sealed, key: dataKey, associatedData: Self.secretAssociatedData(tenant, vendor, secretVersion), into: buffer)
         else { throw Self.unopenable }
-        return try body(UnsafeRawBufferPointer(buffer))
+        return try await body(UnsafeRawBufferPointer(buffer))
     }
 
     /// `withPlaintext` for the secret an event carries.
-    package func withPlaintext<T>(of event: VendorSecretSealed, _ body: (UnsafeRawBufferPointer) throws -> T) async throws -> T {
+    package func withPlaintext<T>(of event: VendorSecretSealed, _ body: (UnsafeRawBufferPointer) async throws -> T) async throws -> T {
         try await withPlaintext(
             Array(event.sealed), tenant: event.tenantID, vendor: event.vendor, secretVersion: event.secretVersion,
             tenantKeyVersion: event.tenantKeyVersion, body)

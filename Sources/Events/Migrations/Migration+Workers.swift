@@ -26,6 +26,9 @@ extension Migration {
                 email text,
                 -- The run stream's version this row reflects; events at or below it change nothing here.
                 stream_version bigint NOT NULL,
+                -- The run was cancelled while its step was in flight: the step's outcome is still recorded (the
+                -- vendor may have billed it), but nothing follows it.
+                cancelled boolean NOT NULL DEFAULT false,
                 -- Raised by every claim; a commit carrying an older token is refused.
                 fencing_token bigint NOT NULL DEFAULT 0,
                 lease_owner text,
@@ -139,7 +142,8 @@ extension Migration {
                 v_count integer;
                 i integer;
             BEGIN
-                UPDATE work_queue SET state = 'waiting', lease_owner = NULL, lease_until = NULL,
+                UPDATE work_queue SET state = CASE WHEN cancelled THEN 'done' ELSE 'waiting' END,
+                       lease_owner = NULL, lease_until = NULL,
                        leased_fingerprint = NULL, updated_at = clock_timestamp()
                 WHERE state = 'leased' AND lease_until < clock_timestamp();
 

@@ -2,7 +2,7 @@ import Synchronization
 
 /// Wakes feed readers in this process when the log may have grown: after a local append, or when another
 /// process's NOTIFY arrives. A reader that misses a signal still polls, so a lost wake-up costs latency only.
-final class ChangeSignal: Sendable {
+package final class ChangeSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var nextID: UInt64 = 0
@@ -12,9 +12,11 @@ final class ChangeSignal: Sendable {
     private let state = Mutex(State())
 
     /// Increases on every signal; read it before querying, then wait on it.
-    var generation: UInt64 { state.withLock { $0.generation } }
+    package var generation: UInt64 { state.withLock { $0.generation } }
 
-    func signal() {
+    package init() {}
+
+    package func signal() {
         let waiters = state.withLock { state in
             state.generation &+= 1
             defer { state.waiters = [:] }
@@ -24,7 +26,7 @@ final class ChangeSignal: Sendable {
     }
 
     /// Returns when a signal newer than `generation` arrives, after `timeout`, or on cancellation.
-    func wait(after generation: UInt64, timeout: Duration) async {
+    package func wait(after generation: UInt64, timeout: Duration) async {
         let id = state.withLock { state in
             state.nextID &+= 1
             return state.nextID

@@ -1,0 +1,245 @@
+import Events
+import Foundation
+import Testing
+import Workers
+
+/// Every path of the email waterfall, through a worker calling the fake vendors over HTTP against PostgreSQL.
+@Suite("Workers: the email waterfall")
+struct WaterfallTests {
+    @Test("found at the first finder, then validated: each step billed by the vendor's rule")
+    func foundFirst() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let run = try await h.startRun(tenant: tenant, domain: "acme.com")
+            try await h.working(h.worker()) { try await h.waitFinished([run]) }
+            #expect(
+                try await h.types(run) == [
+                    "RunStarted", "StepScheduled", "StepStarted", "StepFinished", "VendorCallBilled", "StepScheduled", "StepStarted",
+                    "StepFinished", "VendorCallBilled", "RunFinished",
+                ])
+            let events = try await h.events(run)
+            let billed = events.compactMap { $0 as? VendorCallBilled }
+            #expect(billed.map(\.vendor) == [.prospeo, .zerobounce])
+            #expect(billed.map(\.credits) == [1, 1])
+            let finished = try #require(try await h.finished(run))
+            #expect(finished.status == .succeeded)
+            #expect(finished.email == "ada.lovelace@acme.com")
+            #expect(finished.validationStatus == "valid")
+            let started = events.compactMap { $0 as? StepStarted }
+            #expect(started.map(\.fencingToken) == [1, 1])
+            #expect(started.allSatisfy { $0.workerID == "test-worker" })
+        }
+    }
+
+    @Test("a clean miss falls through to the next finder without a retry")
+    func fallback() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let run = try await h.startRun(tenant: tenant, domain: "prospeo-miss.acme.com")
+            try await h.working(h.worker()) { try await h.waitFinished([run]) }
+            let events = try await h.events(run)
+            let finishedSteps = events.compactMap { $0 as? StepFinished }
+            #expect(finishedSteps.map(\.outcome) == [.miss, .found, .validated])
+            #expect(finishedSteps.map(\.vendor) == [.prospeo, .findymail, .zerobounce])
+            #expect(events.compactMap { $0 as? StepFailed }.isEmpty)
+            // Prospeo bills nothing for no match; the call is still on record as a vendor call.
+            #expect(events.compactMap { $0 as? VendorCallBilled }.map(\.credits) == [0, 1, 1])
+            #expect(try await h.finished(run)?.status == .succeeded)
+        }
+    }
+
+    @Test("every finder misses: the run ends not found, nothing validated")
+    func allMiss() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let run = try await h.startRun(tenant: tenant, domain: "miss.acme.com")
+            try await h.working(h.worker()) { try await h.waitFinished([run]) }
+            let events = try await h.events(run)
+            #expect(events.compactMap { $0 as? StepFinished }.map(\.outcome) == [.miss, .miss])
+            #expect(events.compactMap { $0 as? VendorCallBilled }.map(\.credits) == [0, 0])
+            let finished = try #require(try await h.finished(run))
+            #expect(finished.status == .notFound)
+            #expect(finished.email == nil)
+        }
+    }
+
+    @Test("each validation status ends the run with it; unknown is not billed")
+    func validationStatuses() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let cases: [(String, String, Int)] = [
+                ("zb-invalid", "invalid", 1), ("zb-catch-all", "catch-all", 1), ("zb-unknown", "unknown", 0), ("zb-spamtrap", "spamtrap", 1),
+                ("zb-abuse", "abuse", 1), ("zb-do-not-mail", "do_not_mail", 1), ("plain", "valid", 1),
+            ]
+            var runs: [UUID] = []
+            for (label, _, _) in cases {
+                runs.append(try await h.startRun(tenant: tenant, domain: "\(label).acme.com"))
+            }
+            try await h.working(h.worker()) { try await h.waitFinished(runs) }
+            for (run, (label, status, credits)) in zip(runs, cases) {
+                let events = try await h.events(run)
+                let finished = try #require(events.compactMap { $0 as? RunFinished }.first)
+                #expect(finished.status == .succeeded, "\(label)")
+                #expect(finished.validationStatus == status, "\(label)")
+                #expect(events.compactMap { $0 as? VendorCallBilled }.last?.credits == credits, "\(label)")
+            }
+        }
+    }
+
+    @Test("a transient failure is retried on the same vendor after a backoff, then succeeds")
+    func transientRetried() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let run = try await h.startRun(
+                tenant: tenant, domain: "flaky.acme.com", definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 2))
+            try await h.working(h.worker()) { try await h.waitFinished([run]) }
+            let events = try await h.events(run)
+            let failed = try #require(events.compactMap { $0 as? StepFailed }.first)
+            #expect(failed.failure == .transient)
+            #expect(failed.vendor == .prospeo)
+            let retry = try #require(events.compactMap { $0 as? StepScheduled }.dropFirst().first)
+            #expect(retry.step == 1)
+            #expect(retry.attempt == 2)
+            #expect(retry.vendor == .prospeo)
+            #expect(retry.notBefore != nil)
+            // Only the answered attempt is a vendor call.
+            #expect(events.compactMap { $0 as? VendorCallBilled }.map(\.attempt) == [2])
+            #expect(try await h.finished(run)?.status == .succeeded)
+        }
+    }
+
+    @Test("retries run out: the run fails with the reason, and can be listed by the failure")
+    func transientExhausted() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let run = try await h.startRun(
+                tenant: tenant, domain: "error.acme.com", definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3))
+            try await h.working(h.worker()) { try await h.waitFinished([run]) }
+            let events = try await h.events(run)
+            #expect(events.compactMap { $0 as? StepFailed }.map(\.attempt) == [1, 2, 3])
+            #expect(events.compactMap { $0 as? VendorCallBilled }.isEmpty)
+            let finished = try #require(try await h.finished(run))
+            #expect(finished.status == .failed)
+            #expect(finished.reason?.contains("3 attempts failed") == true)
+            #expect(finished.reason?.contains("500") == true)
+            let state = try await h.store.pool.query("SELECT state FROM work_queue WHERE run_id = $1", [.uuid(run)])
+            #expect(try state.first?.string(0) == "done")
+        }
+    }
+
+    @Test("a vendor 429 pauses the whole key until its reset and spends no attempt")
+    func rateLimitedPausesKey() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 1)
+            let limited = try await h.startRun(tenant: tenant, domain: "ratelimit.acme.com", definition: single)
+            try await h.working(h.worker(slots: 1)) {
+                try await Eventually.wait("the 429 to be recorded") {
+                    try await h.events(limited).contains { ($0 as? StepFailed)?.failure == .transient }
+                }
+                // While the key is paused, another run of the same key waits and is not called.
+                let paused = try await h.store.pool.query(
+                    "SELECT paused_until > now(), pause_reason FROM flow_keys WHERE tenant_id = $1 AND vendor = 'prospeo'", [.uuid(tenant)])
+                #expect(try paused.first?.bool(0) == true)
+                #expect(try paused.first?.optionalString(1)?.contains("429") == true)
+                let other = try await h.startRun(tenant: tenant, domain: "acme.com", definition: single)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await h.types(other) == ["RunStarted", "StepScheduled"])
+                try await h.waitFinished([limited, other])
+            }
+            // maxAttempts 1 and still succeeded: the 429 was pacing, not a failed attempt.
+            #expect(try await h.finished(limited)?.status == .succeeded)
+            #expect(try await h.finished(limited)?.email == "ada.lovelace@ratelimit.acme.com")
+        }
+    }
+
+    @Test("a key-fatal answer suspends the key once, parks its runs without spending retries, and a new key resumes them")
+    func keyFatalParks() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            try await h.storeKey("invalid-key-123", tenant: tenant, vendor: .prospeo)
+            let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 1)
+            let runs = try await h.startRuns(
+                tenant: tenant, inputs: (0..<3).map { PersonInput(fullName: "Person \($0)", domain: "acme.com") }, definition: single)
+            try await h.working(h.worker(slots: 1)) {
+                try await Eventually.wait("the key to be suspended") {
+                    try await h.store.read(stream: .vendorSecret(tenant: tenant, vendor: .prospeo)).contains { $0.type == "VendorKeySuspended" }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                let suspensions = try await h.store.read(stream: .vendorSecret(tenant: tenant, vendor: .prospeo)).filter {
+                    $0.type == "VendorKeySuspended"
+                }
+                #expect(suspensions.count == 1)
+                let suspended = try #require(try Fixtures.catalog.decode(suspensions[0]) as? VendorKeySuspended)
+                #expect(suspended.reason.contains("401"))
+                #expect(!suspended.reason.contains("invalid-key-123"))
+                // One run hit the bad key; it and the others wait, none finished, none failed for good.
+                let fatal = try await h.store.pool.query(
+                    "SELECT count(*) FROM events WHERE stream_id = ANY($1) AND event_type = 'StepFailed'",
+                    [.stringArray(runs.map { "run-" + $0.lowercased })])
+                #expect(try fatal.first?.int(0) == 1)
+                for run in runs { #expect(try await h.finished(run) == nil) }
+                try await h.storeKey("live-replacement", tenant: tenant, vendor: .prospeo)
+                try await h.waitFinished(runs)
+            }
+            for run in runs { #expect(try await h.finished(run)?.status == .succeeded) }
+        }
+    }
+
+    @Test("a run cancelled while its step is in flight records the call and schedules nothing after it")
+    func cancelledInFlight() async throws {
+        try await WorkerHarness.with(fake: FakeVendorsConfiguration(slowMilliseconds: 800)) { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let run = try await h.startRun(tenant: tenant, domain: "slow.acme.com")
+            try await h.working(h.worker()) {
+                try await Eventually.wait("the step to start") { try await h.types(run).contains("StepStarted") }
+                let version = try await h.store.version(of: .run(run))
+                try await h.store.append(
+                    [try Fixtures.catalog.encode(RunCancelled(runID: run, reason: "test"))], to: .run(run), tenantID: tenant,
+                    expected: .exactly(version))
+                try await Eventually.wait("the call's outcome") { try await h.types(run).contains("StepFinished") }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(
+                try await h.types(run) == [
+                    "RunStarted", "StepScheduled", "StepStarted", "RunCancelled", "StepFinished", "VendorCallBilled",
+                ])
+        }
+    }
+
+    @Test("a step rescued from a stalled worker is committed once: the stale worker's outcome is fenced off")
+    func fencing() async throws {
+        try await WorkerHarness.with(fake: FakeVendorsConfiguration(slowMilliseconds: 1500)) { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            let run = try await h.startRun(
+                tenant: tenant, domain: "slow.acme.com", definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3))
+            // The first worker's lease (0.5 s) is shorter than its call (1.5 s): it looks dead to the others.
+            let stalled = h.worker(lease: .milliseconds(500), callTimeout: .seconds(5), dispatch: true, id: "stalled")
+            let rescuer = h.worker(lease: .seconds(10), callTimeout: .seconds(5), dispatch: false, id: "rescuer")
+            try await h.working(stalled) {
+                try await Eventually.wait("the stalled worker to start the step") { try await h.types(run).contains("StepStarted") }
+                try await h.working(rescuer) { try await h.waitFinished([run]) }
+                try await Eventually.wait("the stalled worker's outcome to be fenced") { stalled.0.stats.fenced >= 1 }
+            }
+            let events = try await h.events(run)
+            let started = events.compactMap { $0 as? StepStarted }
+            #expect(started.map(\.workerID).first == "stalled")
+            #expect(started.count >= 2)
+            #expect(started.map(\.fencingToken) == Array(1...Int64(started.count)))
+            #expect(started.map(\.attempt).allSatisfy { $0 == 1 })
+            #expect(events.compactMap { $0 as? StepFinished }.count == 1)
+            #expect(events.compactMap { $0 as? VendorCallBilled }.count == 1)
+            #expect(events.compactMap { $0 as? RunFinished }.count == 1)
+        }
+    }
+}
