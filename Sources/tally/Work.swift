@@ -3,6 +3,7 @@ import Events
 import Foundation
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import Workers
 
 struct Work: AsyncParsableCommand {

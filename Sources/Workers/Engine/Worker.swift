@@ -240,3 +240,5 @@ public final class Worker: Sendable {
         }
     }
 }
+
+extension VendorCaller: VendorCalling {}
