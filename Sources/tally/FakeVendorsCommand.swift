@@ -53,7 +53,9 @@ struct FakeVendorsCommand: AsyncParsableCommand {
     @Option(name: .customLong("latency-ms"), help: "Milliseconds added to every answer.")
     var latencyMilliseconds = 0
 
-    @Option(name: .customLong("jitter-ms"), help: "Up to this many more milliseconds per answer, from the seeded generator.")
+    @Option(
+        name: .customLong("jitter-ms"), help: "Up to this many more milliseconds per answer, from the seeded generator."
+    )
     var jitterMilliseconds = 0
 
     @Option(help: "Fraction (0...1) of calls answered with HTTP 500, from the seeded generator.")

@@ -35,7 +35,8 @@ final class FakeVendorBooks: Sendable {
     func arrive(key: String, vendor: Vendor) -> Arrival {
         let keyID = FakeVendors.keyID(key)
         let elapsed = ContinuousClock.now - started
-        let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int(
+            elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         return state.withLock { state in
             state.stats.requests += 1
             state.inFlightTotal += 1
@@ -45,10 +46,13 @@ final class FakeVendorBooks: Sendable {
             books.requestsByVendor[vendor.rawValue, default: 0] += 1
             books.inFlight += 1
             books.maxInFlight = max(books.maxInFlight, books.inFlight)
-            if books.arrivalMilliseconds.count < FakeVendorStats.maxArrivals { books.arrivalMilliseconds.append(milliseconds) }
+            if books.arrivalMilliseconds.count < FakeVendorStats.maxArrivals {
+                books.arrivalMilliseconds.append(milliseconds)
+            }
             state.stats.keys[keyID] = books
 
-            var arrival = Arrival(keyID: keyID, delayMilliseconds: configuration.latencyMilliseconds, randomFailure: false)
+            var arrival = Arrival(
+                keyID: keyID, delayMilliseconds: configuration.latencyMilliseconds, randomFailure: false)
             if configuration.jitterMilliseconds > 0 {
                 arrival.delayMilliseconds += Int(state.generator.next() % UInt64(configuration.jitterMilliseconds + 1))
             }

@@ -83,7 +83,10 @@ struct FakeVendorScript: Hashable {
     static func foundEmail(fullName: String?, domain: String?, linkedinURL: String?) -> String {
         let words = (fullName ?? "").folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil)
             .split(whereSeparator: \.isWhitespace)
-            .map { String($0.unicodeScalars.filter { $0.isASCII && $0.properties.isAlphabetic }.map(Character.init)).lowercased() }
+            .map {
+                String($0.unicodeScalars.filter { $0.isASCII && $0.properties.isAlphabetic }.map(Character.init))
+                    .lowercased()
+            }
             .filter { !$0.isEmpty }
         let host = normalizedDomain(domain)
         if let first = words.first, !host.isEmpty {
@@ -97,7 +100,10 @@ struct FakeVendorScript: Hashable {
     static func linkedinSlug(_ url: String?) -> String {
         let parts = (url ?? "").lowercased().split(separator: "?").first.map { $0.split(separator: "/") } ?? []
         let slug = parts.last(where: { !$0.isEmpty }).map { part in
-            String(part.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "-") }
+            String(
+                part.unicodeScalars.filter {
+                    $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "-")
+                }
                 .map(Character.init))
         }
         guard let slug, !slug.isEmpty, parts.count > 1 else { return "profile" }

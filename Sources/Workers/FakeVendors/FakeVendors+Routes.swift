@@ -57,10 +57,12 @@ struct FakeVendorHandlers: Sendable {
             }
             if key.hasPrefix("invalid") || key.isEmpty { return error(401, "INVALID_API_KEY") }
             if key.hasPrefix("broke") { return error(400, "INSUFFICIENT_CREDITS") }
-            guard let person = try? JSONDecoder().decode(ProspeoBody.self, from: Data(body.readableBytesView)).data else {
+            guard let person = try? JSONDecoder().decode(ProspeoBody.self, from: Data(body.readableBytesView)).data
+            else {
                 return error(400, "INVALID_REQUEST")
             }
-            let name = person.fullName.nonBlank
+            let name =
+                person.fullName.nonBlank
                 ?? [person.firstName, person.lastName].compactMap(\.nonBlank).joined(separator: " ").nonBlankText
             let domain = person.companyWebsite.nonBlank ?? person.companyName.nonBlank
             let linkedin = person.linkedinURL.nonBlank
@@ -125,7 +127,13 @@ struct FakeVendorHandlers: Sendable {
                 case .validated: return error(500, "Server Error")  // a finder's script never validates
                 case .found:
                     books.charge(keyID: keyID, vendor: .findymail, credits: 1)
-                    return Self.json(200, ["contact": ["name": name, "email": email, "domain": FakeVendorScript.normalizedDomain(domain)]])
+                    return Self.json(
+                        200,
+                        [
+                            "contact": [
+                                "name": name, "email": email, "domain": FakeVendorScript.normalizedDomain(domain),
+                            ]
+                        ])
                 }
             }
         }
@@ -228,7 +236,9 @@ struct FakeVendorHandlers: Sendable {
     }
 
     static func json(_ status: Int, _ object: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
         return json(status, body: data)
     }
 

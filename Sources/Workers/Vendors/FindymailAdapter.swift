@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Events
 import Foundation
-import NIOHTTP1
 import NIOCore
+import NIOHTTP1
 
 /// Findymail `POST /api/search/name`, header `Authorization: Bearer`; it returns verified emails only.
 enum FindymailAdapter {
@@ -29,7 +29,8 @@ enum FindymailAdapter {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "Authorization", value: "Bearer " + String(decoding: key, as: UTF8.self))
-        request.body = .bytes(ByteBuffer(bytes: (try? JSONEncoder().encode(Body(name: name, domain: domain))) ?? Data()))
+        request.body = .bytes(
+            ByteBuffer(bytes: (try? JSONEncoder().encode(Body(name: name, domain: domain))) ?? Data()))
         return .send(request)
     }
 

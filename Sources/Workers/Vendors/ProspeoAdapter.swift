@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Events
 import Foundation
-import NIOHTTP1
 import NIOCore
+import NIOHTTP1
 
 /// Prospeo `POST /enrich-person`, header `X-KEY`, verified emails only.
 enum ProspeoAdapter {
@@ -62,7 +62,10 @@ enum ProspeoAdapter {
         let status = answer.status
         let decoded = answer.decode(Answer.self)
         // Codes are echoed only when they look like Prospeo's SHOUTING_CODES: a reason never carries free text.
-        let code = decoded?.errorCode.flatMap { $0.allSatisfy { $0.isUppercase || $0 == "_" || $0.isNumber } ? $0 : nil }
+        let code = decoded?.errorCode.flatMap { code in
+            code.count <= 40 && code.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }
+                ? code : nil
+        }
         let label = "prospeo: HTTP \(status)" + (code.map { " \($0)" } ?? "")
         switch (status, code) {
         case (200, _) where decoded?.error != true:

@@ -38,7 +38,8 @@ public final class VendorCaller: Sendable {
         switch (vendor, request.kind) {
         case (.prospeo, .find): plan = ProspeoAdapter.plan(request.person, base: endpoints.prospeo, key: key)
         case (.findymail, .find): plan = FindymailAdapter.plan(request.person, base: endpoints.findymail, key: key)
-        case (.zerobounce, .validate): plan = ZeroBounceAdapter.plan(email: request.email, base: endpoints.zerobounce, key: key)
+        case (.zerobounce, .validate):
+            plan = ZeroBounceAdapter.plan(email: request.email, base: endpoints.zerobounce, key: key)
         case (_, let kind):
             return .noCall("\(vendor.rawValue): cannot \(kind.rawValue)")
         }

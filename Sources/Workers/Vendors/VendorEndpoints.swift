@@ -18,7 +18,8 @@ public struct VendorEndpoints: Sendable, Hashable {
 
     /// The vendors' public APIs.
     public static let production = VendorEndpoints(
-        prospeo: "https://api.prospeo.io", findymail: "https://app.findymail.com", zerobounce: "https://api.zerobounce.net")
+        prospeo: "https://api.prospeo.io", findymail: "https://app.findymail.com",
+        zerobounce: "https://api.zerobounce.net")
 
     /// All three at the fake vendor server's base URL, e.g. "http://127.0.0.1:9100".
     public static func fake(_ baseURL: String) -> VendorEndpoints {

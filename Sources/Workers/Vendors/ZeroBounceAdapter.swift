@@ -15,7 +15,8 @@ enum ZeroBounceAdapter {
 
     static func plan(email: String?, base: String, key: UnsafeRawBufferPointer) -> VendorHTTPPlan {
         guard let email = email.nonBlank else { return .skip(.noCall("zerobounce: no email to validate")) }
-        let query = "api_key=" + String(decoding: key, as: UTF8.self).queryEncoded + "&email=" + email.queryEncoded
+        let query =
+            "api_key=" + String(decoding: key, as: UTF8.self).queryEncoded + "&email=" + email.queryEncoded
             + "&ip_address="
         var request = HTTPClientRequest(url: base.trimmedBase + "/v2/validate?" + query)
         request.method = .GET
@@ -39,6 +40,7 @@ enum ZeroBounceAdapter {
             return .transient("zerobounce: HTTP 200 without a known status", status: status, retryAfterSeconds: nil)
         }
         // One credit per validation, never for `unknown`.
-        return .found(email: nil, validationStatus: validation, credits: validation == "unknown" ? 0 : 1, status: status)
+        return .found(
+            email: nil, validationStatus: validation, credits: validation == "unknown" ? 0 : 1, status: status)
     }
 }

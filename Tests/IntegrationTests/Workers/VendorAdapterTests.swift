@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Testing
+
 @testable import Workers
 
 /// The vendor adapters called over real HTTP against the fake vendor server started in-process.
@@ -145,7 +146,9 @@ struct VendorAdapterTests {
             #expect(
                 await caller.call(Self.find(.prospeo, person), key: "k")
                     == Self.transient("prospeo: HTTP 429 RATE_LIMITED_BURST", 429, retryAfter: 1))
-            #expect(await caller.call(Self.find(.prospeo, person), key: "k") == Self.found("ada.lovelace@ratelimit.acme.com"))
+            #expect(
+                await caller.call(Self.find(.prospeo, person), key: "k")
+                    == Self.found("ada.lovelace@ratelimit.acme.com"))
             // Another key, another vendor: each has its own first call.
             #expect(
                 await caller.call(Self.find(.prospeo, person), key: "other")
@@ -153,10 +156,13 @@ struct VendorAdapterTests {
             #expect(
                 await caller.call(Self.find(.findymail, person), key: "k")
                     == Self.transient("findymail: HTTP 429", 429, retryAfter: 1))
-            #expect(await caller.call(Self.find(.findymail, person), key: "k") == Self.found("ada.lovelace@ratelimit.acme.com"))
+            #expect(
+                await caller.call(Self.find(.findymail, person), key: "k")
+                    == Self.found("ada.lovelace@ratelimit.acme.com"))
             let email = "ada@zb-ratelimit.acme.com"
             #expect(
-                await caller.call(Self.validate(email), key: "k") == Self.transient("zerobounce: HTTP 429", 429, retryAfter: 1))
+                await caller.call(Self.validate(email), key: "k")
+                    == Self.transient("zerobounce: HTTP 429", 429, retryAfter: 1))
             #expect(await caller.call(Self.validate(email), key: "k") == Self.validated("valid"))
         }
     }
@@ -165,9 +171,13 @@ struct VendorAdapterTests {
     func flakyOnce() async throws {
         try await Self.withFake { _, caller in
             let person = Self.person("flaky.miss.acme.com")
-            #expect(await caller.call(Self.find(.prospeo, person), key: "k") == Self.transient("prospeo: HTTP 503 INTERNAL_ERROR", 503))
+            #expect(
+                await caller.call(Self.find(.prospeo, person), key: "k")
+                    == Self.transient("prospeo: HTTP 503 INTERNAL_ERROR", 503))
             #expect(await caller.call(Self.find(.prospeo, person), key: "k") == Self.miss(400))
-            #expect(await caller.call(Self.find(.findymail, person), key: "k") == Self.transient("findymail: HTTP 503", 503))
+            #expect(
+                await caller.call(Self.find(.findymail, person), key: "k") == Self.transient("findymail: HTTP 503", 503)
+            )
             #expect(await caller.call(Self.find(.findymail, person), key: "k") == Self.miss(404))
             let email = "ada@zb-flaky.zb-spamtrap.acme.com"
             #expect(await caller.call(Self.validate(email), key: "k") == Self.transient("zerobounce: HTTP 503", 503))
@@ -225,10 +235,14 @@ struct VendorAdapterTests {
     func timeout() async throws {
         try await Self.withFake(.init(slowMilliseconds: 1500), timeout: .milliseconds(300)) { _, caller in
             let person = Self.person("slow.acme.com")
-            #expect(await caller.call(Self.find(.prospeo, person), key: "k") == Self.transient("prospeo: timed out", nil))
-            #expect(await caller.call(Self.find(.findymail, person), key: "k") == Self.transient("findymail: timed out", nil))
             #expect(
-                await caller.call(Self.validate("ada@zb-slow.acme.com"), key: "k") == Self.transient("zerobounce: timed out", nil))
+                await caller.call(Self.find(.prospeo, person), key: "k") == Self.transient("prospeo: timed out", nil))
+            #expect(
+                await caller.call(Self.find(.findymail, person), key: "k")
+                    == Self.transient("findymail: timed out", nil))
+            #expect(
+                await caller.call(Self.validate("ada@zb-slow.acme.com"), key: "k")
+                    == Self.transient("zerobounce: timed out", nil))
         }
         try await Self.withFake(.init(slowMilliseconds: 200), timeout: .seconds(5)) { _, caller in
             #expect(
@@ -254,7 +268,8 @@ struct VendorAdapterTests {
         try await Self.withFake { fake, caller in
             let person = PersonInput(linkedinURL: "https://www.linkedin.com/in/Ada-Lovelace/")
             #expect(
-                await caller.call(Self.find(.prospeo, person), key: "k") == Self.found("ada-lovelace@linkedin-found.example"))
+                await caller.call(Self.find(.prospeo, person), key: "k")
+                    == Self.found("ada-lovelace@linkedin-found.example"))
             #expect(
                 await caller.call(Self.find(.findymail, person), key: "k")
                     == Self.miss(nil, answered: false, detail: "findymail: needs a name and a domain"))
@@ -267,7 +282,9 @@ struct VendorAdapterTests {
         try await Self.withFake(.init(slowMilliseconds: 1000), timeout: .milliseconds(200)) { fake, caller in
             var results: [VendorCallResult] = []
             for key in ["s3cr3t-MARKER-value", "invalid-MARKER", "broke-MARKER"] {
-                for domain in ["error.acme.com", "miss.acme.com", "nocredits.acme.com", "ratelimit.acme.com", "slow.acme.com"] {
+                for domain in [
+                    "error.acme.com", "miss.acme.com", "nocredits.acme.com", "ratelimit.acme.com", "slow.acme.com",
+                ] {
                     results.append(await caller.call(Self.find(.prospeo, Self.person(domain)), key: key))
                     results.append(await caller.call(Self.find(.findymail, Self.person(domain)), key: key))
                 }
@@ -302,7 +319,8 @@ struct VendorAdapterTests {
             await withTaskGroup(of: VendorCallResult.self) { group in
                 for name in names {
                     group.addTask {
-                        await caller.call(Self.find(.prospeo, PersonInput(fullName: name, domain: "slow.acme.com")), key: "pk")
+                        await caller.call(
+                            Self.find(.prospeo, PersonInput(fullName: name, domain: "slow.acme.com")), key: "pk")
                     }
                 }
                 for await result in group { #expect(result.credits == 1) }
@@ -319,7 +337,8 @@ struct VendorAdapterTests {
 
             // The same over HTTP, then a reset through HTTP clears it.
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
-            let response = try await client.execute(HTTPClientRequest(url: fake.baseURL + "/__fake/stats"), timeout: .seconds(5))
+            let response = try await client.execute(
+                HTTPClientRequest(url: fake.baseURL + "/__fake/stats"), timeout: .seconds(5))
             let body = try await response.body.collect(upTo: 1 << 20)
             let overHTTP = try JSONDecoder().decode(FakeVendorStats.self, from: Data(body.readableBytesView))
             #expect(overHTTP.keys[FakeVendors.keyID("pk")]?.maxInFlight == calls)
@@ -332,7 +351,9 @@ struct VendorAdapterTests {
             #expect(fake.stats() == FakeVendorStats())
             // After a reset the record is new to the key again: billed once more.
             #expect(
-                await caller.call(Self.find(.prospeo, PersonInput(fullName: names[0], domain: "slow.acme.com")), key: "pk").credits == 1)
+                await caller.call(
+                    Self.find(.prospeo, PersonInput(fullName: names[0], domain: "slow.acme.com")), key: "pk"
+                ).credits == 1)
         }
     }
 
@@ -340,8 +361,11 @@ struct VendorAdapterTests {
     func configuredFailures() async throws {
         try await Self.withFake(.init(failureRate: 1)) { _, caller in
             #expect(
-                await caller.call(Self.find(.prospeo, Self.ada), key: "k") == Self.transient("prospeo: HTTP 500 INTERNAL_ERROR", 500))
-            #expect(await caller.call(Self.validate("ada@acme.com"), key: "k") == Self.transient("zerobounce: HTTP 500", 500))
+                await caller.call(Self.find(.prospeo, Self.ada), key: "k")
+                    == Self.transient("prospeo: HTTP 500 INTERNAL_ERROR", 500))
+            #expect(
+                await caller.call(Self.validate("ada@acme.com"), key: "k")
+                    == Self.transient("zerobounce: HTTP 500", 500))
         }
         try await Self.withFake(.init(rateLimit: 2)) { _, caller in
             var limited = 0
@@ -371,6 +395,37 @@ struct VendorAdapterTests {
         #expect(first.contains(true) && first.contains(false))
     }
 
+    @Test("tally fake-vendors prints its URL, answers, and exits 0 on SIGTERM")
+    func command() async throws {
+        let process = try Subprocess(CLI.binary, ["fake-vendors", "--port", "0"], environment: CLI.environment([:]))
+        let line = try await process.readStdout { $0.contains("\n") }
+        let url = try #require(
+            line.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        #expect(line.hasPrefix("fake vendors listening on http://127.0.0.1:"))
+        let caller = VendorCaller(endpoints: .fake(url), timeout: .seconds(5))
+        let result = await caller.call(Self.find(.findymail, Self.ada), key: "k")
+        try await caller.shutdown()
+        process.send(signal: SIGTERM)
+        let exit = try await process.finish()
+        #expect(result == Self.found("ada.lovelace@acme.com"))
+        #expect(exit.status == 0)
+    }
+
+    @Test("tally fake-vendors --help has the magic table; bad options are usage errors")
+    func commandHelp() async throws {
+        let help = try await CLI.run(["fake-vendors", "--help"])
+        #expect(help.status == 0)
+        for text in [
+            "--latency-ms", "--rate-limit", "prospeo-LABEL", "nocredits", "zb-do-not-mail", "invalid", "broke",
+            "/__fake/stats",
+        ] {
+            #expect(help.stdout.contains(text), "\(text)")
+        }
+        let bad = try await CLI.run(["fake-vendors", "--port", "0", "--failure-rate", "2"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("failure rate must be between 0 and 1"))
+    }
+
     @Test("an unusable configuration refuses to start")
     func badConfiguration() async throws {
         await #expect(throws: FakeVendorsError.self) { try await FakeVendors.start(.init(failureRate: 2)) }
@@ -387,10 +442,12 @@ struct VendorAdapterClassificationTests {
     @Test("Prospeo: a rejected input is a miss with a detail, a restricted account is key-fatal")
     func prospeoCodes() {
         let invalid = ProspeoAdapter.classify(Self.answer(400, #"{"error": true, "error_code": "INVALID_REQUEST"}"#))
-        #expect(invalid.outcome == .cleanMiss && invalid.answered && invalid.detail == "prospeo: HTTP 400 INVALID_REQUEST")
+        #expect(
+            invalid.outcome == .cleanMiss && invalid.answered && invalid.detail == "prospeo: HTTP 400 INVALID_REQUEST")
         let param = ProspeoAdapter.classify(Self.answer(400, #"{"error": true, "error_code": "INVALID_PARAM"}"#))
         #expect(param.outcome == .cleanMiss)
-        let restricted = ProspeoAdapter.classify(Self.answer(403, #"{"error": true, "error_code": "ACCOUNT_RESTRICTED"}"#))
+        let restricted = ProspeoAdapter.classify(
+            Self.answer(403, #"{"error": true, "error_code": "ACCOUNT_RESTRICTED"}"#))
         #expect(restricted.outcome == .keyFatal(reason: "prospeo: HTTP 403 ACCOUNT_RESTRICTED"))
         // Free text in place of a code is never echoed.
         let odd = ProspeoAdapter.classify(Self.answer(502, #"{"error": true, "error_code": "see key abc"}"#))
@@ -399,16 +456,21 @@ struct VendorAdapterClassificationTests {
 
     @Test("Prospeo 429: the reset header of the window that ran out, the largest that applies")
     func prospeoRetryAfter() {
-        let headers = [("x-second-reset-seconds", "1"), ("x-minute-reset-seconds", "37.2"), ("x-minute-request-left", "12")]
+        let headers = [
+            ("x-second-reset-seconds", "1"), ("x-minute-reset-seconds", "37.2"), ("x-minute-request-left", "12"),
+        ]
         let burst = ProspeoAdapter.classify(
             Self.answer(429, #"{"error": true, "error_code": "RATE_LIMITED_BURST"}"#, headers: headers))
         #expect(burst.outcome == .transient(reason: "prospeo: HTTP 429 RATE_LIMITED_BURST", retryAfterSeconds: 1))
-        let minute = ProspeoAdapter.classify(Self.answer(429, #"{"error": true, "error_code": "RATE_LIMITED"}"#, headers: headers))
+        let minute = ProspeoAdapter.classify(
+            Self.answer(429, #"{"error": true, "error_code": "RATE_LIMITED"}"#, headers: headers))
         #expect(minute.outcome == .transient(reason: "prospeo: HTTP 429 RATE_LIMITED", retryAfterSeconds: 38))
         let both = ProspeoAdapter.classify(
             Self.answer(
                 429, #"{"error": true, "error_code": "RATE_LIMITED_BURST"}"#,
-                headers: [("x-second-reset-seconds", "1"), ("x-minute-reset-seconds", "20"), ("x-minute-request-left", "0")]))
+                headers: [
+                    ("x-second-reset-seconds", "1"), ("x-minute-reset-seconds", "20"), ("x-minute-request-left", "0"),
+                ]))
         #expect(both.outcome == .transient(reason: "prospeo: HTTP 429 RATE_LIMITED_BURST", retryAfterSeconds: 20))
         let retryAfter = ProspeoAdapter.classify(Self.answer(503, "", headers: [("Retry-After", "7")]))
         #expect(retryAfter.outcome == .transient(reason: "prospeo: HTTP 503", retryAfterSeconds: 7))
@@ -420,7 +482,8 @@ struct VendorAdapterClassificationTests {
         #expect(FindymailAdapter.classify(Self.answer(403, "{}")).outcome.failureClass == .keyFatal)
         #expect(FindymailAdapter.classify(Self.answer(422, "{}")).detail == "findymail: HTTP 422")
         #expect(ZeroBounceAdapter.classify(Self.answer(200, "<html>")).outcome.failureClass == .transient)
-        #expect(ZeroBounceAdapter.classify(Self.answer(200, #"{"status": "maybe"}"#)).outcome.failureClass == .transient)
+        #expect(
+            ZeroBounceAdapter.classify(Self.answer(200, #"{"status": "maybe"}"#)).outcome.failureClass == .transient)
     }
 
     @Test("query values are percent-encoded so + & = survive")
