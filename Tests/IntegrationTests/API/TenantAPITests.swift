@@ -64,7 +64,7 @@ struct TenantAPITests {
             let cancelled = try await client.call(.post, "/v1/runs/\(runID)/cancel", token: key)
             #expect(cancelled.status == .ok && cancelled.string("status") == "cancelled")
             #expect(try await client.call(.post, "/v1/runs/\(runID)/cancel", token: key).status == .conflict)
-            #expect(try await client.call(.post, "/v1/runs/\(runID)/retry", token: key).status == .notImplemented)
+            #expect(try await client.call(.post, "/v1/runs/\(runID)/retry", token: key).status == .conflict, "only a failed run is retried")
 
             let before = try await harness.store.head()
             for body in [
