@@ -19,7 +19,7 @@ final class FakeVendorBooks: Sendable {
         var fired: Set<String> = []
         var enriched: Set<String> = []
         var windows: [String: (index: Int, count: Int)] = [:]
-        var generator: SplitMix64
+        var generator: SeededRandom
     }
 
     let configuration: FakeVendorsConfiguration
@@ -28,7 +28,7 @@ final class FakeVendorBooks: Sendable {
 
     init(configuration: FakeVendorsConfiguration) {
         self.configuration = configuration
-        state = Mutex(State(generator: SplitMix64(seed: configuration.seed)))
+        state = Mutex(State(generator: SeededRandom(seed: configuration.seed)))
     }
 
     /// Counts a request in and draws its delay and random failure; pair with `leave(_:)`.
@@ -112,7 +112,7 @@ final class FakeVendorBooks: Sendable {
     /// Forgets everything, as if the server had just started (requests in flight stay counted until they end).
     func reset() {
         state.withLock { state in
-            var fresh = State(generator: SplitMix64(seed: configuration.seed))
+            var fresh = State(generator: SeededRandom(seed: configuration.seed))
             fresh.inFlightTotal = state.inFlightTotal
             for (keyID, books) in state.stats.keys where books.inFlight > 0 {
                 var kept = FakeVendorStats.Key()
@@ -123,25 +123,5 @@ final class FakeVendorBooks: Sendable {
             fresh.stats.maxInFlight = state.inFlightTotal
             state = fresh
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64): the same seed gives the same sequence on every platform.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform value in [0, 1).
-    mutating func nextUnit() -> Double {
-        Double(next() >> 11) / Double(UInt64(1) << 53)
     }
 }

@@ -4,7 +4,8 @@ import Testing
 import Workers
 
 /// Every path of the email waterfall, through a worker calling the fake vendors over HTTP against PostgreSQL.
-@Suite("Workers: the email waterfall")
+// Serialized: each test runs a worker that polls, and the suite shares two cores with the rest.
+@Suite("Workers: the email waterfall", .serialized)
 struct WaterfallTests {
     @Test("found at the first finder, then validated: each step billed by the vendor's rule")
     func foundFirst() async throws {
@@ -139,20 +140,28 @@ struct WaterfallTests {
             try await h.storeKeys(tenant: tenant)
             let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 1)
             let limited = try await h.startRun(tenant: tenant, domain: "ratelimit.acme.com", definition: single)
-            try await h.working(h.worker(slots: 1)) {
-                try await Eventually.wait("the 429 to be recorded") {
-                    try await h.events(limited).contains { ($0 as? StepFailed)?.failure == .transient }
-                }
-                // While the key is paused, another run of the same key waits and is not called.
-                let paused = try await h.store.pool.query(
-                    "SELECT paused_until > now(), pause_reason FROM flow_keys WHERE tenant_id = $1 AND vendor = 'prospeo'", [.uuid(tenant)])
-                #expect(try paused.first?.bool(0) == true)
-                #expect(try paused.first?.optionalString(1)?.contains("429") == true)
-                let other = try await h.startRun(tenant: tenant, domain: "acme.com", definition: single)
-                try await Task.sleep(for: .milliseconds(300))
-                #expect(try await h.types(other) == ["RunStarted", "StepScheduled"])
-                try await h.waitFinished([limited, other])
-            }
+            let other = try await h.startRun(tenant: tenant, name: "Grace Hopper", domain: "acme.com", definition: single)
+            try await h.working(h.worker(slots: 1)) { try await h.waitFinished([limited, other]) }
+            let failure = try #require(try await h.store.read(stream: .run(limited)).first { $0.type == "StepFailed" })
+            let paused = try await h.store.pool.query(
+                "SELECT paused_until, pause_reason FROM flow_keys WHERE tenant_id = $1 AND vendor = 'prospeo'", [.uuid(tenant)])
+            // The key was paused for the reset's second from the 429's commit.
+            let until = try #require(try paused.first?.optionalDate(0))
+            #expect(until.timeIntervalSince(failure.recordedAt) >= 0.99)
+            #expect(try paused.first?.optionalString(1)?.contains("429") == true)
+            // Nothing reached the key during the pause: the next call came at least a second after the 429.
+            let key = FakeVendors.keyID("live-prospeo-\(tenant.lowercased.prefix(8))")
+            let arrivals = try #require(h.fake.stats().keys[key]?.arrivalMilliseconds).sorted()
+            #expect(arrivals.count == 3)
+            // One slot: calls happen in the order of their StepStarted events.
+            let order = try await h.store.pool.query(
+                "SELECT stream_id FROM events WHERE tenant_id = $1 AND event_type = 'StepStarted' ORDER BY global_position", [.uuid(tenant)]
+            ).map { try $0.string(0) }
+            let rateLimited = try #require(order.firstIndex(of: "run-" + limited.lowercased))
+            try #require(rateLimited + 1 < arrivals.count)
+            let gap = arrivals[rateLimited + 1] - arrivals[rateLimited]
+            #expect(gap >= 1000, "a call reached the paused key \(gap) ms after the 429")
+            #expect(try await h.finished(other)?.status == .succeeded)
             // maxAttempts 1 and still succeeded: the 429 was pacing, not a failed attempt.
             #expect(try await h.finished(limited)?.status == .succeeded)
             #expect(try await h.finished(limited)?.email == "ada.lovelace@ratelimit.acme.com")

@@ -8,7 +8,8 @@ import Glibc
 #endif
 
 /// `tally work` processes against one database and the fake vendors: killed at any moment, several at once.
-@Suite("Workers: processes, crashes and flow control")
+// Serialized: each test runs two or three worker processes, and the suite shares two cores with the rest.
+@Suite("Workers: processes, crashes and flow control", .serialized)
 struct WorkerProcessTests {
     /// A `tally work` child whose output is drained as it comes (a full pipe would stall it).
     final class WorkerProcess: Sendable {
