@@ -48,7 +48,12 @@ func buildRouter(services: APIServices) -> Router<TallyContext> {
     on(admin, "/v1/admin", .delete, "/tenants/{id}/keys/{keyId}", tenants.revokeKey)
     on(admin, "/v1/admin", .post, "/tenants/{id}/keys/{keyId}/rotate", tenants.rotateKey)
     on(admin, "/v1/admin", .get, "/projections", tenants.projections)
-    on(admin, "/v1/admin", .get, "/flow-keys", ops.operatorFlowKeys)
+    let flows = FlowRoutes(services: services)
+    on(admin, "/v1/admin", .get, "/flow-keys", flows.operatorFlowKeys)
+    on(admin, "/v1/admin", .get, "/flow-limits", flows.listLimits)
+    on(admin, "/v1/admin", .put, "/flow-limits/{vendor}", flows.setDefaultLimits)
+    on(admin, "/v1/admin", .put, "/tenants/{id}/flow-limits/{vendor}", flows.setTenantLimits)
+    on(admin, "/v1/admin", .delete, "/tenants/{id}/flow-limits/{vendor}", flows.clearTenantLimits)
 
     let tenant = router.group("/v1").add(middleware: TenantAuthMiddleware(services: services))
         .add(middleware: IdempotencyMiddleware(services: services))
@@ -61,7 +66,7 @@ func buildRouter(services: APIServices) -> Router<TallyContext> {
     on(tenant, "/v1", .get, "/vendor-secrets", own.listVendorSecrets)
     on(tenant, "/v1", .put, "/vendor-secrets/{vendor}", own.storeVendorSecret)
     on(tenant, "/v1", .delete, "/vendor-secrets/{vendor}", own.removeVendorSecret)
-    on(tenant, "/v1", .get, "/flow-keys", own.flowKeys)
+    on(tenant, "/v1", .get, "/flow-keys", flows.flowKeys)
     on(tenant, "/v1", .post, "/workflows", own.defineWorkflow)
     on(tenant, "/v1", .get, "/workflows", own.listWorkflows)
     on(tenant, "/v1", .get, "/workflows/{id}", own.getWorkflow)
@@ -83,7 +88,7 @@ extension APIServices {
     }
 }
 
-/// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, and the routes whose behaviour later releases bring.
+/// `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
 struct OperationsRoutes {
     let services: APIServices
 
@@ -119,9 +124,5 @@ struct OperationsRoutes {
     func openAPI(_ request: Request, _ context: TallyContext) async throws -> Response {
         Response(
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
-    }
-
-    func operatorFlowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
-        throw Problem.notImplemented("Flow control per vendor key arrives with the workers.")
     }
 }

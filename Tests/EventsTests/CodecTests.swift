@@ -85,6 +85,10 @@ struct CodecTests {
             RunFinished(runID: run, status: .succeeded, email: "a@example.com", validationStatus: "valid", reason: nil),
             RunCancelled(runID: run, reason: "by tenant"),
             UsageRecorded(tenantID: tenant, keyID: UUID(), windowStart: date, windowEnd: date, apiCalls: 12, instanceID: "i1"),
+            FlowLimitsSet(vendor: .prospeo, tenantID: nil, windows: [RateWindow(limit: 10, seconds: 1), RateWindow(limit: 300, seconds: 60)],
+                          parallelism: 5),
+            FlowLimitsSet(vendor: .zerobounce, tenantID: tenant, windows: [], parallelism: nil),
+            FlowLimitsSet(vendor: .findymail, tenantID: tenant, windows: nil, parallelism: nil),
         ]
         #expect(Set(events.map { type(of: $0).eventType }) == Set(catalog.eventTypes), "the test covers every type")
         for event in events {

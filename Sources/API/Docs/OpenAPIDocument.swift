@@ -28,7 +28,7 @@ enum OpenAPIDocument {
     },
     {
       "name": "Flow keys",
-      "description": "Flow control per vendor key (arrives with the workers)."
+      "description": "Flow control per vendor key: what the workers' claims see, and the limits the operator sets."
     },
     {
       "name": "Tenant",
@@ -1234,8 +1234,300 @@ enum OpenAPIDocument {
           "Flow keys"
         ],
         "summary": "Flow control per vendor key (operator)",
-        "description": "Flow control per vendor key. Answers 501 until the workers release lands.",
+        "description": "Every tenant's vendor keys as flow control sees them (see GET /v1/flow-keys), with tenantId.",
         "operationId": "listOperatorFlowKeys",
+        "parameters": [
+          {
+            "name": "tenantId",
+            "in": "query",
+            "required": false,
+            "description": "Only this tenant's; not a UUID is 422.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "name": "vendor",
+            "in": "query",
+            "required": false,
+            "description": "Only this vendor's; another value is 422.",
+            "schema": {
+              "$ref": "#/components/schemas/Vendor"
+            }
+          },
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          },
+          {
+            "$ref": "#/components/parameters/traceparent"
+          }
+        ],
+        "security": [
+          {
+            "operatorToken": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Flow keys, by tenant and vendor.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/FlowKeyList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "422": {
+            "$ref": "#/components/responses/UnprocessableContent"
+          },
+          "500": {
+            "$ref": "#/components/responses/InternalServerError"
+          }
+        }
+      }
+    },
+    "/v1/admin/flow-limits": {
+      "get": {
+        "tags": [
+          "Flow keys"
+        ],
+        "summary": "Flow limits",
+        "description": "The limits the workers apply: built-in, vendor defaults and tenant overrides.",
+        "operationId": "listFlowLimits",
+        "parameters": [
+          {
+            "name": "tenantId",
+            "in": "query",
+            "required": false,
+            "description": "Only this tenant's; not a UUID is 422.",
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            }
+          },
+          {
+            "name": "vendor",
+            "in": "query",
+            "required": false,
+            "description": "Only this vendor's; another value is 422.",
+            "schema": {
+              "$ref": "#/components/schemas/Vendor"
+            }
+          },
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          },
+          {
+            "$ref": "#/components/parameters/traceparent"
+          }
+        ],
+        "security": [
+          {
+            "operatorToken": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Flow limits.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/FlowLimitsList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "422": {
+            "$ref": "#/components/responses/UnprocessableContent"
+          },
+          "500": {
+            "$ref": "#/components/responses/InternalServerError"
+          }
+        }
+      }
+    },
+    "/v1/admin/flow-limits/{vendor}": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/vendor"
+        }
+      ],
+      "put": {
+        "tags": [
+          "Flow keys"
+        ],
+        "summary": "Set a vendor's default flow limits",
+        "description": "Appends FlowLimitsSet on flowlimits-{vendor}: the limits of every tenant's keys of the vendor that has no override. The workers apply it to the limits their claims check; GET /v1/admin/flow-limits shows it once they have.",
+        "operationId": "setDefaultFlowLimits",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          },
+          {
+            "$ref": "#/components/parameters/traceparent"
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/SetFlowLimits"
+              }
+            }
+          }
+        },
+        "security": [
+          {
+            "operatorToken": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "What was set.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/FlowLimits"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "413": {
+            "$ref": "#/components/responses/ContentTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "422": {
+            "$ref": "#/components/responses/UnprocessableContent"
+          },
+          "500": {
+            "$ref": "#/components/responses/InternalServerError"
+          }
+        }
+      }
+    },
+    "/v1/admin/tenants/{id}/flow-limits/{vendor}": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/tenantId"
+        },
+        {
+          "$ref": "#/components/parameters/vendor"
+        }
+      ],
+      "put": {
+        "tags": [
+          "Flow keys"
+        ],
+        "summary": "Override a tenant's flow limits",
+        "description": "Appends FlowLimitsSet on flowlimits-{vendor}:{tenantId}: the limits of this tenant's key of the vendor. An unknown tenant is 404, an erased one 409. The workers apply it to the limits their claims check; GET /v1/admin/flow-limits shows it once they have.",
+        "operationId": "setTenantFlowLimits",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          },
+          {
+            "$ref": "#/components/parameters/traceparent"
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/SetFlowLimits"
+              }
+            }
+          }
+        },
+        "security": [
+          {
+            "operatorToken": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "What was set.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/FlowLimits"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/components/responses/ContentTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "422": {
+            "$ref": "#/components/responses/UnprocessableContent"
+          },
+          "500": {
+            "$ref": "#/components/responses/InternalServerError"
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "Flow keys"
+        ],
+        "summary": "Remove a tenant's flow-limit override",
+        "description": "Appends FlowLimitsSet with nothing set: the tenant's key inherits the vendor default again. An unknown tenant is 404. The workers apply it to the limits their claims check; GET /v1/admin/flow-limits shows it once they have.",
+        "operationId": "clearTenantFlowLimits",
         "parameters": [
           {
             "$ref": "#/components/parameters/X-Request-Id"
@@ -1250,14 +1542,22 @@ enum OpenAPIDocument {
           }
         ],
         "responses": {
+          "204": {
+            "description": "The override is removed.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            }
+          },
           "401": {
             "$ref": "#/components/responses/Unauthorized"
           },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
-          },
-          "501": {
-            "$ref": "#/components/responses/NotImplemented"
           }
         }
       }
@@ -1771,7 +2071,7 @@ enum OpenAPIDocument {
           "Flow keys"
         ],
         "summary": "Flow control per vendor key",
-        "description": "Flow control per vendor key. Answers 501 until the workers release lands.",
+        "description": "The tenant's vendor keys as flow control sees them: state, limits in force with the use of each window, and the queue. Row-level security limits the answer to the tenant's own keys.",
         "operationId": "listFlowKeys",
         "parameters": [
           {
@@ -1787,6 +2087,35 @@ enum OpenAPIDocument {
           }
         ],
         "responses": {
+          "200": {
+            "description": "The tenant's flow keys, by vendor.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "RateLimit": {
+                "description": "Tenant routes: what remains of each policy (draft-ietf-httpapi-ratelimit-headers): r is the remaining quota, t the seconds until it resets. key-rps and tenant-rps always; api-calls when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "RateLimit-Policy": {
+                "description": "Tenant routes: the plan's policies: q is the quota, w the window in seconds. key-rps (requests per second per key) and tenant-rps (per tenant) always; api-calls (per billing period) when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/FlowKeyList"
+                }
+              }
+            }
+          },
           "401": {
             "$ref": "#/components/responses/Unauthorized"
           },
@@ -1795,9 +2124,6 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
-          },
-          "501": {
-            "$ref": "#/components/responses/NotImplemented"
           },
           "503": {
             "$ref": "#/components/responses/ServiceUnavailable"
@@ -2179,6 +2505,7 @@ enum OpenAPIDocument {
                 "cancelled",
                 "failed",
                 "not_found",
+                "parked",
                 "running",
                 "succeeded"
               ]
@@ -2355,7 +2682,7 @@ enum OpenAPIDocument {
           "Runs"
         ],
         "summary": "Cancel a run",
-        "description": "Cancels a running run; a run that has ended is 409 run-finished. The body is optional: without a Content-Type header it is not read.",
+        "description": "Cancels a running or parked run; a run that has ended is 409 run-finished. The body is optional: without a Content-Type header it is not read.",
         "operationId": "cancelRun",
         "parameters": [
           {
@@ -2460,7 +2787,7 @@ enum OpenAPIDocument {
           "Runs"
         ],
         "summary": "Retry a run",
-        "description": "Will retry a failed run. Answers 501 until the workers release lands. An unknown run is 404.",
+        "description": "Retries a failed run: appends StepScheduled for the step that failed last (its kind and vendor, attempt 1) as the run's next step, and the run is running again. A run that is not failed is 409 run-not-failed (nothing is appended); a concurrent change of the run is 409 conflict. The body is optional: without a Content-Type header it is not read; with one it must be an empty object.",
         "operationId": "retryRun",
         "parameters": [
           {
@@ -2479,6 +2806,38 @@ enum OpenAPIDocument {
           }
         ],
         "responses": {
+          "202": {
+            "description": "The run as it is now (running, the new step scheduled), with its steps.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "RateLimit": {
+                "description": "Tenant routes: what remains of each policy (draft-ietf-httpapi-ratelimit-headers): r is the remaining quota, t the seconds until it resets. key-rps and tenant-rps always; api-calls when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "RateLimit-Policy": {
+                "description": "Tenant routes: the plan's policies: q is the quota, w the window in seconds. key-rps (requests per second per key) and tenant-rps (per tenant) always; api-calls (per billing period) when the plan has a monthly API-call quota.",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "Idempotent-Replayed": {
+                "$ref": "#/components/headers/Idempotent-Replayed"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Run"
+                }
+              }
+            }
+          },
           "400": {
             "$ref": "#/components/responses/BadRequest"
           },
@@ -2494,6 +2853,9 @@ enum OpenAPIDocument {
           "413": {
             "$ref": "#/components/responses/ContentTooLarge"
           },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedMediaType"
+          },
           "422": {
             "$ref": "#/components/responses/UnprocessableContent"
           },
@@ -2503,11 +2865,18 @@ enum OpenAPIDocument {
           "500": {
             "$ref": "#/components/responses/InternalServerError"
           },
-          "501": {
-            "$ref": "#/components/responses/NotImplemented"
-          },
           "503": {
             "$ref": "#/components/responses/ServiceUnavailable"
+          }
+        },
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RetryRun"
+              }
+            }
           }
         }
       }
@@ -3658,11 +4027,13 @@ enum OpenAPIDocument {
             "type": "string",
             "enum": [
               "running",
+              "parked",
               "succeeded",
               "not_found",
               "failed",
               "cancelled"
-            ]
+            ],
+            "description": "running until the run ends; parked while it waits for the tenant to store a new vendor key (a step failed with keyFatal; the next step started makes it running again); a retry makes a failed run running again."
           },
           "input": {
             "$ref": "#/components/schemas/PersonInput"
@@ -3682,7 +4053,7 @@ enum OpenAPIDocument {
           },
           "reason": {
             "type": "string",
-            "description": "Why the run failed or was cancelled."
+            "description": "Why the run failed, is parked or was cancelled."
           },
           "credits": {
             "type": "integer",
@@ -4105,6 +4476,236 @@ enum OpenAPIDocument {
             "description": "Recorded in TenantErased; default: erased by the operator."
           }
         }
+      },
+      "RetryRun": {
+        "title": "RetryRun",
+        "type": "object",
+        "description": "No fields.",
+        "properties": {},
+        "additionalProperties": false
+      },
+      "RateWindowUse": {
+        "type": "object",
+        "required": [
+          "limit",
+          "seconds",
+          "used"
+        ],
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "description": "Calls that may start within any period of this many seconds."
+          },
+          "seconds": {
+            "type": "integer"
+          },
+          "used": {
+            "type": "integer",
+            "description": "Calls of this key started within the last seconds."
+          }
+        }
+      },
+      "FlowKey": {
+        "type": "object",
+        "description": "One tenant's key of one vendor as the workers' claims see it: a lane exists for every stored key and for every vendor a run waits on. Optional fields are absent when they have no value.",
+        "required": [
+          "vendor",
+          "state",
+          "limits",
+          "waiting",
+          "inFlight"
+        ],
+        "properties": {
+          "vendor": {
+            "$ref": "#/components/schemas/Vendor"
+          },
+          "tenantId": {
+            "$ref": "#/components/schemas/Uuid",
+            "description": "Operator answers only."
+          },
+          "fingerprint": {
+            "type": "string",
+            "description": "The stored key's fingerprint; absent when no key is stored."
+          },
+          "secretVersion": {
+            "type": "integer",
+            "description": "The stored key's version; absent when no key is stored."
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "active",
+              "paused",
+              "suspended",
+              "no_key"
+            ],
+            "description": "no_key: no key stored (runs wait for one); suspended: the vendor refused the key (invalid or out of credits) until the tenant stores another; paused: the vendor asked to slow down (429) until pausedUntil; otherwise active."
+          },
+          "pausedUntil": {
+            "$ref": "#/components/schemas/Timestamp",
+            "description": "While paused."
+          },
+          "pauseReason": {
+            "type": "string",
+            "description": "While paused."
+          },
+          "suspendedReason": {
+            "type": "string",
+            "description": "While suspended."
+          },
+          "limits": {
+            "type": "object",
+            "required": [
+              "parallelism",
+              "windows"
+            ],
+            "description": "The limits in force: the tenant's override, else the vendor default, else the built-in limits.",
+            "properties": {
+              "parallelism": {
+                "type": "integer",
+                "description": "Calls of the key in flight at once."
+              },
+              "windows": {
+                "type": "array",
+                "items": {
+                  "$ref": "#/components/schemas/RateWindowUse"
+                },
+                "description": "Every window must have room for a call to start; empty: no rate limit."
+              }
+            }
+          },
+          "waiting": {
+            "type": "integer",
+            "description": "Steps waiting for this vendor (due or not yet)."
+          },
+          "inFlight": {
+            "type": "integer",
+            "description": "Steps leased to a worker."
+          },
+          "oldestWaitingSeconds": {
+            "type": "number",
+            "description": "How long the oldest waiting step has waited; absent when nothing waits."
+          }
+        }
+      },
+      "FlowKeyList": {
+        "type": "object",
+        "description": "Flow keys ordered by tenant and vendor (not paginated; nextCursor is never present).",
+        "required": [
+          "items"
+        ],
+        "properties": {
+          "items": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/FlowKey"
+            }
+          }
+        }
+      },
+      "RateWindow": {
+        "type": "object",
+        "required": [
+          "limit",
+          "seconds"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000000,
+            "description": "Calls that may start within any period of seconds."
+          },
+          "seconds": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 86400
+          }
+        }
+      },
+      "SetFlowLimits": {
+        "title": "SetFlowLimits",
+        "type": "object",
+        "additionalProperties": false,
+        "description": "Replaces the limits whole. A field absent or null inherits from the level above (a tenant override from the vendor default, the default from the built-in limits).",
+        "properties": {
+          "windows": {
+            "type": [
+              "array",
+              "null"
+            ],
+            "items": {
+              "$ref": "#/components/schemas/RateWindow"
+            },
+            "maxItems": 8,
+            "description": "Rate windows, at most 8, no two with the same seconds; empty: no rate limit."
+          },
+          "parallelism": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 1,
+            "maximum": 10000,
+            "description": "Calls of one key in flight at once."
+          }
+        }
+      },
+      "FlowLimits": {
+        "type": "object",
+        "required": [
+          "vendor",
+          "scope"
+        ],
+        "description": "Flow limits at one level. windows or parallelism absent: inherited.",
+        "properties": {
+          "vendor": {
+            "$ref": "#/components/schemas/Vendor"
+          },
+          "scope": {
+            "type": "string",
+            "enum": [
+              "builtin",
+              "default",
+              "tenant"
+            ],
+            "description": "builtin: Tally's; default: the operator's for every tenant's keys of the vendor; tenant: one tenant's override."
+          },
+          "tenantId": {
+            "$ref": "#/components/schemas/Uuid",
+            "description": "For scope tenant."
+          },
+          "windows": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/RateWindow"
+            },
+            "description": "Empty: no rate limit."
+          },
+          "parallelism": {
+            "type": "integer"
+          },
+          "updatedAt": {
+            "$ref": "#/components/schemas/Timestamp",
+            "description": "In lists: when the workers applied it."
+          }
+        }
+      },
+      "FlowLimitsList": {
+        "type": "object",
+        "description": "Flow limits by vendor, then built-in, default and tenant rows (not paginated; nextCursor is never present).",
+        "required": [
+          "items"
+        ],
+        "properties": {
+          "items": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/FlowLimits"
+            }
+          }
+        }
       }
     },
     "responses": {
@@ -4369,33 +4970,6 @@ enum OpenAPIDocument {
               "title": "Internal server error",
               "status": 500,
               "detail": "The request failed on the server; its request id identifies it in the logs."
-            }
-          }
-        }
-      },
-      "NotImplemented": {
-        "description": "The route exists but its behaviour arrives with a later release (not-implemented). On tenant routes the RateLimit fields are present too.",
-        "headers": {
-          "X-Request-Id": {
-            "$ref": "#/components/headers/X-Request-Id"
-          },
-          "RateLimit": {
-            "$ref": "#/components/headers/RateLimit"
-          },
-          "RateLimit-Policy": {
-            "$ref": "#/components/headers/RateLimit-Policy"
-          }
-        },
-        "content": {
-          "application/problem+json": {
-            "schema": {
-              "$ref": "#/components/schemas/Problem"
-            },
-            "example": {
-              "type": "https://tally.dev/problems/not-implemented",
-              "title": "Not implemented yet",
-              "status": 501,
-              "detail": "Flow control per vendor key arrives with the workers."
             }
           }
         }

@@ -88,10 +88,6 @@ extension Problem {
         Problem(.conflict, "conflict", title: "Conflict", detail: detail)
     }
 
-    static func notImplemented(_ detail: String) -> Problem {
-        Problem(.notImplemented, "not-implemented", title: "Not implemented yet", detail: detail)
-    }
-
     static let unauthorized = Problem(
         .unauthorized, "unauthorized", title: "Unauthorized", detail: "A valid bearer credential is required.",
         headers: [.wwwAuthenticate: #"Bearer realm="tally""#])

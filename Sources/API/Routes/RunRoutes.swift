@@ -91,19 +91,24 @@ struct RunRoutes {
         for input in inputs {
             let id = UUID()
             runIDs.append(id)
-            let event = RunStarted(
+            let started = RunStarted(
                 runID: id, tenantID: principal.tenantID, workflowID: body.workflowId, definition: workflow,
                 input: PersonInput(
                     fullName: input.fullName?.trimmingCharacters(in: .whitespaces), domain: input.domain?.lowercased(),
                     linkedinURL: input.linkedinUrl),
                 batchID: batchID)
+            // The first step is in the same append: the workers never see a started run without a step to claim.
+            let first = StepScheduled(runID: id, step: 1, kind: .find, vendor: workflow.finders[0], attempt: 1, notBefore: nil)
             appends.append(
                 StreamAppend(
                     stream: .run(id), tenantID: principal.tenantID, expected: .noStream,
-                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)]))
+                    events: [
+                        try EventCatalog.tally.encode(started, metadata: context.eventMetadata),
+                        try EventCatalog.tally.encode(first, metadata: context.eventMetadata),
+                    ]))
         }
         let results = try await services.append(appends)
-        await services.awaitProjection("workflow_runs", results.map { $0.feedPositions[0] }.max()!)
+        await services.awaitProjection("workflow_runs", results.compactMap { $0.feedPositions.last }.max()!)
         struct Started: Encodable {
             var id: UUID
             var status: String
@@ -225,7 +230,7 @@ struct RunRoutes {
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    static let statuses: Set<String> = ["running", "succeeded", "not_found", "failed", "cancelled"]
+    static let statuses: Set<String> = ["running", "parked", "succeeded", "not_found", "failed", "cancelled"]
 
     func list(_ request: Request, _ context: TallyContext) async throws -> Response {
         let principal = try context.tenant
@@ -271,17 +276,9 @@ struct RunRoutes {
     }
 
     /// The run as its stream says now; 404 when it is another tenant's or does not exist.
-    static func state(_ id: UUID, tenant: UUID, store: EventStore) async throws -> (status: String, version: Int64) {
+    static func state(_ id: UUID, tenant: UUID, store: EventStore) async throws -> RunState {
         guard let events = try await store.readAll(.run(id), ownedBy: tenant) else { throw Problem.notFound("run") }
-        var status = "running"
-        for recorded in events {
-            switch try store.catalog.decode(recorded) {
-            case let event as RunFinished: status = event.status.rawValue
-            case is RunCancelled: status = "cancelled"
-            default: break
-            }
-        }
-        return (status, events.last!.streamVersion)
+        return try RunState.fold(events, catalog: store.catalog)
     }
 
     struct Cancel: RequestBody {
@@ -298,30 +295,97 @@ struct RunRoutes {
         let id = try context.uuidParameter("id", "run")
         let body: Cancel = request.headers[.contentType] == nil ? Cancel(reason: nil) : try await request.decodeJSON(Cancel.self)
         let run = try await Self.state(id, tenant: principal.tenantID, store: services.store)
-        guard run.status == "running" else {
-            throw Problem(.conflict, "run-finished", title: "Run already ended", detail: "The run is \(run.status); only a running run can be cancelled.")
+        guard run.status == "running" || run.status == "parked" else {
+            throw Problem(
+                .conflict, "run-finished", title: "Run already ended",
+                detail: "The run is \(run.status); only a running or parked run can be cancelled.")
         }
+        let cancelled = RunCancelled(runID: id, reason: body.reason ?? "cancelled by the tenant")
+        try await append(cancelled, to: id, at: run.version, context)
+        return try await get(request, context)
+    }
+
+    /// A retry takes no fields; a body, when sent, must be an empty object.
+    struct Retry: RequestBody {
+        static let fields: Set<String> = []
+        func validate() -> [Problem.FieldError] { [] }
+    }
+
+    /// Schedules a failed run's last failed step again, as the next step of the run: the run is running again
+    /// and the workers claim the step like any other.
+    func retry(_ request: Request, _ context: TallyContext) async throws -> Response {
+        var request = request
+        let principal = try context.tenant
+        let id = try context.uuidParameter("id", "run")
+        if request.headers[.contentType] != nil { _ = try await request.decodeJSON(Retry.self) }
+        let run = try await Self.state(id, tenant: principal.tenantID, store: services.store)
+        guard run.status == "failed", let retried = run.retryStep else {
+            throw Problem(
+                .conflict, "run-not-failed", title: "Run not failed", detail: "The run is \(run.status); only a failed run can be retried.")
+        }
+        let scheduled = StepScheduled(
+            runID: id, step: run.lastStep + 1, kind: retried.kind, vendor: retried.vendor, attempt: 1, notBefore: nil)
+        try await append(scheduled, to: id, at: run.version, context)
+        var response = try await get(request, context)
+        response.status = .accepted
+        return response
+    }
+
+    /// Appends one event to the run's stream at the version the command decided on (a race is 409), and
+    /// waits until `workflow_runs` shows it.
+    private func append(_ event: some DomainEvent, to run: UUID, at version: Int64, _ context: TallyContext) async throws {
+        let principal = try context.tenant
         do {
             let results = try await services.append([
                 StreamAppend(
-                    stream: .run(id), tenantID: principal.tenantID, expected: .exactly(run.version),
-                    events: [
-                        try EventCatalog.tally.encode(RunCancelled(runID: id, reason: body.reason ?? "cancelled by the tenant"), metadata: context.eventMetadata)
-                    ])
+                    stream: .run(run), tenantID: principal.tenantID, expected: .exactly(version),
+                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
             ])
-            services.runs.noteEvent(id, at: results[0].feedPositions[0])
+            services.runs.noteEvent(run, at: results[0].feedPositions[0])
             await services.awaitProjection("workflow_runs", results[0].feedPositions[0])
         } catch let error as EventsError where error.code == .conflict {
             throw Problem.raced("run")
         }
-        return try await get(request, context)
     }
+}
 
-    func retry(_ request: Request, _ context: TallyContext) async throws -> Response {
-        let principal = try context.tenant
-        let id = try context.uuidParameter("id", "run")
-        _ = try await Self.state(id, tenant: principal.tenantID, store: services.store)
-        throw Problem.notImplemented("Retrying a failed run belongs to the workers, which are not part of this release.")
+/// A run as its stream says now, for deciding commands; the statuses are those of `workflow_runs`.
+struct RunState {
+    var status = "running"
+    var version: Int64 = 0
+    /// The highest step number scheduled so far (0: none).
+    var lastStep = 0
+    /// What a retry schedules: the kind and vendor of the step that failed last, else of the last step
+    /// scheduled, else the workflow's first finder (a run started before the API scheduled first steps).
+    var retryStep: (kind: StepKind, vendor: Vendor)?
+
+    static func fold(_ events: [RecordedEvent], catalog: EventCatalog) throws -> RunState {
+        var state = RunState()
+        var kinds: [Int: StepKind] = [:]
+        var lastScheduled: (kind: StepKind, vendor: Vendor)?
+        var lastFailed: (kind: StepKind, vendor: Vendor)?
+        var firstFinder: Vendor?
+        for recorded in events {
+            state.version = recorded.streamVersion
+            switch try catalog.decode(recorded) {
+            case let event as RunStarted: firstFinder = event.definition.finders.first
+            case let event as StepScheduled:
+                state.lastStep = max(state.lastStep, event.step)
+                kinds[event.step] = event.kind
+                lastScheduled = (event.kind, event.vendor)
+                if state.status == "failed" { state.status = "running" }
+            case is StepStarted:
+                if state.status == "parked" { state.status = "running" }
+            case let event as StepFailed:
+                lastFailed = (kinds[event.step] ?? .find, event.vendor)
+                if event.failure == .keyFatal, state.status == "running" { state.status = "parked" }
+            case let event as RunFinished: state.status = event.status.rawValue
+            case is RunCancelled: state.status = "cancelled"
+            default: break
+            }
+        }
+        state.retryStep = lastFailed ?? lastScheduled ?? firstFinder.map { (kind: .find, vendor: $0) }
+        return state
     }
 }
 

@@ -28,6 +28,14 @@ extension TallyContext {
         guard let text = parameters.get(name), let id = UUID(uuidString: text) else { throw Problem.notFound(what) }
         return id
     }
+
+    /// The `vendor` path parameter; an unknown vendor is 404 (it names nothing).
+    func vendorParameter() throws -> Vendor {
+        guard let text = parameters.get("vendor"), let vendor = Vendor(rawValue: text) else {
+            throw Problem(.notFound, "not-found", title: "Not found", detail: "Vendors are \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        return vendor
+    }
 }
 
 /// Opaque cursors for keyset pagination: base64url of the last row's sort key.

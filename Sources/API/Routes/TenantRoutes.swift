@@ -181,20 +181,13 @@ struct TenantRoutes {
         var updatedAt: Date
     }
 
-    private func vendorParameter(_ context: TallyContext) throws -> Vendor {
-        guard let text = context.parameters.get("vendor"), let vendor = Vendor(rawValue: text) else {
-            throw Problem(.notFound, "not-found", title: "Not found", detail: "Vendors are \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")).")
-        }
-        return vendor
-    }
-
     /// Seals the key with the tenant's data key and appends it; the plaintext exists in this process only
     /// while the request is handled and is never stored, logged or answered. Without a master key: 503,
     /// never an unsealed secret.
     func storeVendorSecret(_ request: Request, _ context: TallyContext) async throws -> Response {
         var request = request
         let principal = try context.tenant
-        let vendor = try vendorParameter(context)
+        let vendor = try context.vendorParameter()
         guard let vault = services.vault else {
             throw Problem(
                 .serviceUnavailable, "secrets-unavailable", title: "Vendor secrets unavailable",
@@ -240,7 +233,7 @@ struct TenantRoutes {
     /// in the log (it only grows); erasing the tenant is what makes them unreadable.
     func removeVendorSecret(_ request: Request, _ context: TallyContext) async throws -> Response {
         let principal = try context.tenant
-        let vendor = try vendorParameter(context)
+        let vendor = try context.vendorParameter()
         let state = try await VendorSecretState.load(tenant: principal.tenantID, vendor: vendor, store: services.store)
         guard state.present else { throw Problem.notFound("vendor secret") }
         let event = VendorSecretRemoved(tenantID: principal.tenantID, vendor: vendor, secretVersion: state.secretVersion)
@@ -255,10 +248,6 @@ struct TenantRoutes {
             throw Problem.raced("vendor secret")
         }
         return Response(status: .noContent)
-    }
-
-    func flowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
-        throw Problem.notImplemented("Flow control per vendor key arrives with the workers.")
     }
 
     // MARK: - Workflows

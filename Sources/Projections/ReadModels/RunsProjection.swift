@@ -4,6 +4,9 @@ import Foundation
 /// `workflow_runs` (one row per run: status, current step, result) and `workflow_progress` (one row per step
 /// attempt with its outcome), from the run streams.
 ///
+/// A run is `running` until it finishes or is cancelled; a key-fatal step failure `parked`s it until a worker
+/// starts a step again, and a step scheduled after it `failed` (a retry) makes it `running` again.
+///
 /// Run streams are most of the log, so a batch is folded in memory: the rows it touches are loaded once, every
 /// event is applied to them, and each table gets one upsert for the whole batch. The result does not depend on
 /// how the events are split into batches (the determinism test checks exactly that).
@@ -147,6 +150,12 @@ public struct RunsProjection: Projection {
             case let event as StepScheduled:
                 let id = try run(event.runID, recorded)
                 let tenant = runs[id]!.tenantID
+                if runs[id]!.status == RunStatus.failed.rawValue {
+                    // A retry: the run is running again.
+                    runs[id]!.status = "running"
+                    runs[id]!.reason = nil
+                    runs[id]!.finishedAt = nil
+                }
                 runs[id]!.currentStep = Int32(event.step)
                 runs[id]!.currentVendor = event.vendor.rawValue
                 let key = Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt))
@@ -159,6 +168,12 @@ public struct RunsProjection: Projection {
                 progress[key]!.status = "started"
                 progress[key]!.startedAt = at
                 progress[key]!.workerID = event.workerID
+                if runs[event.runID]?.status == "parked" {
+                    // The tenant stored a new key and a worker claimed the step again.
+                    let id = try run(event.runID, recorded)
+                    runs[id]!.status = "running"
+                    runs[id]!.reason = nil
+                }
             case let event as VendorCallBilled:
                 let key = try attempt(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
                 progress[key]!.credits += Int32(event.credits)
@@ -176,6 +191,12 @@ public struct RunsProjection: Projection {
                 progress[key]!.failure = event.failure.rawValue
                 progress[key]!.reason = event.reason
                 progress[key]!.finishedAt = at
+                if event.failure == .keyFatal, runs[event.runID]?.status == "running" {
+                    // The run waits for the tenant to store a new key for the vendor.
+                    let id = try run(event.runID, recorded)
+                    runs[id]!.status = "parked"
+                    runs[id]!.reason = event.reason
+                }
             case let event as RunFinished:
                 let id = try run(event.runID, recorded)
                 runs[id]!.status = event.status.rawValue
@@ -205,6 +226,9 @@ public struct RunsProjection: Projection {
             switch event {
             case let event as RunStarted: created.insert(event.runID)
             case let event as StepScheduled: referenced.insert(event.runID)
+            // Either may change the run's status (parked and back), depending on the status it has.
+            case let event as StepStarted: referenced.insert(event.runID)
+            case let event as StepFailed where event.failure == .keyFatal: referenced.insert(event.runID)
             case let event as VendorCallBilled: referenced.insert(event.runID)
             case let event as RunFinished: referenced.insert(event.runID)
             case let event as RunCancelled: referenced.insert(event.runID)

@@ -2,7 +2,8 @@ package import Events
 package import Foundation
 
 /// A realistic history for tests and benchmarks: tenants with plan changes, keys issued, rotated and revoked,
-/// vendor secrets, workflows, runs with their steps and billed calls, and usage batches. Deterministic for a
+/// vendor secrets, workflows, runs with their steps and billed calls (some parked on a refused key, some failed
+/// and retried), usage batches and flow-limit overrides. Deterministic for a
 /// seed, and valid: every event follows the ones it depends on, in its stream's order.
 package struct SyntheticHistory {
     private var random: SeededRandom
@@ -96,6 +97,16 @@ package struct SyntheticHistory {
             }
         }
         if !usage.isEmpty { add(.usage(tenant: tenant), usage) }
+        if tenantsMade % 5 == 0 {
+            var limits = [
+                try catalog.encode(FlowLimitsSet(vendor: .prospeo, tenantID: tenant, windows: [RateWindow(limit: 5, seconds: 1)], parallelism: 2),
+                                   id: random.uuid())
+            ]
+            if tenantsMade % 10 == 0 {
+                limits.append(try catalog.encode(FlowLimitsSet(vendor: .prospeo, tenantID: tenant, windows: nil, parallelism: nil), id: random.uuid()))
+            }
+            add(.flowLimits(vendor: .prospeo, tenant: tenant), limits)
+        }
         return appends
     }
 
@@ -113,9 +124,22 @@ package struct SyntheticHistory {
         }
         var step = 0
         var email: String?
-        for finder in definition.finders where email == nil {
+        for (index, finder) in definition.finders.enumerated() where email == nil {
             step += 1
             var attempt = 1
+            let mishap = index == 0 ? random.next(upTo: 40) : -1
+            if mishap == 0 {
+                // The vendor refused the tenant's key: the run parks until a worker starts the next attempt.
+                events += try attemptEvents(run, tenant, step, attempt, .find, finder)
+                events.append(try catalog.encode(StepFailed(runID: run, step: step, attempt: attempt, vendor: finder, failure: .keyFatal, reason: "HTTP 401: invalid API key"), id: random.uuid()))
+                attempt += 1
+            } else if mishap == 1 {
+                // Retries ran out and the run failed; the tenant retried it: the same vendor as the run's next step.
+                events += try attemptEvents(run, tenant, step, attempt, .find, finder)
+                events.append(try catalog.encode(StepFailed(runID: run, step: step, attempt: attempt, vendor: finder, failure: .transient, reason: "HTTP 503"), id: random.uuid()))
+                events.append(try catalog.encode(RunFinished(runID: run, status: .failed, email: nil, validationStatus: nil, reason: "retries ran out"), id: random.uuid()))
+                step += 1
+            }
             if random.next(upTo: 10) == 0 {
                 events += try attemptEvents(run, tenant, step, attempt, .find, finder)
                 events.append(try catalog.encode(StepFailed(runID: run, step: step, attempt: attempt, vendor: finder, failure: .transient, reason: "HTTP 503"), id: random.uuid()))

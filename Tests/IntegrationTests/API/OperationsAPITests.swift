@@ -126,22 +126,22 @@ struct OperationsAPITests {
                         .post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/a"}}"#
                     )["runs"]?[0]?["id"]?.stringValue)
 
-                let reader = Task { try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: key, count: 2) }
+                let reader = Task { try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: key, count: 3) }
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(try await client.call(.post, "/v1/runs/\(run)/cancel", token: key).status == .ok)
                 let frames = try await reader.value
-                #expect(frames.map(\.event) == ["RunStarted", "RunCancelled"])
+                #expect(frames.map(\.event) == ["RunStarted", "StepScheduled", "RunCancelled"])
                 #expect(frames[0].data.contains(#""stream":"run-\#(run)""#))
 
-                let resumed = try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: key, lastEventID: frames[0].id, count: 1)
-                #expect(resumed.map(\.event) == ["RunCancelled"] && resumed[0].id == frames[1].id, "\(frames) \(resumed)")
+                let resumed = try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: key, lastEventID: frames[1].id, count: 1)
+                #expect(resumed.map(\.event) == ["RunCancelled"] && resumed[0].id == frames[2].id, "\(frames) \(resumed)")
 
                 let (_, other, _) = try await client.tenantWithKey("other")
                 let denied = try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: other, count: 1)
                 #expect(denied.isEmpty, "another tenant's run streams nothing (404)")
 
                 // The tenant's stream starts now and carries only its own runs.
-                let tenantStream = Task { try await SSE.read(port: port, path: "/v1/events", token: key, count: 1) }
+                let tenantStream = Task { try await SSE.read(port: port, path: "/v1/events", token: key, count: 2) }
                 try await Task.sleep(for: .milliseconds(300))
                 let otherWorkflow = try await client.workflow(other)
                 try await client.call(
@@ -151,8 +151,8 @@ struct OperationsAPITests {
                         .post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/b"}}"#
                     )["runs"]?[0]?["id"]?.stringValue)
                 let live = try await tenantStream.value
-                #expect(live.map(\.event) == ["RunStarted"])
-                #expect(live.first?.data.contains(#""stream":"run-\#(mine)""#) == true)
+                #expect(live.map(\.event) == ["RunStarted", "StepScheduled"])
+                #expect(live.allSatisfy { $0.data.contains(#""stream":"run-\#(mine)""#) })
             }
         }
     }

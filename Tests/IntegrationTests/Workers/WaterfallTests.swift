@@ -241,4 +241,30 @@ struct WaterfallTests {
             #expect(events.compactMap { $0 as? RunFinished }.count == 1)
         }
     }
+
+    @Test("after a tenant's erasure its runs park on unopenable keys; another tenant's runs go on")
+    func erasedTenant() async throws {
+        try await WorkerHarness.with { h in
+            let erased = try await h.tenant(name: "Gone")
+            let kept = try await h.tenant(name: "Kept")
+            try await h.storeKeys(tenant: erased)
+            try await h.storeKeys(tenant: kept)
+            #expect(try await SecretVault.destroyKeys(of: erased, pool: h.store.pool) == 1)
+            let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3)
+            let gone = try await h.startRun(tenant: erased, domain: "acme.com", definition: single)
+            let going = try await h.startRun(tenant: kept, domain: "acme.com", definition: single)
+            try await h.working(h.worker()) {
+                try await h.waitFinished([going])
+                try await Eventually.wait("the erased tenant's key to be suspended") {
+                    try await h.store.read(stream: .vendorSecret(tenant: erased, vendor: .prospeo)).contains { $0.type == "VendorKeySuspended" }
+                }
+            }
+            #expect(try await h.finished(going)?.status == .succeeded)
+            let failed = try #require(try await h.events(gone).compactMap { $0 as? StepFailed }.first)
+            #expect(failed.failure == .keyFatal)
+            #expect(failed.reason.contains("erased"))
+            #expect(try await h.finished(gone) == nil)
+            #expect(h.fake.stats().keys[FakeVendors.keyID("live-prospeo-\(erased.lowercased.prefix(8))")] == nil)
+        }
+    }
 }
