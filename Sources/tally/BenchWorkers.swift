@@ -132,6 +132,11 @@ struct WorkersPhaseResult {
     var inFlight: [(vendor: Vendor, parallelism: Int, most: Int)]
     var claimed: Int
     var fenced: Int
+    /// Medians in seconds: a claim's begin to its outcome's commit's begin (the rest of the claim, the call, the
+    /// wait for a committer), and an outcome's commit's begin to the run's next claim's begin (the commit, the
+    /// wait for the claimer).
+    var claimToCommit: Double
+    var commitToNextClaim: Double
 
     var stepsPerSecond: Double { Double(steps) / wallSeconds }
     var runsPerSecond: Double { Double(runs) / wallSeconds }
@@ -143,6 +148,10 @@ struct WorkersPhaseResult {
                 format: "  %d runs, %d steps (%d failed), %d events in %.2f s: %.0f steps/s, %.0f runs/s, %.0f events/s",
                 runs, steps, failedSteps, events, wallSeconds, stepsPerSecond, runsPerSecond, Double(events) / wallSeconds))
         Swift.print(String(format: "  run latency (RunStarted -> RunFinished): p50 %.0f ms, p99 %.0f ms", latencyP50 * 1000, latencyP99 * 1000))
+        Swift.print(
+            String(
+                format: "  per step, medians: claim -> outcome's commit %.1f ms, outcome's commit -> next claim of the run %.1f ms",
+                claimToCommit * 1000, commitToNextClaim * 1000))
         if let parallelism, latency > 0 {
             // Prospeo and ZeroBounce get `parallelism` per key, Findymail half: in proportion to their steps.
             let total = tenants * (parallelism + parallelism / 2 + parallelism)
@@ -378,10 +387,21 @@ struct WorkersBenchRun: Sendable {
                   FROM events s JOIN events f ON f.stream_id = s.stream_id AND f.event_type = 'RunFinished'
                   WHERE s.tenant_id = ANY($1) AND s.event_type = 'RunStarted') AS runs
             """, [tenants])
+        // recorded_at is the appending transaction's start: StepStarted's is the claim's, StepFinished's the commit's.
+        let steps = try await store.pool.query(
+            """
+            SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM next_at - recorded_at))
+                       FILTER (WHERE event_type = 'StepStarted' AND next_type IN ('StepFinished', 'StepFailed'))::float8,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM next_at - recorded_at))
+                       FILTER (WHERE event_type IN ('StepFinished', 'StepFailed') AND next_type = 'StepStarted')::float8
+            FROM (SELECT event_type, recorded_at, lead(recorded_at) OVER w AS next_at, lead(event_type) OVER w AS next_type
+                  FROM events WHERE tenant_id = ANY($1) AND event_type IN ('StepStarted', 'StepFinished', 'StepFailed')
+                  WINDOW w AS (PARTITION BY stream_id ORDER BY stream_version)) AS steps
+            """, [tenants])
         return WorkersPhaseResult(
             runs: runs, steps: try row.int(0), failedSteps: try row.int(1), events: try row.int(3), wallSeconds: try row.double(4),
             latencyP50: try latency.first?.double(0) ?? 0, latencyP99: try latency.first?.double(1) ?? 0, windows: [], inFlight: [], claimed: 0,
-            fenced: 0)
+            fenced: 0, claimToCommit: try steps.first?.double(0) ?? 0, commitToNextClaim: try steps.first?.double(1) ?? 0)
     }
 
     /// The most starts of one key of these tenants within any `seconds`-long window: the claim counts the starts
