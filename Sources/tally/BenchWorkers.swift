@@ -98,9 +98,8 @@ extension Bench {
                     let rate = saturated.runsPerSecond * pacedFraction
                     let pacedRuns = max(tenants, Int(rate * pacedSeconds))
                     let paced = try await bench.phase(latency: latency, runs: pacedRuns, offeredRunsPerSecond: rate)
-                    paced.print(
-                        label: String(format: "%d ms, paced at %.0f runs/s", latency, rate), latency: latency,
-                        parallelism: latency > 0 ? parallelism : nil, tenants: tenants)
+                    // The ceiling is about a backlog: a paced phase offers less than it on purpose.
+                    paced.print(label: String(format: "%d ms, paced at %.0f runs/s", latency, rate), latency: latency, parallelism: nil, tenants: tenants)
                 }
             }
             if let rawReference {
@@ -160,6 +159,11 @@ struct WorkersPhaseResult {
                 String(
                     format: "  parallelism ceiling: %d calls in flight in all / %d ms = %.0f steps/s; achieved %.2fx of it", total, latency, ceiling,
                     stepsPerSecond / ceiling))
+            // A step holds its key's slot from its claim to its outcome's commit, not only while the vendor answers.
+            Swift.print(
+                String(
+                    format: "  slot time per step (calls in flight in all x wall time / steps): %.1f ms, of which the vendor %d ms",
+                    Double(total) * wallSeconds / Double(steps) * 1000, latency))
         }
         let overshoot = (windows.map { $0.most - $0.limit } + inFlight.map { $0.most - $0.parallelism }).max() ?? 0
         let parts =
