@@ -63,15 +63,21 @@ extension Bench {
             guard !parsedLatencies.isEmpty, parsedLatencies.allSatisfy({ $0 >= 0 }) else {
                 throw ValidationError("--latency-ms must be a comma-separated list of milliseconds.")
             }
-            guard tenants >= 1, runs >= tenants, workers >= 1, slots >= 1, commitBatch >= 1, pollMs >= 1, parallelism >= 2 else {
-                throw ValidationError("--tenants, --workers, --slots, --commit-batch, --poll-ms must be positive, --runs at least --tenants, --parallelism at least 2.")
+            guard tenants >= 1, runs >= tenants, workers >= 1, slots >= 1, commitBatch >= 1, pollMs >= 1,
+                parallelism >= 2
+            else {
+                throw ValidationError(
+                    "--tenants, --workers, --slots, --commit-batch, --poll-ms must be positive, --runs at least --tenants, --parallelism at least 2."
+                )
             }
             guard (0..<1).contains(pacedFraction), pacedSeconds > 0 else {
                 throw ValidationError("--paced-fraction must be in [0, 1) and --paced-seconds positive.")
             }
         }
 
-        var parsedLatencies: [Int] { latencies.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        var parsedLatencies: [Int] {
+            latencies.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        }
 
         func run() async throws {
             let url = try database.resolvedURL()
@@ -83,23 +89,30 @@ extension Bench {
             logger.logLevel = .warning
             let bench = WorkersBenchRun(
                 store: store, masterKey: masterKey,
-                settings: .init(tenants: tenants, workers: workers, slots: slots, commitBatch: commitBatch, pollMs: pollMs, parallelism: parallelism),
+                settings: .init(
+                    tenants: tenants, workers: workers, slots: slots, commitBatch: commitBatch, pollMs: pollMs,
+                    parallelism: parallelism),
                 logger: logger)
 
             print(
                 "\(tenants) tenants per phase, \(runs) runs per saturated phase (half 2 steps, half 3), \(workers) worker\(workers == 1 ? "" : "s")"
-                    + " in this process, \(slots) slots, commit batch \(commitBatch), poll \(pollMs) ms; durable PostgreSQL")
+                    + " in this process, \(slots) slots, commit batch \(commitBatch), poll \(pollMs) ms; durable PostgreSQL"
+            )
             var rawReference: (events: Int, seconds: Double)?
             for latency in parsedLatencies {
                 let saturated = try await bench.phase(latency: latency, runs: runs, offeredRunsPerSecond: nil)
-                saturated.print(label: "\(latency) ms, saturated", latency: latency, parallelism: latency > 0 ? parallelism : nil, tenants: tenants)
+                saturated.print(
+                    label: "\(latency) ms, saturated", latency: latency, parallelism: latency > 0 ? parallelism : nil,
+                    tenants: tenants)
                 if rawReference == nil { rawReference = (saturated.events, saturated.wallSeconds) }
                 if pacedFraction > 0 {
                     let rate = saturated.runsPerSecond * pacedFraction
                     let pacedRuns = max(tenants, Int(rate * pacedSeconds))
                     let paced = try await bench.phase(latency: latency, runs: pacedRuns, offeredRunsPerSecond: rate)
                     // The ceiling is about a backlog: a paced phase offers less than it on purpose.
-                    paced.print(label: String(format: "%d ms, paced at %.0f runs/s", latency, rate), latency: latency, parallelism: nil, tenants: tenants)
+                    paced.print(
+                        label: String(format: "%d ms, paced at %.0f runs/s", latency, rate), latency: latency,
+                        parallelism: nil, tenants: tenants)
                 }
             }
             if let rawReference {
@@ -108,7 +121,8 @@ extension Bench {
                 let rawRate = Double(rawReference.events) / rawSeconds
                 print(
                     String(
-                        format: "physical reference: %d event rows as raw 100-row INSERTs by 4 writers: %.2f s, %.0f ev/s;"
+                        format:
+                            "physical reference: %d event rows as raw 100-row INSERTs by 4 writers: %.2f s, %.0f ev/s;"
                             + " the first saturated phase wrote them at %.0f ev/s: %.2fx raw",
                         rawReference.events, rawSeconds, rawRate, tallyRate, tallyRate / rawRate))
             }
@@ -144,12 +158,18 @@ struct WorkersPhaseResult {
         Swift.print("\(label):")
         Swift.print(
             String(
-                format: "  %d runs, %d steps (%d failed), %d events in %.2f s: %.0f steps/s, %.0f runs/s, %.0f events/s",
-                runs, steps, failedSteps, events, wallSeconds, stepsPerSecond, runsPerSecond, Double(events) / wallSeconds))
-        Swift.print(String(format: "  run latency (RunStarted -> RunFinished): p50 %.0f ms, p99 %.0f ms", latencyP50 * 1000, latencyP99 * 1000))
+                format:
+                    "  %d runs, %d steps (%d failed), %d events in %.2f s: %.0f steps/s, %.0f runs/s, %.0f events/s",
+                runs, steps, failedSteps, events, wallSeconds, stepsPerSecond, runsPerSecond,
+                Double(events) / wallSeconds))
         Swift.print(
             String(
-                format: "  per step, medians: claim -> outcome's commit %.1f ms, outcome's commit -> next claim of the run %.1f ms",
+                format: "  run latency (RunStarted -> RunFinished): p50 %.0f ms, p99 %.0f ms", latencyP50 * 1000,
+                latencyP99 * 1000))
+        Swift.print(
+            String(
+                format:
+                    "  per step, medians: claim -> outcome's commit %.1f ms, outcome's commit -> next claim of the run %.1f ms",
                 claimToCommit * 1000, commitToNextClaim * 1000))
         if let parallelism, latency > 0 {
             // Prospeo and ZeroBounce get `parallelism` per key, Findymail half: in proportion to their steps.
@@ -157,12 +177,15 @@ struct WorkersPhaseResult {
             let ceiling = Double(total) / (Double(latency) / 1000)
             Swift.print(
                 String(
-                    format: "  parallelism ceiling: %d calls in flight in all / %d ms = %.0f steps/s; achieved %.2fx of it", total, latency, ceiling,
+                    format:
+                        "  parallelism ceiling: %d calls in flight in all / %d ms = %.0f steps/s; achieved %.2fx of it",
+                    total, latency, ceiling,
                     stepsPerSecond / ceiling))
             // A step holds its key's slot from its claim to its outcome's commit, not only while the vendor answers.
             Swift.print(
                 String(
-                    format: "  slot time per step (calls in flight in all x wall time / steps): %.1f ms, of which the vendor %d ms",
+                    format:
+                        "  slot time per step (calls in flight in all x wall time / steps): %.1f ms, of which the vendor %d ms",
                     Double(total) * wallSeconds / Double(steps) * 1000, latency))
         }
         let overshoot = (windows.map { $0.most - $0.limit } + inFlight.map { $0.most - $0.parallelism }).max() ?? 0
@@ -218,7 +241,8 @@ struct WorkersBenchRun: Sendable {
 
     func phase(latency: Int, runs: Int, offeredRunsPerSecond: Double?) async throws -> WorkersPhaseResult {
         let fake = try await FakeVendors.start(
-            FakeVendorsConfiguration(latencyMilliseconds: latency), logger: Logger(label: "tally.bench.fake", factory: { _ in SwiftLogNoOpLogHandler() }))
+            FakeVendorsConfiguration(latencyMilliseconds: latency),
+            logger: Logger(label: "tally.bench.fake", factory: { _ in SwiftLogNoOpLogHandler() }))
         let limits = limits(latency: latency)
         var tenantIDs: [UUID] = []
         var keys: [Vendor: [String]] = [:]
@@ -231,7 +255,12 @@ struct WorkersBenchRun: Sendable {
                 keys[vendor, default: []].append(key)
                 let limit = limits[vendor]!
                 try await store.append(
-                    [try store.catalog.encode(FlowLimitsSet(vendor: vendor, tenantID: tenant, windows: limit.windows, parallelism: limit.parallelism))],
+                    [
+                        try store.catalog.encode(
+                            FlowLimitsSet(
+                                vendor: vendor, tenantID: tenant, windows: limit.windows, parallelism: limit.parallelism
+                            ))
+                    ],
                     to: .flowLimits(vendor: vendor, tenant: tenant), tenantID: tenant, expected: .any)
             }
         }
@@ -241,7 +270,8 @@ struct WorkersBenchRun: Sendable {
             Worker(
                 store: store, masterKey: masterKey, caller: caller,
                 configuration: WorkerConfiguration(
-                    workerID: "bench-\(index)", slots: settings.slots, lease: .seconds(30), pollInterval: .milliseconds(settings.pollMs),
+                    workerID: "bench-\(index)", slots: settings.slots, lease: .seconds(30),
+                    pollInterval: .milliseconds(settings.pollMs),
                     commitBatch: settings.commitBatch, dispatch: index == 0),
                 logger: logger)
         }
@@ -282,7 +312,12 @@ struct WorkersBenchRun: Sendable {
     private func createTenant() async throws -> UUID {
         let id = UUID()
         try await store.append(
-            [try store.catalog.encode(TenantCreated(tenantID: id, name: "Bench \(id.lowercased.prefix(8))", slug: "b-" + id.lowercased, plan: "pro"))],
+            [
+                try store.catalog.encode(
+                    TenantCreated(
+                        tenantID: id, name: "Bench \(id.lowercased.prefix(8))", slug: "b-" + id.lowercased, plan: "pro")
+                )
+            ],
             to: .tenant(id), tenantID: id, expected: .noStream)
         return id
     }
@@ -291,10 +326,12 @@ struct WorkersBenchRun: Sendable {
         let vault = SecretVault(pool: store.pool, masterKey: masterKey)
         let sealed = try await vault.seal(Array(key.utf8), tenant: tenant, vendor: vendor, secretVersion: 1)
         let event = VendorSecretSealed(
-            tenantID: tenant, vendor: vendor, secretVersion: 1, tenantKeyVersion: sealed.tenantKeyVersion, sealed: Data(sealed.sealed),
+            tenantID: tenant, vendor: vendor, secretVersion: 1, tenantKeyVersion: sealed.tenantKeyVersion,
+            sealed: Data(sealed.sealed),
             fingerprint: sealed.fingerprint)
         try await store.append(
-            [try store.catalog.encode(event)], to: .vendorSecret(tenant: tenant, vendor: vendor), tenantID: tenant, expected: .noStream)
+            [try store.catalog.encode(event)], to: .vendorSecret(tenant: tenant, vendor: vendor), tenantID: tenant,
+            expected: .noStream)
     }
 
     /// RunStarted with the first StepScheduled in one append per run, 500 runs per statement; all at once, or
@@ -309,8 +346,11 @@ struct WorkersBenchRun: Sendable {
                 stream: .run(id), tenantID: tenant, expected: .noStream,
                 events: [
                     try store.catalog.encode(
-                        RunStarted(runID: id, tenantID: tenant, workflowID: UUID(), definition: Self.definition, input: input, batchID: nil)),
-                    try store.catalog.encode(StepScheduled(runID: id, step: 1, kind: .find, vendor: .prospeo, attempt: 1, notBefore: nil)),
+                        RunStarted(
+                            runID: id, tenantID: tenant, workflowID: UUID(), definition: Self.definition, input: input,
+                            batchID: nil)),
+                    try store.catalog.encode(
+                        StepScheduled(runID: id, step: 1, kind: .find, vendor: .prospeo, attempt: 1, notBefore: nil)),
                 ])
         }
         guard let rate = offeredRunsPerSecond else {
@@ -340,7 +380,8 @@ struct WorkersBenchRun: Sendable {
             let done = try await store.pool.withConnection { connection in
                 try await connection.withTransaction(begin: Self.operatorBegin) {
                     try await connection.query(
-                        "SELECT count(*) FROM work_queue WHERE tenant_id = ANY($1) AND state = 'done'", [.uuidArray(tenants)]
+                        "SELECT count(*) FROM work_queue WHERE tenant_id = ANY($1) AND state = 'done'",
+                        [.uuidArray(tenants)]
                     ).first?.int(0) ?? 0
                 }
             }
@@ -403,9 +444,12 @@ struct WorkersBenchRun: Sendable {
                   WINDOW w AS (PARTITION BY stream_id ORDER BY stream_version)) AS steps
             """, [tenants])
         return WorkersPhaseResult(
-            runs: runs, steps: try row.int(0), failedSteps: try row.int(1), events: try row.int(3), wallSeconds: try row.double(4),
-            latencyP50: try latency.first?.double(0) ?? 0, latencyP99: try latency.first?.double(1) ?? 0, windows: [], inFlight: [], claimed: 0,
-            fenced: 0, claimToCommit: try steps.first?.double(0) ?? 0, commitToNextClaim: try steps.first?.double(1) ?? 0)
+            runs: runs, steps: try row.int(0), failedSteps: try row.int(1), events: try row.int(3),
+            wallSeconds: try row.double(4),
+            latencyP50: try latency.first?.double(0) ?? 0, latencyP99: try latency.first?.double(1) ?? 0, windows: [],
+            inFlight: [], claimed: 0,
+            fenced: 0, claimToCommit: try steps.first?.double(0) ?? 0,
+            commitToNextClaim: try steps.first?.double(1) ?? 0)
     }
 
     /// The most starts of one key of these tenants within any `seconds`-long window: the claim counts the starts
