@@ -71,5 +71,7 @@ fi
 children+=($!)
 "$bin" serve "$@" &
 children+=($!)
-# Until one of them stops on its own or a signal arrives; either way cleanup stops the rest.
-wait -n "${children[@]}" || true
+# Until one of them stops on its own (its exit status is ours) or a signal arrives; cleanup stops the rest.
+status=0
+wait -n "${children[@]}" || status=$?
+exit "$status"
