@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both install missing Debian packages and
 # start their own PostgreSQL when needed.
-.PHONY: run test build deps bench-append bench-rebuild bench-api format lint clean
+.PHONY: run test build deps bench-append bench-rebuild bench-workers bench-api format lint clean
 
 run: deps
 	scripts/run.sh
@@ -19,6 +19,9 @@ bench-append: deps
 
 bench-rebuild: deps
 	scripts/bench.sh rebuild
+
+bench-workers: deps
+	scripts/bench.sh workers
 
 bench-api:
 	@WITH_WRK=1 scripts/deps.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Release build, private durable PostgreSQL, one benchmark: bench.sh append|rebuild [options]
+# Release build, private durable PostgreSQL, one benchmark: bench.sh append|rebuild|workers [options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:?usage: bench.sh append|rebuild [options]}
+what=${1:?usage: bench.sh append|rebuild|workers [options]}
 shift
 swift build -c release --product tally
 bin="$(swift build -c release --show-bin-path)/tally"

@@ -6,7 +6,7 @@ import Projections
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure this machine: Tally against the physical limit of the same database.",
-        subcommands: [Append.self, Rebuild.self])
+        subcommands: [Append.self, Rebuild.self, WorkersBench.self])
 
     struct Append: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -100,7 +100,7 @@ struct Bench: AsyncParsableCommand {
     }
 }
 
-private func benchPayload(catalog: EventCatalog) throws -> EventData {
+func benchPayload(catalog: EventCatalog) throws -> EventData {
     let event = StepFinished(
         runID: UUID(), step: 2, attempt: 1, vendor: .findymail, outcome: .found,
         email: "margaret.hamilton.\(String(repeating: "x", count: 80))@example-company-domain.com", validationStatus: "valid")
@@ -109,7 +109,7 @@ private func benchPayload(catalog: EventCatalog) throws -> EventData {
 
 /// The physical limit: the same rows, INSERTed as they are into a table identical to `events`, with the SQL
 /// and metadata prepared once, so that the client does no more per row than it must.
-private struct RawInsert: Sendable {
+struct RawInsert: Sendable {
     let payload: EventData
     let metadata: String
     let sql: [Int: String]
