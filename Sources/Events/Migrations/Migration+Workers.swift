@@ -162,8 +162,14 @@ extension Migration {
                     LIMIT 256
                 LOOP
                     EXIT WHEN v_left <= 0;
-                    INSERT INTO flow_keys (vendor, tenant_id, fingerprint) VALUES (k.vendor, k.tenant_id, k.fingerprint)
-                    ON CONFLICT DO NOTHING;
+                    -- The dispatcher creates the row with the key; this is the fallback. An INSERT that meets a
+                    -- row another claimer has locked would wait for it (and two claimers could wait for each
+                    -- other), so it only runs when the row is missing.
+                    IF NOT EXISTS (SELECT 1 FROM flow_keys fk
+                                   WHERE fk.vendor = k.vendor AND fk.tenant_id = k.tenant_id AND fk.fingerprint = k.fingerprint) THEN
+                        INSERT INTO flow_keys (vendor, tenant_id, fingerprint) VALUES (k.vendor, k.tenant_id, k.fingerprint)
+                        ON CONFLICT DO NOTHING;
+                    END IF;
                     PERFORM 1 FROM flow_keys fk
                     WHERE fk.vendor = k.vendor AND fk.tenant_id = k.tenant_id AND fk.fingerprint = k.fingerprint
                       AND (fk.paused_until IS NULL OR fk.paused_until <= clock_timestamp())

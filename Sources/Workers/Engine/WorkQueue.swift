@@ -338,7 +338,18 @@ struct WorkQueue: Sendable {
                         .uuid(event.tenantID), .string(event.vendor.rawValue), .int32(Int32(event.secretVersion)),
                         .int32(Int32(event.tenantKeyVersion)), .bytes(Array(event.sealed)), .string(event.fingerprint), .int64(version),
                     ])
-                due = due || !changed.isEmpty
+                if !changed.isEmpty {
+                    // The key's flow row, created here so that claims only ever lock it.
+                    try await connection.query(
+                        """
+                        INSERT INTO flow_keys (vendor, tenant_id, fingerprint)
+                        SELECT $1, $2, $3
+                        WHERE NOT EXISTS (SELECT 1 FROM flow_keys WHERE vendor = $1 AND tenant_id = $2 AND fingerprint = $3)
+                        ON CONFLICT DO NOTHING
+                        """,
+                        [.string(event.vendor.rawValue), .uuid(event.tenantID), .string(event.fingerprint)])
+                    due = true
+                }
             case let event as VendorSecretRemoved:
                 try await connection.query(
                     """

@@ -237,7 +237,7 @@ struct FakeVendorHandlers: Sendable {
 
     static func json(_ status: Int, _ object: [String: Any]) -> Response {
         let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
             ?? Data("{}".utf8)
         return json(status, body: data)
     }
