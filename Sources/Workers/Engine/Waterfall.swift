@@ -18,8 +18,20 @@ public enum Waterfall {
 
     /// The run's state in the queue after the step.
     public enum Next: Sendable, Hashable {
-        case waiting(step: Int, attempt: Int, kind: StepKind, vendor: Vendor, notBefore: Date?, transientFailures: Int, email: String?)
+        case waiting(NextStep)
         case done
+    }
+
+    /// The step a run waits for next.
+    public struct NextStep: Sendable, Hashable {
+        public var step: Int
+        public var attempt: Int
+        public var kind: StepKind
+        public var vendor: Vendor
+        public var notBefore: Date?
+        public var transientFailures: Int
+        /// The address found so far, for validation.
+        public var email: String?
     }
 
     /// How retries back off: `base · 2^(failures−1)`, at most `cap`, with "equal jitter" (half fixed, half
@@ -63,7 +75,7 @@ public enum Waterfall {
             decision.events.append(
                 StepScheduled(runID: step.runID, step: number, kind: kind, vendor: vendor, attempt: attempt, notBefore: notBefore))
             decision.next = .waiting(
-                step: number, attempt: attempt, kind: kind, vendor: vendor, notBefore: notBefore, transientFailures: failures, email: email)
+                NextStep(step: number, attempt: attempt, kind: kind, vendor: vendor, notBefore: notBefore, transientFailures: failures, email: email))
         }
 
         switch result.outcome {

@@ -183,6 +183,22 @@ struct WorkQueue: Sendable {
         }
         guard !appends.isEmpty else { return report }
         let results = try await store.append(appends, on: connection)
+        // A finished run keeps its last step's values; only its state and version change.
+        var states: [String] = []
+        var next: [Waterfall.NextStep] = []
+        for update in updates {
+            switch update.next {
+            case .waiting(let step):
+                states.append("waiting")
+                next.append(step)
+            case .done:
+                states.append("done")
+                next.append(
+                    Waterfall.NextStep(
+                        step: update.step.step, attempt: update.step.attempt, kind: update.step.kind, vendor: update.step.vendor,
+                        notBefore: nil, transientFailures: update.step.transientFailures, email: update.step.email))
+            }
+        }
         try await connection.query(
             """
             UPDATE work_queue q
@@ -195,15 +211,9 @@ struct WorkQueue: Sendable {
             WHERE q.run_id = u.run_id
             """,
             [
-                .uuidArray(updates.map(\.step.runID)),
-                .stringArray(updates.map { if case .done = $0.next { "done" } else { "waiting" } }),
-                .int32Array(updates.map { if case .waiting(let step, _, _, _, _, _, _) = $0.next { Int32(step) } else { Int32($0.step.step) } }),
-                .int32Array(updates.map { if case .waiting(_, let attempt, _, _, _, _, _) = $0.next { Int32(attempt) } else { Int32($0.step.attempt) } }),
-                .stringArray(updates.map { if case .waiting(_, _, let kind, _, _, _, _) = $0.next { kind.rawValue } else { $0.step.kind.rawValue } }),
-                .stringArray(updates.map { if case .waiting(_, _, _, let vendor, _, _, _) = $0.next { vendor.rawValue } else { $0.step.vendor.rawValue } }),
-                .timestampArray(updates.map { if case .waiting(_, _, _, _, let notBefore, _, _) = $0.next { notBefore } else { nil } }),
-                .int32Array(updates.map { if case .waiting(_, _, _, _, _, let failures, _) = $0.next { Int32(failures) } else { Int32($0.step.transientFailures) } }),
-                .stringArray(updates.map { if case .waiting(_, _, _, _, _, _, let email) = $0.next { email } else { $0.step.email } }),
+                .uuidArray(updates.map(\.step.runID)), .stringArray(states), .int32Array(next.map { Int32($0.step) }),
+                .int32Array(next.map { Int32($0.attempt) }), .stringArray(next.map(\.kind.rawValue)), .stringArray(next.map(\.vendor.rawValue)),
+                .timestampArray(next.map(\.notBefore)), .int32Array(next.map { Int32($0.transientFailures) }), .stringArray(next.map(\.email)),
                 .int64Array(updates.map { results[$0.append].streamVersion }),
             ])
         report.committed += updates.count
