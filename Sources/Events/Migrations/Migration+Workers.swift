@@ -33,8 +33,6 @@ extension Migration {
                 fencing_token bigint NOT NULL DEFAULT 0,
                 lease_owner text,
                 lease_until timestamptz,
-                -- The key whose call is in flight; cleared when the vendor has answered (the step stays leased until
-                -- its outcome commits, but no longer takes a place of the key's parallelism).
                 leased_fingerprint text,
                 -- When the step began to wait: first come, first served within a flow key.
                 waiting_since timestamptz NOT NULL DEFAULT now(),
@@ -241,8 +239,7 @@ extension Migration {
                    (SELECT count(*) FROM work_queue q
                     WHERE q.tenant_id = lanes.tenant_id AND q.vendor = lanes.vendor AND q.state = 'waiting')::integer AS waiting,
                    (SELECT count(*) FROM work_queue q
-                    WHERE q.tenant_id = lanes.tenant_id AND q.vendor = lanes.vendor AND q.state = 'leased'
-                      AND q.leased_fingerprint IS NOT NULL)::integer AS in_flight,
+                    WHERE q.tenant_id = lanes.tenant_id AND q.vendor = lanes.vendor AND q.state = 'leased')::integer AS in_flight,
                    (SELECT min(q.waiting_since) FROM work_queue q
                     WHERE q.tenant_id = lanes.tenant_id AND q.vendor = lanes.vendor AND q.state = 'waiting') AS oldest_waiting_since
             FROM (

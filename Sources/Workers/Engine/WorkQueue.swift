@@ -72,25 +72,6 @@ struct WorkQueue: Sendable {
         return steps
     }
 
-    // MARK: - Answered calls
-
-    /// Frees the key's places of calls that have ended: their steps stay leased until their outcomes commit,
-    /// but they are no longer in flight at the vendor. Not made durable (a lost mark only leaves a place taken
-    /// until the commit, never gives one away twice).
-    func markAnswered(_ steps: [ClaimedStep]) async throws {
-        guard !steps.isEmpty else { return }
-        try await store.pool.withConnection { connection in
-            try await connection.withTransaction(begin: Self.begin + "; SET LOCAL synchronous_commit = off") {
-                _ = try await connection.query(
-                    """
-                    UPDATE work_queue q SET leased_fingerprint = NULL
-                    FROM unnest($1::uuid[], $2::int8[]) AS u(run_id, token)
-                    WHERE q.run_id = u.run_id AND q.fencing_token = u.token AND q.state = 'leased'
-                    """, [.uuidArray(steps.map(\.runID)), .int64Array(steps.map(\.fencingToken))])
-            }
-        }
-    }
-
     // MARK: - Committing
 
     /// A step whose vendor call ended.

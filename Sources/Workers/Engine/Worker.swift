@@ -66,8 +66,6 @@ public final class Worker: Sendable {
     private struct State {
         var inFlight = 0
         var finished: [WorkQueue.Finished] = []
-        /// Calls that ended and whose key places are not yet freed.
-        var answered: [ClaimedStep] = []
         var stopping = false
         var stats = WorkerStats()
     }
@@ -75,7 +73,6 @@ public final class Worker: Sendable {
     private let state = Mutex(State())
     private let claimWake = ChangeSignal()
     private let commitWake = ChangeSignal()
-    private let answerWake = ChangeSignal()
 
     public init(store: EventStore, masterKey: MasterKey, caller: any VendorCalling, configuration: WorkerConfiguration, logger: Logger) {
         self.queue = WorkQueue(store: store, backoff: configuration.backoff)
@@ -102,7 +99,6 @@ public final class Worker: Sendable {
     public func stop() {
         state.withLock { $0.stopping = true }
         claimWake.signal()
-        answerWake.signal()
         commitWake.signal()
     }
 
@@ -116,7 +112,6 @@ public final class Worker: Sendable {
                 group.addTask { await dispatcher.run(stopping: { self.stopping }) }
             }
             group.addTask { await self.housekeeping() }
-            group.addTask { await self.answerLoop() }
             group.addTask { await self.commitLoop() }
             group.addTask { await self.commitLoop() }
             group.addTask { await self.claimLoop() }
@@ -179,36 +174,8 @@ public final class Worker: Sendable {
                 outcome: .transient(reason: "the stored key could not be opened (\(code))", retryAfterSeconds: nil), credits: 0, answered: false,
                 httpStatus: nil)
         }
-        state.withLock {
-            $0.finished.append(WorkQueue.Finished(step: step, result: result))
-            $0.answered.append(step)
-        }
-        answerWake.signal()
+        state.withLock { $0.finished.append(WorkQueue.Finished(step: step, result: result)) }
         commitWake.signal()
-    }
-
-    /// Frees the key places of ended calls as soon as they end, ahead of their commits, so that a key's
-    /// parallelism is spent on calls, not on commits.
-    private func answerLoop() async {
-        while true {
-            let generation = answerWake.generation
-            let (steps, done) = state.withLock { state -> ([ClaimedStep], Bool) in
-                defer { state.answered.removeAll() }
-                return (state.answered, state.stopping && state.inFlight == 0)
-            }
-            if steps.isEmpty {
-                if done { return }
-                await answerWake.wait(after: generation, timeout: .milliseconds(100))
-                continue
-            }
-            do {
-                try await queue.markAnswered(steps)
-                claimWake.signal()
-            } catch {
-                // The places stay taken until the outcomes commit.
-                logger.warning("marking answered calls failed", metadata: ["error": "\(error)"])
-            }
-        }
     }
 
     // MARK: - Committing
