@@ -86,6 +86,36 @@ package final class PostgresConnection: @unchecked Sendable {
         return UncheckedPointer(handle)
     }
 
+    /// A session of its own for a leader that holds a session-level advisory lock, named `applicationName` so
+    /// that `pg_stat_activity` tells the leader from the standbys.
+    ///
+    /// The lock lasts as long as the server keeps this session, and the server only notices a dead client when
+    /// it next reads from or writes to it. A leader killed while its batch waits on a lock would keep leading
+    /// until that wait ends: the server checks the client every second during a statement (PostgreSQL 14 and
+    /// later). A leader whose host or network vanished leaves a TCP session the server would keep for the OS
+    /// keepalive default, over two hours; keepalives and a user timeout end it within about 15 s (they do nothing
+    /// on a Unix socket).
+    package static func connectLeaderSession(_ configuration: PostgresConfiguration, applicationName: String) async throws
+        -> PostgresConnection
+    {
+        var configuration = configuration
+        configuration.applicationName = applicationName
+        let connection = try await connect(configuration)
+        do {
+            try await connection.execute(
+                """
+                SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;
+                SET tcp_user_timeout = 10000;
+                SELECT set_config('client_connection_check_interval', '1000', false)
+                WHERE current_setting('server_version_num')::int >= 140000
+                """)
+            return connection
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
     /// Closes the connection; pending calls finish first.
     package func close() {
         guard !closedFlag.exchange(true, ordering: .acquiringAndReleasing) else { return }

@@ -86,29 +86,9 @@ public final class ProjectionRunner: Sendable {
     /// A session of its own for `projection`, named after it and this process (`tally-projection-tenants pid=4242`)
     /// so that `pg_stat_activity` tells the leader from the standbys.
     private func connect(_ projection: any Projection) async throws -> PostgresConnection {
-        var configuration = store.pool.configuration
-        let pid = ProcessInfo.processInfo.processIdentifier
-        configuration.applicationName = "tally-projection-\(projection.name) pid=\(pid)"
-        let connection = try await PostgresConnection.connect(configuration)
-        do {
-            // The lock lasts as long as the server keeps this session, and the server only notices a dead client
-            // when it next reads from or writes to it. A leader killed while its batch waits on a lock would keep
-            // leading until that wait ends: the server checks the client every second during a statement
-            // (PostgreSQL 14 and later). A leader whose host or network vanished leaves a TCP session the server
-            // would keep for the OS keepalive default, over two hours; keepalives and a user timeout end it
-            // within about 15 s (they do nothing on a Unix socket).
-            try await connection.execute(
-                """
-                SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;
-                SET tcp_user_timeout = 10000;
-                SELECT set_config('client_connection_check_interval', '1000', false)
-                WHERE current_setting('server_version_num')::int >= 140000
-                """)
-            return connection
-        } catch {
-            connection.close()
-            throw error
-        }
+        try await PostgresConnection.connectLeaderSession(
+            store.pool.configuration,
+            applicationName: "tally-projection-\(projection.name) pid=\(ProcessInfo.processInfo.processIdentifier)")
     }
 
     /// Applies `projection` while this process leads it; returns when it fails or the task is cancelled.

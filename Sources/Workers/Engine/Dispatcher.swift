@@ -28,17 +28,9 @@ final class Dispatcher: Sendable {
         while !stopping() {
             var session: PostgresConnection?
             do {
-                var configuration = queue.store.pool.configuration
-                configuration.applicationName = "tally-dispatcher pid=\(ProcessInfo.processInfo.processIdentifier)"
-                let connection = try await PostgresConnection.connect(configuration)
+                let connection = try await PostgresConnection.connectLeaderSession(
+                    queue.store.pool.configuration, applicationName: "tally-dispatcher pid=\(ProcessInfo.processInfo.processIdentifier)")
                 session = connection
-                try await connection.execute(
-                    """
-                    SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;
-                    SET tcp_user_timeout = 10000;
-                    SELECT set_config('client_connection_check_interval', '1000', false)
-                    WHERE current_setting('server_version_num')::int >= 140000
-                    """)
                 while !stopping() {
                     let locked = try await connection.query(
                         "SELECT pg_try_advisory_lock(hashtextextended('tally.workers.dispatcher', 0))")
