@@ -1,13 +1,16 @@
+import Events
 public import Hummingbird
 public import Logging
-import Events
 import Projections
 
 /// Builds the HTTP application; tests call it directly with `app.test(.router)` or `.live`.
-public func buildApplication(services: APIServices, logger: Logger = Logger(label: "tally.api")) -> some ApplicationProtocol {
+public func buildApplication(services: APIServices, logger: Logger = Logger(label: "tally.api"))
+    -> some ApplicationProtocol
+{
     Application(
         router: buildRouter(services: services),
-        configuration: .init(address: .hostname(services.settings.host, port: services.settings.port), serverName: "tally"),
+        configuration: .init(
+            address: .hostname(services.settings.host, port: services.settings.port), serverName: "tally"),
         logger: logger)
 }
 
@@ -18,7 +21,8 @@ func buildRouter(services: APIServices) -> Router<TallyContext> {
     let routes = services.routes
     routes.removeAll()
 
-    func on(_ group: RouterGroup<TallyContext>, _ prefix: String, _ method: HTTPRequest.Method, _ path: String,
+    func on(
+        _ group: RouterGroup<TallyContext>, _ prefix: String, _ method: HTTPRequest.Method, _ path: String,
         _ handler: @escaping @Sendable (Request, TallyContext) async throws -> Response
     ) {
         routes.add(method, prefix + path)
@@ -48,6 +52,8 @@ func buildRouter(services: APIServices) -> Router<TallyContext> {
     on(admin, "/v1/admin", .delete, "/tenants/{id}/keys/{keyId}", tenants.revokeKey)
     on(admin, "/v1/admin", .post, "/tenants/{id}/keys/{keyId}/rotate", tenants.rotateKey)
     on(admin, "/v1/admin", .get, "/projections", tenants.projections)
+    on(admin, "/v1/admin", .get, "/parked-streams", tenants.parkedStreams)
+    on(admin, "/v1/admin", .post, "/parked-streams/retry", tenants.retryParkedStreams)
     let flows = FlowRoutes(services: services)
     on(admin, "/v1/admin", .get, "/flow-keys", flows.operatorFlowKeys)
     on(admin, "/v1/admin", .get, "/flow-limits", flows.listLimits)
@@ -96,13 +102,15 @@ struct OperationsRoutes {
         try JSON.response(["status": "ok"])
     }
 
-    /// Ready when the database answers and every projection runs within the lag threshold.
+    /// Ready when the database answers and every projection runs within the lag threshold (parked streams do
+    /// not make an instance unready: they are counted in the answer).
     func readyz(_ request: Request, _ context: TallyContext) async throws -> Response {
         do {
             try await services.store.ping()
         } catch {
             context.logger.warning("readiness: the database is not reachable", metadata: ["error": "\(error)"])
-            throw Problem(.serviceUnavailable, "not-ready", title: "Not ready", detail: "The database is not reachable.")
+            throw Problem(
+                .serviceUnavailable, "not-ready", title: "Not ready", detail: "The database is not reachable.")
         }
         let statuses = try await ProjectionStatus.all(ProductProjections.all, store: services.store)
         let behind = statuses.filter { $0.state != .running || $0.lagSeconds > services.settings.readyLagSeconds }
@@ -110,19 +118,30 @@ struct OperationsRoutes {
             throw Problem(
                 .serviceUnavailable, "not-ready", title: "Not ready",
                 detail: "Projections behind or stopped: "
-                    + behind.map { "\($0.name) (\($0.state.rawValue), \(Int($0.lagSeconds)) s behind)" }.joined(separator: ", "))
+                    + behind.map { "\($0.name) (\($0.state.rawValue), \(Int($0.lagSeconds)) s behind)" }.joined(
+                        separator: ", "))
         }
-        return try JSON.response(["status": "ready", "database": "ok", "projections": "ok"])
+        // A parked stream is one tenant's problem, not the instance's: it stays ready and says how many.
+        struct Ready: Encodable {
+            var status = "ready"
+            var database = "ok"
+            var projections = "ok"
+            var parkedStreams: Int
+        }
+        return try JSON.response(Ready(parkedStreams: statuses.reduce(0) { $0 + $1.parkedStreams }))
     }
 
     func metrics(_ request: Request, _ context: TallyContext) async throws -> Response {
-        let text = await services.metrics.render(store: services.store)
+        let text = await services.metrics.render(
+            store: services.store, keyDirectoryParked: services.keys.parkedStreams.count)
         return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: text)))
     }
 
     func openAPI(_ request: Request, _ context: TallyContext) async throws -> Response {
         Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
 }

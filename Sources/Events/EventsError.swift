@@ -11,6 +11,7 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
             case unknownEventType, unknownCodec, corruptPayload, decoding, migrationChecksumMismatch
             case migrationUnknown, appendOnly
             case masterKeyMismatch, secretUnopenable, tenantKeyDestroyed
+            case serializationFailure
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -49,6 +50,10 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
         public static let secretUnopenable = Code(.secretUnopenable)
         /// The tenant was erased: its data key is destroyed and nothing sealed for it opens any more.
         public static let tenantKeyDestroyed = Code(.tenantKeyDestroyed)
+        /// The transaction lost a race with another one and nothing of it was committed: run the whole
+        /// transaction again (SQLSTATE 40001 or 40P01). An append from a transaction older than its stream's
+        /// last append is refused this way (`stream` names the stream), so that the feed keeps every stream's order.
+        public static let serializationFailure = Code(.serializationFailure)
 
         public var description: String { base.rawValue }
     }

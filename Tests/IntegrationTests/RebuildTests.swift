@@ -1,23 +1,33 @@
-@testable import Events
 import Foundation
-@testable import Projections
 import Synchronization
 import Testing
+
+@testable import Events
+@testable import Projections
 
 @Suite("Projections: rebuild")
 struct RebuildTests {
     private func appendRuns(_ store: EventStore, count: Int) async throws {
-        try await store.append(try (0..<count).map { _ in try Fixtures.runStarted() }, to: .run(UUID()), tenantID: nil, expected: .noStream)
+        try await store.append(
+            try (0..<count).map { _ in try Fixtures.runStarted() }, to: .run(UUID()), tenantID: nil, expected: .noStream
+        )
     }
 
-    @Test("a rebuild while appends continue: the swapped-in tables hold every event, counted once, and the runner goes on")
+    @Test(
+        "a rebuild while appends continue: the swapped-in tables hold every event, counted once, and the runner goes on"
+    )
     func rebuildUnderLoad() async throws {
         try await TestDatabase.withStore { store, _ in
             let projection = CountingProjection(name: "rebuilt")
             for _ in 0..<20 { try await appendRuns(store, count: 25) }
-            let runner = Task { await ProjectionRunner(store: store, projections: [projection], options: ProjectionRunnerTests.fast).run() }
+            let runner = Task {
+                await ProjectionRunner(store: store, projections: [projection], options: ProjectionRunnerTests.fast)
+                    .run()
+            }
             defer { runner.cancel() }
-            try await Eventually.wait("the live projection") { try await store.count("rebuilt", "RunStarted") == 500 }
+            try await Eventually.wait("the live projection", timeout: .seconds(60)) {
+                try await store.count("rebuilt", "RunStarted") == 500
+            }
 
             let appended = Mutex(500)
             let appender = Task {
@@ -33,22 +43,33 @@ struct RebuildTests {
             try await appender.value
             let total = appended.withLock { $0 }
             #expect(total == 700)
-            try await Eventually.wait("every event after the swap") { try await store.count("rebuilt", "RunStarted") == Int64(total) }
+            try await Eventually.wait("every event after the swap") {
+                try await store.count("rebuilt", "RunStarted") == Int64(total)
+            }
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await store.count("rebuilt", "RunStarted") == Int64(total), "nothing counted twice")
             #expect(try await store.checkpoint("rebuilt")?.status == "running")
-            let leftovers = try await store.pool.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'tally_rebuild'").first?.int64(0)
+            let leftovers = try await store.pool.query(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'tally_rebuild'"
+            ).first?.int64(0)
             #expect(leftovers == 0)
         }
     }
 
-    @Test("verify swaps an equal rebuild, and lists the differences and swaps nothing when the live rows were tampered with")
+    @Test(
+        "verify swaps an equal rebuild, and lists the differences and swaps nothing when the live rows were tampered with"
+    )
     func verify() async throws {
         try await TestDatabase.withStore { store, _ in
             let projection = CountingProjection(name: "verified")
             try await appendRuns(store, count: 30)
-            try await store.append([try Fixtures.usage(tenant: UUID(), calls: 1)], to: .usage(tenant: UUID()), tenantID: nil, expected: .any)
-            let runner = Task { await ProjectionRunner(store: store, projections: [projection], options: ProjectionRunnerTests.fast).run() }
+            try await store.append(
+                [try Fixtures.usage(tenant: UUID(), calls: 1)], to: .usage(tenant: UUID()), tenantID: nil,
+                expected: .any)
+            let runner = Task {
+                await ProjectionRunner(store: store, projections: [projection], options: ProjectionRunnerTests.fast)
+                    .run()
+            }
             try await Eventually.wait("the live projection") { try await store.count("verified", "UsageRecorded") == 1 }
             runner.cancel()
             await runner.value
@@ -57,7 +78,8 @@ struct RebuildTests {
             #expect(clean.swapped && clean.differences.isEmpty)
 
             try await store.pool.withTransaction { connection in
-                try await connection.execute("SET LOCAL tally.operator = 'on'; UPDATE verified SET n = n + 5 WHERE event_type = 'RunStarted'")
+                try await connection.execute(
+                    "SET LOCAL tally.operator = 'on'; UPDATE verified SET n = n + 5 WHERE event_type = 'RunStarted'")
             }
             let tampered = try await ProjectionRebuilder(store: store).rebuild(projection, verify: true)
             #expect(!tampered.swapped)
@@ -84,7 +106,9 @@ struct RebuildTests {
                 }.rebuild(projection)
             }
             await #expect(throws: CancellationError.self) { try await interrupted.value }
-            let position = try await store.pool.query("SELECT events_applied FROM projection_rebuilds WHERE projection = 'resumed'").first?.int64(0)
+            let position = try await store.pool.query(
+                "SELECT events_applied FROM projection_rebuilds WHERE projection = 'resumed'"
+            ).first?.int64(0)
             #expect((100..<300).contains(position ?? 0))
 
             let outcome = try await ProjectionRebuilder(store: store, batchSize: 20).rebuild(projection)
@@ -108,7 +132,8 @@ struct RebuildTests {
             }
             await #expect(throws: CancellationError.self) { try await interrupted.value }
 
-            let outcomes = try await ProjectionRebuilder(store: store, batchSize: 20).rebuild([fresh, resumed], verify: false)
+            let outcomes = try await ProjectionRebuilder(store: store, batchSize: 20).rebuild(
+                [fresh, resumed], verify: false)
             #expect(outcomes.map(\.projection) == ["pass_fresh", "pass_resumed"])
             #expect(outcomes.map(\.resumed) == [false, true])
             #expect(outcomes.allSatisfy { $0.swapped && $0.eventsApplied == 300 })
@@ -146,7 +171,8 @@ struct DeterminismTests {
         events.append(try Fixtures.usage(tenant: UUID(), calls: 3))
         #expect(Set(events.map(\.type)) == Set(EventCatalog.tally.eventTypes))
         func agrees<E: DomainEvent>(_ type: E.Type, _ json: [UInt8]) throws -> Bool {
-            try PayloadDecoder().decode(E.self, from: json) == EventCatalog.makeDecoder().decode(E.self, from: Data(json))
+            try PayloadDecoder().decode(E.self, from: json)
+                == EventCatalog.makeDecoder().decode(E.self, from: Data(json))
         }
         for event in events {
             let type = try #require(EventCatalog.tally.eventType(named: event.type))
@@ -154,7 +180,9 @@ struct DeterminismTests {
         }
     }
 
-    @Test("about 100,000 events applied live in small batches equal the same history rebuilt from scratch, table by table")
+    @Test(
+        "about 100,000 events applied live in small batches equal the same history rebuilt from scratch, table by table"
+    )
     func liveEqualsRebuilt() async throws {
         try await TestDatabase.withStore(maxConnections: 8) { store, _ in
             var history = SyntheticHistory(seed: 2026)
@@ -169,22 +197,29 @@ struct DeterminismTests {
             let types = try await store.pool.query("SELECT count(DISTINCT event_type) FROM events").first?.int64(0)
             #expect(types == Int64(store.catalog.eventTypes.count), "every event type is in the history")
 
-            let options = ProjectionRunner.Options(batchSize: 37, pollInterval: .milliseconds(50), leadershipRetry: .milliseconds(50))
-            let runner = Task { await ProjectionRunner(store: store, projections: ProductProjections.all, options: options).run() }
+            let options = ProjectionRunner.Options(
+                batchSize: 37, pollInterval: .milliseconds(50), leadershipRetry: .milliseconds(50))
+            let runner = Task {
+                await ProjectionRunner(store: store, projections: ProductProjections.all, options: options).run()
+            }
             try await Eventually.wait("every projection to catch up", timeout: .seconds(600)) {
-                try await ProjectionStatus.all(ProductProjections.all, store: store).allSatisfy { $0.state == .running && $0.lagEvents == 0 }
+                try await ProjectionStatus.all(ProductProjections.all, store: store).allSatisfy {
+                    $0.state == .running && $0.lagEvents == 0
+                }
             }
             runner.cancel()
             await runner.value
 
             // All in one pass, as `tally projections rebuild --all` does: each event decoded once for every projection.
-            let outcomes = try await ProjectionRebuilder(store: store, batchSize: 5000).rebuild(ProductProjections.all, verify: true)
+            let outcomes = try await ProjectionRebuilder(store: store, batchSize: 5000).rebuild(
+                ProductProjections.all, verify: true)
             #expect(outcomes.map(\.projection) == ProductProjections.all.map(\.name))
             for outcome in outcomes {
                 #expect(outcome.differences.isEmpty, "\(outcome.projection): \(outcome.differences.prefix(3))")
                 #expect(outcome.swapped)
             }
-            #expect(try await store.pool.query("SELECT count(*) FROM workflow_runs").first?.int64(0) == Int64(tenants * 40))
+            #expect(
+                try await store.pool.query("SELECT count(*) FROM workflow_runs").first?.int64(0) == Int64(tenants * 40))
         }
     }
 }

@@ -101,7 +101,7 @@ enum OpenAPIDocument {
           "Operations"
         ],
         "summary": "Readiness",
-        "description": "200 when the database answers and every projection runs within the lag threshold; otherwise 503 not-ready naming the projections behind or stopped.",
+        "description": "200 when the database answers and every projection runs within the lag threshold (parked streams are counted, not failed on); otherwise 503 not-ready naming the projections behind or stopped.",
         "operationId": "getReadiness",
         "parameters": [
           {
@@ -128,7 +128,8 @@ enum OpenAPIDocument {
                 "example": {
                   "status": "ready",
                   "database": "ok",
-                  "projections": "ok"
+                  "projections": "ok",
+                  "parkedStreams": 0
                 }
               }
             }
@@ -531,7 +532,7 @@ enum OpenAPIDocument {
           "Tenants"
         ],
         "summary": "Get a tenant",
-        "description": "One tenant.",
+        "description": "One tenant. 503 stream-parked when some of its history could not be applied (a parked stream).",
         "operationId": "getTenant",
         "parameters": [
           {
@@ -570,6 +571,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1228,6 +1232,116 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/admin/parked-streams": {
+      "get": {
+        "tags": [
+          "Projections"
+        ],
+        "summary": "Parked streams",
+        "description": "Every stream a reader (a projection, or the workers' dispatcher) could not apply, with the event and the error. Reads of such a resource answer 503 stream-parked until it is applied.",
+        "operationId": "listParkedStreams",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          },
+          {
+            "$ref": "#/components/parameters/traceparent"
+          }
+        ],
+        "security": [
+          {
+            "operatorToken": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Every parked stream, oldest first.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ParkedStreamList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "500": {
+            "$ref": "#/components/responses/InternalServerError"
+          }
+        }
+      }
+    },
+    "/v1/admin/parked-streams/retry": {
+      "post": {
+        "tags": [
+          "Projections"
+        ],
+        "summary": "Retry parked streams",
+        "description": "Asks the readers to apply their parked streams again, each in version order (as tally projections retry does). Without reader, every reader's; GET /v1/admin/parked-streams shows the outcome.",
+        "operationId": "retryParkedStreams",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          },
+          {
+            "$ref": "#/components/parameters/traceparent"
+          },
+          {
+            "$ref": "#/components/parameters/Idempotency-Key"
+          },
+          {
+            "name": "reader",
+            "in": "query",
+            "required": false,
+            "description": "Only these readers (repeatable): a projection's name or dispatcher.",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "security": [
+          {
+            "operatorToken": []
+          }
+        ],
+        "responses": {
+          "202": {
+            "description": "The streams asked for; the leading readers try within about a second.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Idempotent-Replayed": {
+                "$ref": "#/components/headers/Idempotent-Replayed"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ParkedStreamList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "422": {
+            "$ref": "#/components/responses/UnprocessableContent"
+          },
+          "500": {
+            "$ref": "#/components/responses/InternalServerError"
+          }
+        }
+      }
+    },
     "/v1/admin/flow-keys": {
       "get": {
         "tags": [
@@ -1568,7 +1682,7 @@ enum OpenAPIDocument {
           "Tenant"
         ],
         "summary": "The calling tenant",
-        "description": "The tenant of the calling key, its plan's limits, and its usage in the current billing period.",
+        "description": "The tenant of the calling key, its plan's limits, and its usage in the current billing period. 503 stream-parked when some of its history could not be applied (a parked stream).",
         "operationId": "getOwnTenant",
         "parameters": [
           {
@@ -1734,7 +1848,7 @@ enum OpenAPIDocument {
           "Usage"
         ],
         "summary": "Usage in a billing period",
-        "description": "The tenant's meters in a billing period (the current one by default). With the period's charges: the usage priced by the plan in effect for each part of the period.",
+        "description": "The tenant's meters in a billing period (the current one by default). With the period's charges: the usage priced by the plan in effect for each part of the period. 503 stream-parked when some of its history could not be applied (a parked stream).",
         "operationId": "getUsage",
         "parameters": [
           {
@@ -1814,7 +1928,7 @@ enum OpenAPIDocument {
           "Vendor secrets"
         ],
         "summary": "List vendor secrets",
-        "description": "The tenant's vendor secrets, without the secrets themselves (not paginated).",
+        "description": "The tenant's vendor secrets, without the secrets themselves (not paginated). 503 stream-parked when some of its history could not be applied (a parked stream).",
         "operationId": "listVendorSecrets",
         "parameters": [
           {
@@ -2320,7 +2434,7 @@ enum OpenAPIDocument {
           "Workflows"
         ],
         "summary": "Get a workflow",
-        "description": "One of the tenant's workflows.",
+        "description": "One of the tenant's workflows. 503 stream-parked when some of its history could not be applied (a parked stream).",
         "operationId": "getWorkflow",
         "parameters": [
           {
@@ -2608,7 +2722,7 @@ enum OpenAPIDocument {
           "Runs"
         ],
         "summary": "Get a run",
-        "description": "One run with every step attempt.",
+        "description": "One run with every step attempt. 503 stream-parked when some of its history could not be applied (a parked stream).",
         "operationId": "getRun",
         "parameters": [
           {
@@ -3229,7 +3343,8 @@ enum OpenAPIDocument {
         "required": [
           "status",
           "database",
-          "projections"
+          "projections",
+          "parkedStreams"
         ],
         "properties": {
           "status": {
@@ -3249,6 +3364,10 @@ enum OpenAPIDocument {
             "enum": [
               "ok"
             ]
+          },
+          "parkedStreams": {
+            "type": "integer",
+            "description": "Streams some projection could not apply and holds back. They do not make the instance unready: they concern the tenants they belong to."
           }
         }
       },
@@ -4193,7 +4312,8 @@ enum OpenAPIDocument {
           "position",
           "eventsApplied",
           "lagEvents",
-          "lagSeconds"
+          "lagSeconds",
+          "parkedStreams"
         ],
         "properties": {
           "name": {
@@ -4222,15 +4342,19 @@ enum OpenAPIDocument {
           "lagEvents": {
             "type": "integer",
             "format": "int64",
-            "description": "Events of its types not yet applied (counted up to 1,000,000)."
+            "description": "Events of any type after its position, which it has not read past yet (counted up to 1,000). A runner that keeps up records where it read to every second."
           },
           "lagSeconds": {
             "type": "number",
-            "description": "Age of the oldest event not yet applied; 0 when caught up."
+            "description": "Age of the oldest of those events; 0 when caught up."
+          },
+          "parkedStreams": {
+            "type": "integer",
+            "description": "Streams the projection could not apply and holds back (GET /v1/admin/parked-streams)."
           },
           "error": {
             "type": "string",
-            "description": "Present when the projection stopped at an event it could not apply."
+            "description": "Present only for a projection an earlier Tally stopped at an event it could not apply; this one parks the event's stream instead."
           },
           "errorPosition": {
             "type": "integer",
@@ -4706,6 +4830,81 @@ enum OpenAPIDocument {
             }
           }
         }
+      },
+      "ParkedStream": {
+        "type": "object",
+        "description": "A stream a reader (a projection, or the workers' dispatcher) could not apply. The reader holds its later events and goes on with every other stream until it is retried.",
+        "required": [
+          "reader",
+          "stream",
+          "streamVersion",
+          "position",
+          "eventType",
+          "error",
+          "heldEvents",
+          "attempts",
+          "parkedAt"
+        ],
+        "properties": {
+          "reader": {
+            "type": "string",
+            "description": "A projection's name, dispatcher, or rebuild:<projection> while a rebuild runs."
+          },
+          "stream": {
+            "type": "string"
+          },
+          "tenantId": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "streamVersion": {
+            "type": "integer",
+            "format": "int64",
+            "description": "The version of the event it failed on."
+          },
+          "position": {
+            "$ref": "#/components/schemas/FeedPosition"
+          },
+          "eventType": {
+            "type": "string"
+          },
+          "error": {
+            "type": "string",
+            "description": "Why the event could not be applied."
+          },
+          "heldEvents": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Later events of the stream held back since."
+          },
+          "attempts": {
+            "type": "integer",
+            "description": "Retries that failed."
+          },
+          "retryRequestedAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Present while a retry was asked for and not yet tried."
+          },
+          "parkedAt": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "ParkedStreamList": {
+        "type": "object",
+        "required": [
+          "items"
+        ],
+        "properties": {
+          "items": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ParkedStream"
+            }
+          }
+        }
       }
     },
     "responses": {
@@ -4975,7 +5174,7 @@ enum OpenAPIDocument {
         }
       },
       "ServiceUnavailable": {
-        "description": "The service cannot answer now: not ready (not-ready), or API keys cannot be verified while the database is unreachable (unavailable, with Retry-After).",
+        "description": "The service cannot answer now: not ready (not-ready); API keys cannot be verified while the database is unreachable (unavailable, with Retry-After); the resource's history could not all be applied (stream-parked: an operator must fix and retry it); or the key's own history is parked (parked).",
         "headers": {
           "X-Request-Id": {
             "$ref": "#/components/headers/X-Request-Id"

@@ -12,7 +12,9 @@ struct RequestMiddleware: RouterMiddleware {
     typealias Context = TallyContext
     let services: APIServices
 
-    func handle(_ request: Request, context: TallyContext, next: (Request, TallyContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: TallyContext, next: (Request, TallyContext) async throws -> Response)
+        async throws -> Response
+    {
         let started = ContinuousClock.now
         var context = context
         context.requestID = Self.requestID(request)
@@ -26,14 +28,16 @@ struct RequestMiddleware: RouterMiddleware {
             response = problem(for: error, request: request).response
         } catch {
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            response = Problem(
-                .internalServerError, "internal", title: "Internal server error",
-                detail: "The request failed on the server; its request id identifies it in the logs."
-            ).response
+            response =
+                Problem(
+                    .internalServerError, "internal", title: "Internal server error",
+                    detail: "The request failed on the server; its request id identifies it in the logs."
+                ).response
         }
         response.headers[.requestID] = context.requestID
         let route = context.endpointPath.map(RouteTable.template(fromRouterPath:)) ?? "unmatched"
-        services.metrics.request(route: route, method: request.method.rawValue, status: response.status.code, duration: .now - started)
+        services.metrics.request(
+            route: route, method: request.method.rawValue, status: response.status.code, duration: .now - started)
         if response.status.code >= 500 {
             context.logger.warning("request answered \(response.status.code)", metadata: ["route": "\(route)"])
         }
@@ -67,7 +71,8 @@ struct RequestMiddleware: RouterMiddleware {
         // traceparent: version-traceid-parentid-flags; the trace id is 32 hex digits, not all zero.
         if let parent = request.headers[.traceparent] {
             let parts = parent.split(separator: "-")
-            if parts.count == 4, parts[1].utf8.count == 32, parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+            if parts.count == 4, parts[1].utf8.count == 32,
+                parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
                 parts[1].contains(where: { $0 != "0" })
             {
                 return String(parts[1])
@@ -82,7 +87,9 @@ struct OperatorAuthMiddleware: RouterMiddleware {
     typealias Context = TallyContext
     let services: APIServices
 
-    func handle(_ request: Request, context: TallyContext, next: (Request, TallyContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: TallyContext, next: (Request, TallyContext) async throws -> Response)
+        async throws -> Response
+    {
         guard let token = bearer(request) else { throw Problem.unauthorized }
         let given = Sodium.sha256(Array(token.utf8))
         guard Sodium.constantTimeEquals(given, services.operatorTokenDigest) else {
@@ -101,12 +108,17 @@ struct TenantAuthMiddleware: RouterMiddleware {
     typealias Context = TallyContext
     let services: APIServices
 
-    func handle(_ request: Request, context: TallyContext, next: (Request, TallyContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: TallyContext, next: (Request, TallyContext) async throws -> Response)
+        async throws -> Response
+    {
         guard let token = bearer(request) else { throw Problem.unauthorized }
         let verdict = try await services.keys.verify(token)
         guard case .valid(let tenantID, let keyID, let planName) = verdict else {
             if case .rejected(let reason) = verdict { throw Problem.unauthorized(reason) }
-            throw Problem.unauthorized
+            throw Problem(
+                .serviceUnavailable, "parked", title: "Key state unknown",
+                detail: "This key's history could not be applied (its stream is parked); the operator can see it in "
+                    + "GET /v1/admin/projections. Requests with it are refused until then.")
         }
         let plan = services.plan(planName)
         var context = context
@@ -115,12 +127,18 @@ struct TenantAuthMiddleware: RouterMiddleware {
 
         let now = Date()
         let rate = services.limiter.admit(
-            key: keyID, tenant: tenantID, keyLimit: plan.keyRequestsPerSecond, tenantLimit: plan.tenantRequestsPerSecond, now: now)
+            key: keyID, tenant: tenantID, keyLimit: plan.keyRequestsPerSecond,
+            tenantLimit: plan.tenantRequestsPerSecond, now: now)
         let current = PeriodClock.at(now)
         let untilPeriodEnd = max(1, Int(current.end.timeIntervalSince(now).rounded(.up)))
         let periodSeconds = Int(current.end.timeIntervalSince(current.start))
-        var policies = [#""key-rps";q=\#(plan.keyRequestsPerSecond);w=1"#, #""tenant-rps";q=\#(plan.tenantRequestsPerSecond);w=1"#]
-        var limits = [#""key-rps";r=\#(rate.keyRemaining);t=\#(rate.reset)"#, #""tenant-rps";r=\#(rate.tenantRemaining);t=\#(rate.reset)"#]
+        var policies = [
+            #""key-rps";q=\#(plan.keyRequestsPerSecond);w=1"#, #""tenant-rps";q=\#(plan.tenantRequestsPerSecond);w=1"#,
+        ]
+        var limits = [
+            #""key-rps";r=\#(rate.keyRemaining);t=\#(rate.reset)"#,
+            #""tenant-rps";r=\#(rate.tenantRemaining);t=\#(rate.reset)"#,
+        ]
         if let quota = plan.monthlyAPICalls { policies.append(#""api-calls";q=\#(quota);w=\#(periodSeconds)"#) }
 
         guard rate.allowed else {
@@ -129,7 +147,8 @@ struct TenantAuthMiddleware: RouterMiddleware {
                 rate.violated, retryAfter: rate.reset, policies: policies, limits: limits,
                 detail: "More than the plan's requests per second; retry after the window resets.")
         }
-        let quota = try await services.quotas.admit(tenantID, .apiCalls, amount: 1, quota: plan.monthlyAPICalls, now: now)
+        let quota = try await services.quotas.admit(
+            tenantID, .apiCalls, amount: 1, quota: plan.monthlyAPICalls, now: now)
         if let remaining = quota.remaining { limits.append(#""api-calls";r=\#(remaining);t=\#(untilPeriodEnd)"#) }
         guard quota.allowed else {
             services.metrics.rateLimited(policy: "api-calls")
@@ -145,8 +164,10 @@ struct TenantAuthMiddleware: RouterMiddleware {
             response = problem.response
         }
         // A handler's own limit (the runs quota) comes first; the request limits follow.
-        response.headers[.rateLimitPolicy] = ([response.headers[.rateLimitPolicy]].compactMap { $0 } + policies).joined(separator: ", ")
-        response.headers[.rateLimit] = ([response.headers[.rateLimit]].compactMap { $0 } + limits).joined(separator: ", ")
+        response.headers[.rateLimitPolicy] = ([response.headers[.rateLimitPolicy]].compactMap { $0 } + policies).joined(
+            separator: ", ")
+        response.headers[.rateLimit] = ([response.headers[.rateLimit]].compactMap { $0 } + limits).joined(
+            separator: ", ")
         return response
     }
 }
@@ -162,7 +183,9 @@ private func bearer(_ request: Request) -> Substring? {
 extension Problem {
     /// The one 429 contract: `Retry-After` (never earlier than the reset), the `RateLimit` fields, and a
     /// `quota-exceeded` problem naming the violated policies.
-    static func quotaExceeded(_ violated: [String], retryAfter: Int, policies: [String], limits: [String], detail: String) -> Problem {
+    static func quotaExceeded(
+        _ violated: [String], retryAfter: Int, policies: [String], limits: [String], detail: String
+    ) -> Problem {
         var problem = Problem(
             .tooManyRequests, nil, title: "Quota exceeded", detail: detail,
             headers: [

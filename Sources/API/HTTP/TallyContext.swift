@@ -51,9 +51,11 @@ enum API {
 
 extension Request {
     /// Decodes a JSON body of type `T`: 415 for another content type, 413 above the size limit, 400 for
-    /// malformed JSON, 422 with JSON pointers for fields that are missing, mistyped, unknown or invalid.
+    /// malformed JSON, 422 with JSON pointers for strings PostgreSQL cannot store (`StorableText`) and for
+    /// fields that are missing, mistyped, unknown or invalid.
     mutating func decodeJSON<T: RequestBody>(_ type: T.Type) async throws -> T {
-        let contentType = headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let contentType = headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces)
+            .lowercased()
         guard contentType == "application/json" else {
             throw Problem(
                 .unsupportedMediaType, "unsupported-media-type", title: "Unsupported media type",
@@ -64,6 +66,9 @@ extension Request {
             buffer = try await collectBody(upTo: API.maxBodyBytes)
         } catch {
             throw Problem.tooLarge
+        }
+        if let finding = StorableText.firstUnstorable(in: buffer.readableBytesView) {
+            throw Problem.validation(finding.detail, pointer: finding.pointer)
         }
         let data = Data(buffer.readableBytesView)
         let object: Any
@@ -77,7 +82,9 @@ extension Request {
         }
         let unknown = fields.keys.filter { !T.fields.contains($0) }.sorted()
         if !unknown.isEmpty {
-            throw Problem.validation(unknown.map { .init(detail: "\($0) is not a field of this request", pointer: "/" + Pointer.escape($0)) })
+            throw Problem.validation(
+                unknown.map { .init(detail: "\($0) is not a field of this request", pointer: "/" + Pointer.escape($0)) }
+            )
         }
         let value: T
         do {
@@ -95,7 +102,8 @@ extension Request {
 
 extension Problem {
     static let tooLarge = Problem(
-        .contentTooLarge, "body-too-large", title: "Body too large", detail: "Request bodies are limited to \(API.maxBodyBytes) bytes.")
+        .contentTooLarge, "body-too-large", title: "Body too large",
+        detail: "Request bodies are limited to \(API.maxBodyBytes) bytes.")
 }
 
 /// A request body: its fields (unknown ones are rejected, so a typo is an error and not silently ignored)
@@ -136,7 +144,8 @@ enum Pointer {
         case is Bool.Type: "a boolean"
         case is Double.Type: "a number"
         default:
-            String(describing: type).hasPrefix("Array") ? "an array" : String(describing: type).hasPrefix("Dictionary") ? "an object" : "\(type)"
+            String(describing: type).hasPrefix("Array")
+                ? "an array" : String(describing: type).hasPrefix("Dictionary") ? "an object" : "\(type)"
         }
     }
 }

@@ -10,8 +10,11 @@ import Synchronization
 /// LISTEN/NOTIFY as every reader, so a revocation, a suspension or a plan change made by any instance takes
 /// effect here within the notification latency (the poll interval at worst).
 ///
-/// A well-formed key that is not known yet (issued a moment ago by another instance) costs one feed read;
-/// a key still unknown after it is remembered as unknown for a second, so guessing costs no I/O either.
+/// A well-formed key that is not in memory costs one indexed lookup of its keyed hash in `api_keys` (a key
+/// issued a moment ago by another instance is there: issuing waits for that projection), never a feed read;
+/// a key still unknown is remembered as unknown for a few seconds (a bounded set that other events do not
+/// clear), so guessing costs no I/O either. An event the directory cannot decode parks its stream here: a key
+/// of a parked key or tenant stream is answered 503, never from state that may be stale.
 final class KeyDirectory: Sendable {
     struct Key: Sendable {
         var id: UUID
@@ -41,11 +44,19 @@ final class KeyDirectory: Sendable {
         var position = FeedPosition.start
         var unknown: [String: ContinuousClock.Instant] = [:]
         var loaded = false
+        /// Streams with an event the directory could not decode, and why.
+        var parked: [String: String] = [:]
     }
+
+    /// How many unknown keys are remembered at most, and for how long.
+    static let unknownCapacity = 10_000
+    static let unknownFor: Duration = .seconds(5)
 
     enum Verdict: Sendable, Equatable {
         case valid(tenantID: UUID, keyID: UUID, plan: String)
         case rejected(String)
+        /// The key's or its tenant's stream is parked: its state cannot be known.
+        case parked
     }
 
     let store: EventStore
@@ -66,43 +77,50 @@ final class KeyDirectory: Sendable {
     /// Loads the projections' rows and catches up with the log. Call before serving.
     func load() async throws {
         let snapshot = try await store.pool.withConnection { connection in
-            try await connection.withTransaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL tally.operator = 'on'") {
-            let built = try await connection.query(
-                """
-                SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('tenants', 'api_keys')
-                """
-            ).first?.int64(0)
-            let checkpoints = try await connection.query(
-                """
-                SELECT tx_id, global_position FROM projection_checkpoints WHERE projection IN ('tenants', 'api_keys')
-                ORDER BY tx_id, global_position
-                """)
-            guard built == 2, checkpoints.count == 2 else {
-                var empty = State()
-                empty.loaded = true
-                return empty
-            }
-            var snapshot = State()
-            snapshot.loaded = true
-            snapshot.position = FeedPosition(transactionID: try checkpoints[0].uint64(0), globalPosition: try checkpoints[0].int64(1))
-            for row in try await connection.query("SELECT tenant_id, name, slug, plan, status FROM tenants") {
-                let tenant = Tenant(id: try row.uuid(0), name: try row.string(1), slug: try row.string(2), plan: try row.string(3), status: try row.string(4))
-                snapshot.tenants[tenant.id] = tenant
-            }
-            for row in try await connection.query(
-                """
-                SELECT key_id, tenant_id, name, display_prefix, key_hash, status, expires_at, grace_until, replaced_by, created_at
-                FROM api_keys
-                """)
-            {
-                let key = Key(
-                    id: try row.uuid(0), tenantID: try row.uuid(1), name: try row.string(2), displayPrefix: try row.string(3),
-                    hash: try row.string(4), status: try row.string(5), expiresAt: try row.optionalDate(6),
-                    graceUntil: try row.optionalDate(7), replacedBy: try row.optionalUUID(8), createdAt: try row.date(9))
-                snapshot.keys[key.hash] = key
-                snapshot.hashByKeyID[key.id] = key.hash
-            }
-            return snapshot
+            try await connection.withTransaction(
+                begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL tally.operator = 'on'"
+            ) {
+                let built = try await connection.query(
+                    """
+                    SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('tenants', 'api_keys')
+                    """
+                ).first?.int64(0)
+                let checkpoints = try await connection.query(
+                    """
+                    SELECT tx_id, global_position FROM projection_checkpoints WHERE projection IN ('tenants', 'api_keys')
+                    ORDER BY tx_id, global_position
+                    """)
+                guard built == 2, checkpoints.count == 2 else {
+                    var empty = State()
+                    empty.loaded = true
+                    return empty
+                }
+                var snapshot = State()
+                snapshot.loaded = true
+                snapshot.position = FeedPosition(
+                    transactionID: try checkpoints[0].uint64(0), globalPosition: try checkpoints[0].int64(1))
+                for row in try await connection.query("SELECT tenant_id, name, slug, plan, status FROM tenants") {
+                    let tenant = Tenant(
+                        id: try row.uuid(0), name: try row.string(1), slug: try row.string(2), plan: try row.string(3),
+                        status: try row.string(4))
+                    snapshot.tenants[tenant.id] = tenant
+                }
+                for row in try await connection.query(
+                    """
+                    SELECT key_id, tenant_id, name, display_prefix, key_hash, status, expires_at, grace_until, replaced_by, created_at
+                    FROM api_keys
+                    """)
+                {
+                    let key = Key(
+                        id: try row.uuid(0), tenantID: try row.uuid(1), name: try row.string(2),
+                        displayPrefix: try row.string(3),
+                        hash: try row.string(4), status: try row.string(5), expiresAt: try row.optionalDate(6),
+                        graceUntil: try row.optionalDate(7), replacedBy: try row.optionalUUID(8),
+                        createdAt: try row.date(9))
+                    snapshot.keys[key.hash] = key
+                    snapshot.hashByKeyID[key.id] = key.hash
+                }
+                return snapshot
             }
         }
         state.withLock { $0 = snapshot }
@@ -116,8 +134,9 @@ final class KeyDirectory: Sendable {
             do {
                 if !isLoaded { try await load() }
                 let position = state.withLock { $0.position }
-                let page = try await store.nextFeedPage(after: position, limit: 1000, filter: Self.filter, pollInterval: pollInterval, wait: &wait)
-                try apply(page.events)
+                let page = try await store.nextFeedPage(
+                    after: position, limit: 1000, filter: Self.filter, pollInterval: pollInterval, wait: &wait)
+                apply(page)
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("key directory cannot read the log; retrying", metadata: ["error": "\(error)"])
@@ -131,24 +150,44 @@ final class KeyDirectory: Sendable {
         while true {
             let position = state.withLock { $0.position }
             let page = try await store.readFeed(after: position, limit: 1000, filter: Self.filter)
-            if page.events.isEmpty { return }
-            try apply(page.events)
+            apply(page)
+            if page.isComplete { return }
         }
     }
 
-    /// Applies feed events past the directory's position (a concurrent reader may have applied some already).
-    private func apply(_ events: [RecordedEvent]) throws {
-        guard !events.isEmpty else { return }
-        let decoded = try events.map { ($0.feedPosition, $0.recordedAt, try store.catalog.decode($0)) }
-        state.withLock { state in
-            for (position, recordedAt, event) in decoded where state.position < position {
-                Self.apply(event, at: recordedAt, to: &state)
-                state.position = position
+    /// Applies a page past the directory's position (a concurrent reader may have applied some already) and
+    /// moves the position to where the page's read stopped. An event that does not decode parks its stream.
+    private func apply(_ page: FeedPage) {
+        let decoded = page.events.map { recorded in
+            (recorded, Result { try store.catalog.decode(recorded) })
+        }
+        let newlyParked = state.withLock { state -> [(String, String)] in
+            var newlyParked: [(String, String)] = []
+            for (recorded, result) in decoded where state.position < recorded.feedPosition {
+                let stream = recorded.stream.rawValue
+                if state.parked[stream] == nil {
+                    switch result {
+                    case .success(let event):
+                        Self.apply(event, at: recorded.recordedAt, to: &state)
+                    case .failure(let error):
+                        state.parked[stream] = "\(error)"
+                        newlyParked.append((stream, "\(error)"))
+                    }
+                }
+                state.position = recorded.feedPosition
             }
-            // A key remembered as unknown may be among them.
-            state.unknown.removeAll()
+            if state.position < page.next { state.position = page.next }
+            return newlyParked
+        }
+        for (stream, error) in newlyParked {
+            logger.error(
+                "key directory parked a stream it cannot decode",
+                metadata: ["stream": "\(stream)", "error": "\(error)"])
         }
     }
+
+    /// Streams the directory parked, with the error.
+    var parkedStreams: [String: String] { state.withLock { $0.parked } }
 
     /// Applies events this instance just appended, at once: the feed may not show them yet (an older
     /// transaction anywhere in the cluster holds its horizon back), and a revocation must not wait for that.
@@ -164,7 +203,8 @@ final class KeyDirectory: Sendable {
     private static func apply(_ event: any DomainEvent, at recordedAt: Date, to state: inout State) {
         switch event {
         case let event as TenantCreated:
-            state.tenants[event.tenantID] = Tenant(id: event.tenantID, name: event.name, slug: event.slug, plan: event.plan, status: "active")
+            state.tenants[event.tenantID] = Tenant(
+                id: event.tenantID, name: event.name, slug: event.slug, plan: event.plan, status: "active")
         case let event as PlanChanged:
             state.tenants[event.tenantID]?.plan = event.toPlan
         case let event as TenantSuspended:
@@ -175,9 +215,11 @@ final class KeyDirectory: Sendable {
             state.tenants[event.tenantID]?.status = "erased"
             state.tenants[event.tenantID]?.name = ""
         case let event as KeyIssued:
+            state.unknown[event.keyHash] = nil
             if let old = state.hashByKeyID[event.keyID], old != event.keyHash { state.keys[old] = nil }
             state.keys[event.keyHash] = Key(
-                id: event.keyID, tenantID: event.tenantID, name: event.name, displayPrefix: event.displayPrefix, hash: event.keyHash,
+                id: event.keyID, tenantID: event.tenantID, name: event.name, displayPrefix: event.displayPrefix,
+                hash: event.keyHash,
                 status: "active", expiresAt: event.expiresAt, graceUntil: nil, replacedBy: nil, createdAt: recordedAt)
             state.hashByKeyID[event.keyID] = event.keyHash
         case let event as KeyRevoked:
@@ -204,7 +246,8 @@ final class KeyDirectory: Sendable {
             } catch {
                 throw Problem(
                     .serviceUnavailable, "unavailable", title: "Service unavailable",
-                    detail: "API keys cannot be verified while the database is unreachable.", headers: [.retryAfter: "1"])
+                    detail: "API keys cannot be verified while the database is unreachable.",
+                    headers: [.retryAfter: "1"])
             }
         }
         let hash = APIKeyFormat.keyedHash(plaintext, pepper: pepper)
@@ -217,19 +260,47 @@ final class KeyDirectory: Sendable {
             guard let until = state.unknown[hash] else { return false }
             return ContinuousClock.now < until
         }
-        if !recentlyUnknown {
-            do {
+        if recentlyUnknown { return .rejected("The API key is not valid.") }
+        do {
+            // Not in memory: an indexed lookup, not a feed read. Found means the directory is behind the
+            // projection (another instance issued it a moment ago): catch up, which reads only what is new.
+            if try await isIssued(hash) {
                 try await refresh()
-            } catch {
-                logger.warning("key lookup could not read the log", metadata: ["error": "\(error)"])
+                if let verdict = lookup(hash, now: now) { return verdict }
             }
-            if let verdict = lookup(hash, now: now) { return verdict }
-            state.withLock { state in
-                if state.unknown.count > 10_000 { state.unknown.removeAll() }
-                state.unknown[hash] = ContinuousClock.now + .seconds(1)
+        } catch {
+            logger.warning("key lookup could not read api_keys", metadata: ["error": "\(error)"])
+            throw Problem(
+                .serviceUnavailable, "unavailable", title: "Service unavailable",
+                detail: "API keys cannot be verified while the database is unreachable.", headers: [.retryAfter: "1"])
+        }
+        state.withLock { state in
+            let now = ContinuousClock.now
+            if state.unknown.count >= Self.unknownCapacity {
+                state.unknown = state.unknown.filter { $0.value > now }
+                // Still full of live entries: forget the oldest half.
+                if state.unknown.count >= Self.unknownCapacity {
+                    let keep = state.unknown.sorted { $0.value > $1.value }.prefix(Self.unknownCapacity / 2)
+                    state.unknown = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
+                }
             }
+            state.unknown[hash] = now + Self.unknownFor
         }
         return .rejected("The API key is not valid.")
+    }
+
+    /// Whether `api_keys` has a key with this keyed hash (one index lookup).
+    private func isIssued(_ hash: String) async throws -> Bool {
+        try await store.pool.withConnection { connection in
+            try await connection.withTransaction(begin: "BEGIN READ ONLY; SET LOCAL tally.operator = 'on'") {
+                do {
+                    return try await !connection.query("SELECT 1 FROM api_keys WHERE key_hash = $1", [.string(hash)])
+                        .isEmpty
+                } catch let error as EventsError where error.isUndefinedTable {
+                    return false
+                }
+            }
+        }
     }
 
     private func lookup(_ hash: String, now: Date) -> Verdict? {
@@ -237,10 +308,16 @@ final class KeyDirectory: Sendable {
             guard let key = state.keys[hash] else { return nil }
             // The dictionary found it by hash; compare the stored hash in constant time all the same.
             guard Sodium.constantTimeEquals(Array(key.hash.utf8), Array(hash.utf8)) else { return nil }
+            if state.parked[StreamName.apiKey(key.id).rawValue] != nil
+                || state.parked[StreamName.tenant(key.tenantID).rawValue] != nil
+            {
+                return .parked
+            }
             guard let tenant = state.tenants[key.tenantID] else { return .rejected("The API key is not valid.") }
             switch key.status {
             case "revoked": return .rejected("The API key has been revoked.")
-            case "rotated" where (key.graceUntil ?? .distantPast) <= now: return .rejected("The API key was rotated and its grace period is over.")
+            case "rotated" where (key.graceUntil ?? .distantPast) <= now:
+                return .rejected("The API key was rotated and its grace period is over.")
             default: break
             }
             if let expiresAt = key.expiresAt, expiresAt <= now { return .rejected("The API key has expired.") }

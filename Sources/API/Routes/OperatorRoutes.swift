@@ -63,7 +63,9 @@ struct OperatorRoutes {
             if name.trimmingCharacters(in: .whitespaces).isEmpty || name.count > 100 {
                 errors.append(.init(detail: "must be 1 to 100 characters", pointer: "/name"))
             }
-            if let expiresAt, expiresAt <= Date() { errors.append(.init(detail: "must be in the future", pointer: "/expiresAt")) }
+            if let expiresAt, expiresAt <= Date() {
+                errors.append(.init(detail: "must be in the future", pointer: "/expiresAt"))
+            }
             return errors
         }
     }
@@ -73,7 +75,8 @@ struct OperatorRoutes {
         var graceSeconds: Int?
         func validate() -> [Problem.FieldError] {
             guard let graceSeconds else { return [] }
-            return (0...2_592_000).contains(graceSeconds) ? [] : [.init(detail: "must be from 0 to 2592000 (30 days)", pointer: "/graceSeconds")]
+            return (0...2_592_000).contains(graceSeconds)
+                ? [] : [.init(detail: "must be from 0 to 2592000 (30 days)", pointer: "/graceSeconds")]
         }
     }
 
@@ -84,13 +87,17 @@ struct OperatorRoutes {
         let body = try await request.decodeJSON(CreateTenant.self)
         var errors: [Problem.FieldError] = []
         let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        if name.isEmpty || name.count > 200 { errors.append(.init(detail: "must be 1 to 200 characters", pointer: "/name")) }
+        if name.isEmpty || name.count > 200 {
+            errors.append(.init(detail: "must be 1 to 200 characters", pointer: "/name"))
+        }
         if !Self.isValidSlug(body.slug) {
             errors.append(.init(detail: "must be 3 to 40 of a-z, 0-9 and -, starting with a letter", pointer: "/slug"))
         }
         if services.settings.plans[body.plan] == nil {
             errors.append(
-                .init(detail: "must be one of \(services.settings.plans.all.keys.sorted().joined(separator: ", "))", pointer: "/plan"))
+                .init(
+                    detail: "must be one of \(services.settings.plans.all.keys.sorted().joined(separator: ", "))",
+                    pointer: "/plan"))
         }
         if !errors.isEmpty { throw Problem.validation(errors) }
         // The tenant's id is derived from its slug: the stream can only be created once, so two tenants can
@@ -105,12 +112,16 @@ struct OperatorRoutes {
                     events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
             ])
         } catch let error as EventsError where error.code == .conflict {
-            throw Problem(.conflict, "slug-taken", title: "Slug taken", detail: "A tenant with the slug \(body.slug) exists.")
+            throw Problem(
+                .conflict, "slug-taken", title: "Slug taken", detail: "A tenant with the slug \(body.slug) exists.")
         }
         services.keys.applyOwn([event])
         await services.awaitProjection("tenants", results[0].feedPositions[0])
-        let tenant = try await loadTenant(id) ?? TenantBody(
-            id: id, name: name, slug: body.slug, plan: body.plan, status: "active", createdAt: Date(), updatedAt: Date())
+        let tenant =
+            try await loadTenant(id)
+            ?? TenantBody(
+                id: id, name: name, slug: body.slug, plan: body.plan, status: "active", createdAt: Date(),
+                updatedAt: Date())
         return try JSON.response(tenant, status: .created, headers: [.location: "/v1/admin/tenants/\(id.lowercased)"])
     }
 
@@ -182,7 +193,9 @@ struct OperatorRoutes {
         var request = request
         let id = try context.uuidParameter("id", "tenant")
         let body = try await request.decodeJSON(Suspend.self)
-        guard let state = try await TenantState.load(id, store: services.store) else { throw Problem.notFound("tenant") }
+        guard let state = try await TenantState.load(id, store: services.store) else {
+            throw Problem.notFound("tenant")
+        }
         guard state.status != "erased" else { throw Problem.conflict("The tenant is already erased.") }
         try await SecretVault.destroyKeys(of: id, pool: services.store.pool)
         return try await changeTenant(id, context) { state in
@@ -202,7 +215,8 @@ struct OperatorRoutes {
         return try await changeTenant(id, context) { state in
             guard state.status != "erased" else { throw Problem.conflict("The tenant is erased.") }
             guard state.plan != body.plan else { return nil }
-            return PlanChanged(tenantID: id, fromPlan: state.plan, toPlan: body.plan, source: .operator, effectiveAt: Date())
+            return PlanChanged(
+                tenantID: id, fromPlan: state.plan, toPlan: body.plan, source: .operator, effectiveAt: Date())
         }
     }
 
@@ -211,7 +225,9 @@ struct OperatorRoutes {
     private func changeTenant(
         _ id: UUID, _ context: TallyContext, decide: (TenantState) throws -> (any DomainEvent)?
     ) async throws -> Response {
-        guard let state = try await TenantState.load(id, store: services.store) else { throw Problem.notFound("tenant") }
+        guard let state = try await TenantState.load(id, store: services.store) else {
+            throw Problem.notFound("tenant")
+        }
         if let event = try decide(state) {
             do {
                 let results = try await services.append([
@@ -233,14 +249,19 @@ struct OperatorRoutes {
 
     static func tenant(_ row: PostgresRow) throws -> TenantBody {
         TenantBody(
-            id: try row.uuid(0), name: try row.string(1), slug: try row.string(2), plan: try row.string(3), status: try row.string(4),
+            id: try row.uuid(0), name: try row.string(1), slug: try row.string(2), plan: try row.string(3),
+            status: try row.string(4),
             stripeCustomerId: try row.optionalString(5), createdAt: try row.date(6), updatedAt: try row.date(7))
     }
 
     func loadTenant(_ id: UUID) async throws -> TenantBody? {
         try await readOrEmpty {
             try await services.database.asOperator(readOnly: true) { connection in
-                try await connection.query("SELECT \(Self.tenantColumns) FROM tenants WHERE tenant_id = $1", [.uuid(id)]).first.map(Self.tenant)
+                try await ParkedRead.check(["tenants"], stream: .tenant(id), what: "tenant", on: connection)
+                return try await connection.query(
+                    "SELECT \(Self.tenantColumns) FROM tenants WHERE tenant_id = $1", [.uuid(id)]
+                ).first
+                    .map(Self.tenant)
             }
         }
     }
@@ -251,8 +272,12 @@ struct OperatorRoutes {
         var request = request
         let tenantID = try context.uuidParameter("id", "tenant")
         let body = try await request.decodeJSON(IssueKey.self)
-        guard let state = try await TenantState.load(tenantID, store: services.store) else { throw Problem.notFound("tenant") }
-        guard state.status == "active" else { throw Problem.conflict("The tenant is \(state.status); keys are issued to active tenants.") }
+        guard let state = try await TenantState.load(tenantID, store: services.store) else {
+            throw Problem.notFound("tenant")
+        }
+        guard state.status == "active" else {
+            throw Problem.conflict("The tenant is \(state.status); keys are issued to active tenants.")
+        }
         let (issued, plaintext) = newKey(tenantID: tenantID, name: body.name, expiresAt: body.expiresAt)
         let results = try await services.append([
             StreamAppend(
@@ -265,7 +290,10 @@ struct OperatorRoutes {
         key.key = plaintext
         return try JSON.response(
             key, status: .created,
-            headers: [.location: "/v1/admin/tenants/\(tenantID.lowercased)/keys/\(issued.keyID.lowercased)", .cacheControl: "no-store"])
+            headers: [
+                .location: "/v1/admin/tenants/\(tenantID.lowercased)/keys/\(issued.keyID.lowercased)",
+                .cacheControl: "no-store",
+            ])
     }
 
     func newKey(tenantID: UUID, name: String, expiresAt: Date?) -> (KeyIssued, String) {
@@ -278,7 +306,8 @@ struct OperatorRoutes {
 
     static func keyBody(_ issued: KeyIssued, createdAt: Date) -> KeyBody {
         KeyBody(
-            id: issued.keyID, tenantId: issued.tenantID, name: issued.name, displayPrefix: issued.displayPrefix, status: "active",
+            id: issued.keyID, tenantId: issued.tenantID, name: issued.name, displayPrefix: issued.displayPrefix,
+            status: "active",
             expiresAt: issued.expiresAt, createdAt: createdAt)
     }
 
@@ -315,10 +344,13 @@ struct OperatorRoutes {
     /// Issues a replacement and marks the old key rotated (valid until the grace period ends), atomically.
     func rotate(keyID: UUID, tenantID: UUID, grace: Duration, context: TallyContext) async throws -> Response {
         let key = try await KeyState.load(keyID, tenant: tenantID, store: services.store)
-        guard key.status == "active" else { throw Problem.conflict("Only an active key can be rotated; this one is \(key.status).") }
+        guard key.status == "active" else {
+            throw Problem.conflict("Only an active key can be rotated; this one is \(key.status).")
+        }
         let (issued, plaintext) = newKey(tenantID: tenantID, name: key.name, expiresAt: key.expiresAt)
         let graceUntil = Date().addingTimeInterval(Double(grace.components.seconds))
-        let rotated = KeyRotated(keyID: keyID, tenantID: tenantID, replacementKeyID: issued.keyID, graceUntil: graceUntil)
+        let rotated = KeyRotated(
+            keyID: keyID, tenantID: tenantID, replacementKeyID: issued.keyID, graceUntil: graceUntil)
         let results: [AppendResult]
         do {
             results = try await services.append([
@@ -342,12 +374,15 @@ struct OperatorRoutes {
             var replacedGraceUntil: Date
         }
         return try JSON.response(
-            Rotation(key: body, replaces: keyID, replacedGraceUntil: graceUntil), status: .created, headers: [.cacheControl: "no-store"])
+            Rotation(key: body, replaces: keyID, replacedGraceUntil: graceUntil), status: .created,
+            headers: [.cacheControl: "no-store"])
     }
 
     func listKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
         let tenantID = try context.uuidParameter("id", "tenant")
-        guard try await TenantState.load(tenantID, store: services.store) != nil else { throw Problem.notFound("tenant") }
+        guard try await TenantState.load(tenantID, store: services.store) != nil else {
+            throw Problem.notFound("tenant")
+        }
         let keys = try await readOrEmpty {
             try await services.database.tenant(tenantID, readOnly: true) { connection in
                 try await connection.query(
@@ -379,16 +414,70 @@ struct OperatorRoutes {
             var eventsApplied: Int64
             var lagEvents: Int64
             var lagSeconds: Double
+            var parkedStreams: Int
             var error: String?
             var errorPosition: Int64?
         }
         let statuses = try await ProjectionStatus.all(ProductProjections.all, store: services.store)
         let items = statuses.map {
             Body(
-                name: $0.name, version: $0.version, state: $0.state.rawValue, position: $0.position.description, eventsApplied: $0.eventsApplied,
-                lagEvents: $0.lagEvents, lagSeconds: $0.lagSeconds, error: $0.error, errorPosition: $0.errorPosition)
+                name: $0.name, version: $0.version, state: $0.state.rawValue, position: $0.position.description,
+                eventsApplied: $0.eventsApplied,
+                lagEvents: $0.lagEvents, lagSeconds: $0.lagSeconds, parkedStreams: $0.parkedStreams, error: $0.error,
+                errorPosition: $0.errorPosition)
         }
         return try JSON.response(ListBody(items: items, nextCursor: nil))
+    }
+
+    /// A parked stream as the operator sees it.
+    struct ParkedBody: Encodable {
+        var reader: String
+        var stream: String
+        var tenantId: UUID?
+        var streamVersion: Int64
+        var position: String
+        var eventType: String
+        var error: String
+        var heldEvents: Int64
+        var attempts: Int
+        var retryRequestedAt: Date?
+        var parkedAt: Date
+
+        init(_ parked: ParkedStream) {
+            reader = parked.reader
+            stream = parked.stream
+            tenantId = parked.tenantID
+            streamVersion = parked.streamVersion
+            position = parked.position.description
+            eventType = parked.eventType
+            error = parked.error
+            heldEvents = parked.heldEvents
+            attempts = parked.attempts
+            retryRequestedAt = parked.retryRequestedAt
+            parkedAt = parked.parkedAt
+        }
+    }
+
+    /// `GET /v1/admin/parked-streams`: every stream a reader could not apply, oldest first.
+    func parkedStreams(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let parked = try await services.store.parkedStreams()
+        return try JSON.response(ListBody(items: parked.map { ParkedBody($0) }, nextCursor: nil))
+    }
+
+    /// `POST /v1/admin/parked-streams/retry`: asks the readers to apply their parked streams again (all, or
+    /// those of the readers named by `?reader=`); 202 with the streams asked for.
+    func retryParkedStreams(_ request: Request, _ context: TallyContext) async throws -> Response {
+        let known = Set(ProductProjections.all.map(\.name) + ["dispatcher"])
+        let readers = request.uri.queryParameters.getAll("reader").map { String($0) }
+        if let unknown = readers.first(where: { !known.contains($0) }) {
+            throw Problem.validation([
+                .init(
+                    detail: "\(unknown) is not a reader; readers are \(known.sorted().joined(separator: ", "))",
+                    parameter: "reader")
+            ])
+        }
+        let asked = try await services.store.requestRetry(readers: readers.isEmpty ? nil : readers)
+        return try JSON.response(ListBody(items: asked.map { ParkedBody($0) }, nextCursor: nil), status: .accepted)
     }
 }
 

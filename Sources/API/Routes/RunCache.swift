@@ -87,12 +87,15 @@ final class RunCache: Sendable {
                     }
                 }
                 let page = try await store.nextFeedPage(
-                    after: position!, limit: 1000, filter: FeedFilter(categories: ["run"]), pollInterval: pollInterval, wait: &wait)
+                    after: position!, limit: 1000, filter: FeedFilter(categories: ["run"]), pollInterval: pollInterval,
+                    wait: &wait)
                 for event in page.events {
-                    if let run = UUID(uuidString: String(event.stream.rawValue.dropFirst(4))) { noteEvent(run, at: event.feedPosition) }
-                    position = event.feedPosition
+                    if let run = UUID(uuidString: String(event.stream.rawValue.dropFirst(4))) {
+                        noteEvent(run, at: event.feedPosition)
+                    }
                 }
-                if let position { state.withLock { $0.followed = position } }
+                position = page.next
+                state.withLock { $0.followed = page.next }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("run cache cannot read the log; emptied until it can", metadata: ["error": "\(error)"])

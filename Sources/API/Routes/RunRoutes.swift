@@ -43,16 +43,26 @@ struct RunRoutes {
                 guard url.count <= 300,
                     lower.hasPrefix("https://www.linkedin.com/in/") || lower.hasPrefix("https://linkedin.com/in/")
                 else {
-                    return [.init(detail: "must be a https://www.linkedin.com/in/... profile URL", pointer: pointer + "/linkedinUrl")]
+                    return [
+                        .init(
+                            detail: "must be a https://www.linkedin.com/in/... profile URL",
+                            pointer: pointer + "/linkedinUrl")
+                    ]
                 }
                 return []
             }
             let name = input.fullName?.trimmingCharacters(in: .whitespaces) ?? ""
             if name.isEmpty || name.count > 200 {
-                errors.append(.init(detail: "is required (1 to 200 characters) unless linkedinUrl is given", pointer: pointer + "/fullName"))
+                errors.append(
+                    .init(
+                        detail: "is required (1 to 200 characters) unless linkedinUrl is given",
+                        pointer: pointer + "/fullName"))
             }
             if !isDomain(input.domain ?? "") {
-                errors.append(.init(detail: "must be a company domain such as example.com unless linkedinUrl is given", pointer: pointer + "/domain"))
+                errors.append(
+                    .init(
+                        detail: "must be a company domain such as example.com unless linkedinUrl is given",
+                        pointer: pointer + "/domain"))
             }
             return errors
         }
@@ -62,7 +72,10 @@ struct RunRoutes {
             guard text.utf8.count <= 253, labels.count >= 2 else { return false }
             return labels.allSatisfy { label in
                 (1...63).contains(label.utf8.count) && !label.hasPrefix("-") && !label.hasSuffix("-")
-                    && label.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x41...0x5a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
+                    && label.utf8.allSatisfy {
+                        (0x61...0x7a).contains($0) || (0x41...0x5a).contains($0) || (0x30...0x39).contains($0)
+                            || $0 == 0x2d
+                    }
             }
         }
     }
@@ -74,16 +87,22 @@ struct RunRoutes {
         let workflow = try await Self.workflow(body.workflowId, tenant: principal.tenantID, store: services.store)
         let inputs = body.inputs ?? [body.input!]
         let plan = services.plan(principal.plan)
-        let quota = try await services.quotas.admit(principal.tenantID, .runs, amount: Int64(inputs.count), quota: plan.monthlyRuns)
+        let quota = try await services.quotas.admit(
+            principal.tenantID, .runs, amount: Int64(inputs.count), quota: plan.monthlyRuns)
         guard quota.allowed else {
             services.metrics.rateLimited(policy: "runs")
             let now = Date()
             let period = BillingPeriod(containing: now)
             let reset = max(1, Int(period.end.timeIntervalSince(now).rounded(.up)))
             throw Problem.quotaExceeded(
-                ["runs"], retryAfter: reset, policies: [#""runs";q=\#(plan.monthlyRuns ?? 0);w=\#(Int(period.end.timeIntervalSince(period.start)))"#],
+                ["runs"], retryAfter: reset,
+                policies: [
+                    #""runs";q=\#(plan.monthlyRuns ?? 0);w=\#(Int(period.end.timeIntervalSince(period.start)))"#
+                ],
                 limits: [#""runs";r=\#(quota.remaining ?? 0);t=\#(reset)"#],
-                detail: "Starting \(inputs.count) run(s) would exceed the plan's monthly runs; \(quota.remaining ?? 0) remain this period.")
+                detail:
+                    "Starting \(inputs.count) run(s) would exceed the plan's monthly runs; \(quota.remaining ?? 0) remain this period."
+            )
         }
         let batchID = body.inputs == nil ? nil : UUID()
         var runIDs: [UUID] = []
@@ -98,7 +117,8 @@ struct RunRoutes {
                     linkedinURL: input.linkedinUrl),
                 batchID: batchID)
             // The first step is in the same append: the workers never see a started run without a step to claim.
-            let first = StepScheduled(runID: id, step: 1, kind: .find, vendor: workflow.finders[0], attempt: 1, notBefore: nil)
+            let first = StepScheduled(
+                runID: id, step: 1, kind: .find, vendor: workflow.finders[0], attempt: 1, notBefore: nil)
             appends.append(
                 StreamAppend(
                     stream: .run(id), tenantID: principal.tenantID, expected: .noStream,
@@ -120,7 +140,9 @@ struct RunRoutes {
         }
         let location = batchID.map { "/v1/runs?batchId=\($0.lowercased)" } ?? "/v1/runs/\(runIDs[0].lowercased)"
         return try JSON.response(
-            Body(batchId: batchID, runs: runIDs.map { Started(id: $0, status: "running", location: "/v1/runs/\($0.lowercased)") }),
+            Body(
+                batchId: batchID,
+                runs: runIDs.map { Started(id: $0, status: "running", location: "/v1/runs/\($0.lowercased)") }),
             status: .accepted, headers: [.location: location])
     }
 
@@ -138,7 +160,9 @@ struct RunRoutes {
             default: break
             }
         }
-        guard let definition else { throw Problem.validation([.init(detail: "no workflow with this id exists", pointer: "/workflowId")]) }
+        guard let definition else {
+            throw Problem.validation([.init(detail: "no workflow with this id exists", pointer: "/workflowId")])
+        }
         return definition
     }
 
@@ -185,10 +209,13 @@ struct RunRoutes {
 
     static func run(_ row: PostgresRow) throws -> RunBody {
         RunBody(
-            id: try row.uuid(0), workflowId: try row.uuid(1), batchId: try row.optionalUUID(2), status: try row.string(3),
+            id: try row.uuid(0), workflowId: try row.uuid(1), batchId: try row.optionalUUID(2),
+            status: try row.string(3),
             input: try JSONObject(bytes: try row.jsonBytes(4)), currentStep: try row.optionalInt64(5).map(Int32.init),
-            currentVendor: try row.optionalString(6), email: try row.optionalString(7), validationStatus: try row.optionalString(8),
-            reason: try row.optionalString(9), credits: try row.int(10), startedAt: try row.date(11), updatedAt: try row.date(12),
+            currentVendor: try row.optionalString(6), email: try row.optionalString(7),
+            validationStatus: try row.optionalString(8),
+            reason: try row.optionalString(9), credits: try row.int(10), startedAt: try row.date(11),
+            updatedAt: try row.date(12),
             finishedAt: try row.optionalDate(13))
     }
 
@@ -196,17 +223,26 @@ struct RunRoutes {
         let principal = try context.tenant
         let id = try context.uuidParameter("id", "run")
         if let cached = services.runs.lookup(id, tenant: principal.tenantID) {
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: cached)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: cached)))
         }
         let read = try await readOrEmpty {
-            try await services.database.tenant(principal.tenantID, readOnly: true) { connection -> (RunBody, FeedPosition)? in
+            try await services.database.tenant(principal.tenantID, readOnly: true) {
+                connection -> (RunBody, FeedPosition)? in
                 // The checkpoint first: the rows read after it are at least as new.
-                let checkpoint = try await connection.query(
-                    "SELECT tx_id, global_position FROM projection_checkpoints WHERE projection = 'workflow_runs'"
-                ).first.map { FeedPosition(transactionID: try $0.uint64(0), globalPosition: try $0.int64(1)) } ?? .start
-                guard var run = try await connection.query(
-                    "SELECT \(Self.runColumns) FROM workflow_runs WHERE tenant_id = $1 AND run_id = $2", [.uuid(principal.tenantID), .uuid(id)]
-                ).first.map(Self.run) else { return nil }
+                let checkpoint =
+                    try await connection.query(
+                        "SELECT tx_id, global_position FROM projection_checkpoints WHERE projection = 'workflow_runs'"
+                    ).first.map { FeedPosition(transactionID: try $0.uint64(0), globalPosition: try $0.int64(1)) }
+                    ?? .start
+                try await ParkedRead.check(["workflow_runs"], stream: .run(id), what: "run", on: connection)
+                guard
+                    var run = try await connection.query(
+                        "SELECT \(Self.runColumns) FROM workflow_runs WHERE tenant_id = $1 AND run_id = $2",
+                        [.uuid(principal.tenantID), .uuid(id)]
+                    ).first.map(Self.run)
+                else { return nil }
                 run.steps = try await connection.query(
                     """
                     SELECT step, attempt, kind, vendor, status, outcome, email, validation_status, failure, reason, credits, not_before,
@@ -215,10 +251,13 @@ struct RunRoutes {
                     """, [.uuid(principal.tenantID), .uuid(id)]
                 ).map {
                     StepBody(
-                        step: try $0.int(0), attempt: try $0.int(1), kind: try $0.string(2), vendor: try $0.string(3), status: try $0.string(4),
-                        outcome: try $0.optionalString(5), email: try $0.optionalString(6), validationStatus: try $0.optionalString(7),
+                        step: try $0.int(0), attempt: try $0.int(1), kind: try $0.string(2), vendor: try $0.string(3),
+                        status: try $0.string(4),
+                        outcome: try $0.optionalString(5), email: try $0.optionalString(6),
+                        validationStatus: try $0.optionalString(7),
                         failure: try $0.optionalString(8), reason: try $0.optionalString(9), credits: try $0.int(10),
-                        notBefore: try $0.optionalDate(11), scheduledAt: try $0.date(12), startedAt: try $0.optionalDate(13),
+                        notBefore: try $0.optionalDate(11), scheduledAt: try $0.date(12),
+                        startedAt: try $0.optionalDate(13),
                         finishedAt: try $0.optionalDate(14))
                 }
                 return (run, checkpoint)
@@ -227,7 +266,8 @@ struct RunRoutes {
         guard let (run, checkpoint) = read else { throw Problem.notFound("run") }
         let body = try JSON.encode(run)
         services.runs.store(id, tenant: principal.tenantID, body: body, readAt: checkpoint)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static let statuses: Set<String> = ["running", "parked", "succeeded", "not_found", "failed", "cancelled"]
@@ -244,7 +284,10 @@ struct RunRoutes {
                 parameters.append(.string(String(status)))
                 sql += " AND status = $\(parameters.count)"
             } else {
-                errors.append(.init(detail: "must be one of \(Self.statuses.sorted().joined(separator: ", "))", parameter: "status"))
+                errors.append(
+                    .init(
+                        detail: "must be one of \(Self.statuses.sorted().joined(separator: ", "))", parameter: "status")
+                )
             }
         }
         for (name, column) in [("workflowId", "workflow_id"), ("batchId", "batch_id")] {
@@ -293,7 +336,8 @@ struct RunRoutes {
         var request = request
         let principal = try context.tenant
         let id = try context.uuidParameter("id", "run")
-        let body: Cancel = request.headers[.contentType] == nil ? Cancel(reason: nil) : try await request.decodeJSON(Cancel.self)
+        let body: Cancel =
+            request.headers[.contentType] == nil ? Cancel(reason: nil) : try await request.decodeJSON(Cancel.self)
         let run = try await Self.state(id, tenant: principal.tenantID, store: services.store)
         guard run.status == "running" || run.status == "parked" else {
             throw Problem(
@@ -321,7 +365,8 @@ struct RunRoutes {
         let run = try await Self.state(id, tenant: principal.tenantID, store: services.store)
         guard run.status == "failed", let retried = run.retryStep else {
             throw Problem(
-                .conflict, "run-not-failed", title: "Run not failed", detail: "The run is \(run.status); only a failed run can be retried.")
+                .conflict, "run-not-failed", title: "Run not failed",
+                detail: "The run is \(run.status); only a failed run can be retried.")
         }
         let scheduled = StepScheduled(
             runID: id, step: run.lastStep + 1, kind: retried.kind, vendor: retried.vendor, attempt: 1, notBefore: nil)
@@ -333,7 +378,9 @@ struct RunRoutes {
 
     /// Appends one event to the run's stream at the version the command decided on (a race is 409), and
     /// waits until `workflow_runs` shows it.
-    private func append(_ event: some DomainEvent, to run: UUID, at version: Int64, _ context: TallyContext) async throws {
+    private func append(_ event: some DomainEvent, to run: UUID, at version: Int64, _ context: TallyContext)
+        async throws
+    {
         let principal = try context.tenant
         do {
             let results = try await services.append([

@@ -42,6 +42,10 @@ struct StripeWebhookRoutes {
             context.logger.warning("a Stripe webhook delivery was refused", metadata: ["reason": "\(error)"])
             throw Problem.stripeSignature(error, tolerance: settings.stripeSignatureTolerance)
         }
+        // Signed by Stripe, but its strings still end up in the log and the read models.
+        if let finding = StorableText.firstUnstorable(in: body) {
+            throw Problem.validation(finding.detail, pointer: finding.pointer)
+        }
         let event = try StripeEvent(json: body)
         var context = context
         context.logger[metadataKey: "stripe_event"] = .string(event.id)
@@ -117,35 +121,38 @@ struct StripeWebhookRoutes {
         let plans = services.settings.plans
         let free = plans["free"] ?? services.mostRestrictivePlan
         let metadata = EventMetadata(actor: "stripe", requestID: context.requestID)
-        let result = try await services.database.asOperator { connection -> Applied in
-            _ = try await connection.query(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                [.string("tally.stripe.tenant:" + tenantID.lowercased)])
-            guard
-                let state = try TenantState.fold(
-                    try await store.readAll(stream: .tenant(tenantID), on: connection), catalog: store.catalog)
-            else {
-                let outcome = "ignored: unknown tenant"
-                return try await Self.insert(event, outcome, tenant: nil, on: connection)
-                    ? .done(outcome: outcome, events: [], positions: []) : .duplicate
+        let result = try await store.retryingSerializationFailures {
+            try await services.database.asOperator { connection -> Applied in
+                _ = try await connection.query(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [.string("tally.stripe.tenant:" + tenantID.lowercased)])
+                guard
+                    let state = try TenantState.fold(
+                        try await store.readAll(stream: .tenant(tenantID), on: connection), catalog: store.catalog)
+                else {
+                    let outcome = "ignored: unknown tenant"
+                    return try await Self.insert(event, outcome, tenant: nil, on: connection)
+                        ? .done(outcome: outcome, events: [], positions: []) : .duplicate
+                }
+                let decision = SubscriptionDecision.decide(
+                    snapshot, eventID: event.id, created: event.created, tenantID: tenantID, state: state,
+                    last: try await Self.lastOrder(tenantID, state, on: connection), plans: plans, freePlan: free,
+                    now: services.settings.now())
+                guard try await Self.insert(event, decision.outcome.text, tenant: tenantID, on: connection) else {
+                    return .duplicate
+                }
+                guard !decision.events.isEmpty else {
+                    return .done(outcome: decision.outcome.text, events: [], positions: [])
+                }
+                let results = try await store.append(
+                    [
+                        StreamAppend(
+                            stream: .tenant(tenantID), tenantID: tenantID, expected: .exactly(state.version),
+                            events: try decision.events.map { try EventCatalog.tally.encode($0, metadata: metadata) })
+                    ], on: connection)
+                return .done(
+                    outcome: decision.outcome.text, events: decision.events, positions: results[0].feedPositions)
             }
-            let decision = SubscriptionDecision.decide(
-                snapshot, eventID: event.id, created: event.created, tenantID: tenantID, state: state,
-                last: try await Self.lastOrder(tenantID, state, on: connection), plans: plans, freePlan: free,
-                now: services.settings.now())
-            guard try await Self.insert(event, decision.outcome.text, tenant: tenantID, on: connection) else {
-                return .duplicate
-            }
-            guard !decision.events.isEmpty else {
-                return .done(outcome: decision.outcome.text, events: [], positions: [])
-            }
-            let results = try await store.append(
-                [
-                    StreamAppend(
-                        stream: .tenant(tenantID), tenantID: tenantID, expected: .exactly(state.version),
-                        events: try decision.events.map { try EventCatalog.tally.encode($0, metadata: metadata) })
-                ], on: connection)
-            return .done(outcome: decision.outcome.text, events: decision.events, positions: results[0].feedPositions)
         }
         guard case .done(let outcome, let events, let positions) = result else { return Received(duplicate: true) }
         if !events.isEmpty {

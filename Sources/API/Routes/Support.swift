@@ -32,7 +32,9 @@ extension TallyContext {
     /// The `vendor` path parameter; an unknown vendor is 404 (it names nothing).
     func vendorParameter() throws -> Vendor {
         guard let text = parameters.get("vendor"), let vendor = Vendor(rawValue: text) else {
-            throw Problem(.notFound, "not-found", title: "Not found", detail: "Vendors are \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw Problem(
+                .notFound, "not-found", title: "Not found",
+                detail: "Vendors are \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         return vendor
     }
@@ -42,20 +44,28 @@ extension TallyContext {
 enum Cursor {
     static func encode(_ date: Date, _ id: UUID) -> String {
         let text = "\(Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))|\(id.lowercased)"
-        return Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        return Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+            of: "/", with: "_"
+        )
+        .replacingOccurrences(of: "=", with: "")
     }
 
     static func decode(_ cursor: String) throws -> (Date, UUID) {
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else { throw invalid }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else {
+            throw invalid
+        }
         let parts = text.split(separator: "|")
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { throw invalid }
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
+            throw invalid
+        }
         return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
     }
 
-    private static let invalid = Problem.validation([.init(detail: "is not a cursor this API returned", parameter: "cursor")])
+    private static let invalid = Problem.validation([
+        .init(detail: "is not a cursor this API returned", parameter: "cursor")
+    ])
 }
 
 /// Query parameters common to lists.
@@ -68,7 +78,8 @@ struct Page {
         limit = defaultLimit
         if let text = query["limit"] {
             guard let value = Int(String(text)), (1...maxLimit).contains(value) else {
-                throw Problem.validation([.init(detail: "must be an integer from 1 to \(maxLimit)", parameter: "limit")])
+                throw Problem.validation([.init(detail: "must be an integer from 1 to \(maxLimit)", parameter: "limit")]
+                )
             }
             limit = value
         }
@@ -93,7 +104,8 @@ extension UUID {
         bytes[8] = (bytes[8] & 0x3f) | 0x80
         return UUID(
             uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9], bytes[10], bytes[11],
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
+                bytes[10], bytes[11],
                 bytes[12], bytes[13], bytes[14], bytes[15]
             ))
     }
@@ -103,5 +115,28 @@ extension Problem {
     /// An append lost a race with another command on the same stream.
     static func raced(_ what: String) -> Problem {
         conflict("The \(what) changed while this request was processed; retry it.")
+    }
+}
+
+/// Reads of a resource whose stream a projection parked say so, instead of answering from rows that miss
+/// some of its events.
+enum ParkedRead {
+    /// Throws a 503 problem when one of `readers` parked `stream`, or (with `tenant`) any stream of the tenant.
+    static func check(
+        _ readers: [String], stream: StreamName? = nil, tenant: UUID? = nil, what: String,
+        on connection: PostgresConnection
+    ) async throws {
+        let rows = try await connection.query(
+            """
+            SELECT parked_at FROM parked_streams
+            WHERE reader = ANY($1) AND ($2::text IS NULL OR stream_id = $2) AND ($3::uuid IS NULL OR tenant_id = $3)
+            ORDER BY parked_at LIMIT 1
+            """, [.stringArray(readers), .string(stream?.rawValue), .uuid(tenant)])
+        guard let since = try rows.first?.date(0) else { return }
+        throw Problem(
+            .serviceUnavailable, "stream-parked", title: "Partly applied",
+            detail:
+                "Some of this \(what)'s history could not be applied (parked since \(JSON.timestamp(since))), so what Tally "
+                + "has for it may be incomplete; the operator has been told and can retry it once the cause is fixed.")
     }
 }

@@ -36,7 +36,8 @@ struct TenantRoutes {
             Body(
                 id: tenant.id, name: tenant.name, slug: tenant.slug, plan: tenant.plan, status: tenant.status,
                 limits: Limits(
-                    keyRequestsPerSecond: plan.keyRequestsPerSecond, tenantRequestsPerSecond: plan.tenantRequestsPerSecond,
+                    keyRequestsPerSecond: plan.keyRequestsPerSecond,
+                    tenantRequestsPerSecond: plan.tenantRequestsPerSecond,
                     monthlyApiCalls: plan.monthlyAPICalls, monthlyRuns: plan.monthlyRuns),
                 usage: usage))
     }
@@ -46,7 +47,8 @@ struct TenantRoutes {
         let principal = try context.tenant
         let body = try await request.decodeJSON(OperatorRoutes.RotateKey.self)
         let grace = body.graceSeconds.map { Duration.seconds($0) } ?? services.settings.rotationGrace
-        return try await OperatorRoutes(services: services).rotate(keyID: principal.keyID, tenantID: principal.tenantID, grace: grace, context: context)
+        return try await OperatorRoutes(services: services).rotate(
+            keyID: principal.keyID, tenantID: principal.tenantID, grace: grace, context: context)
     }
 
     // MARK: - Usage
@@ -61,7 +63,9 @@ struct TenantRoutes {
     func usage(_ tenant: UUID, _ period: BillingPeriod) async throws -> UsageBody {
         let rows = try await readOrEmpty {
             try await services.database.tenant(tenant, readOnly: true) { connection in
-                try await connection.query(
+                try await ParkedRead.check(
+                    ["usage_counters", "billing"], tenant: tenant, what: "tenant's usage", on: connection)
+                return try await connection.query(
                     "SELECT meter, quantity FROM usage_counters WHERE tenant_id = $1 AND period = $2 ORDER BY meter",
                     [.uuid(tenant), .string(period.description)]
                 ).map { (try $0.string(0), try $0.int64(1)) }
@@ -109,14 +113,16 @@ struct TenantRoutes {
             let lines = try await readOrEmpty {
                 try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
                     try await BillingStatement.read(
-                        period: period, plans: services.settings.plans, connection: connection, tenant: principal.tenantID, now: Date()
+                        period: period, plans: services.settings.plans, connection: connection,
+                        tenant: principal.tenantID, now: Date()
                     ).lines
                 }
             }
             body.charges = lines.map {
                 Charge(
                     plan: $0.plan, meter: $0.meter, lineStart: $0.lineStart, lineEnd: $0.lineEnd, quantity: $0.quantity,
-                    unitPriceMicros: $0.unitPriceMicros, amountMicros: $0.amountMicros, amount: $0.amount, currency: $0.currency)
+                    unitPriceMicros: $0.unitPriceMicros, amountMicros: $0.amountMicros, amount: $0.amount,
+                    currency: $0.currency)
             }
             body.totals = lines.reduce(into: [:]) { $0[$1.currency, default: 0] += $1.amount }
         } catch let error as ProjectionsError {
@@ -140,14 +146,17 @@ struct TenantRoutes {
         }
         let items = try await readOrEmpty {
             try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
-                try await connection.query(
+                try await ParkedRead.check(
+                    ["vendor_secrets"], tenant: principal.tenantID, what: "tenant's vendor keys", on: connection)
+                return try await connection.query(
                     """
                     SELECT vendor, fingerprint, status, status_reason, secret_version, updated_at FROM vendor_secrets
                     WHERE tenant_id = $1 ORDER BY vendor
                     """, [.uuid(principal.tenantID)]
                 ).map {
                     Body(
-                        vendor: try $0.string(0), fingerprint: try $0.string(1), status: try $0.string(2), statusReason: try $0.optionalString(3),
+                        vendor: try $0.string(0), fingerprint: try $0.string(1), status: try $0.string(2),
+                        statusReason: try $0.optionalString(3),
                         secretVersion: try $0.int(4), updatedAt: try $0.date(5))
                 }
             }
@@ -191,7 +200,9 @@ struct TenantRoutes {
         guard let vault = services.vault else {
             throw Problem(
                 .serviceUnavailable, "secrets-unavailable", title: "Vendor secrets unavailable",
-                detail: "This server has no master key (TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE); vendor secrets are never stored unsealed.")
+                detail:
+                    "This server has no master key (TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE); vendor secrets are never stored unsealed."
+            )
         }
         let body = try await request.decodeJSON(StoreVendorSecret.self)
         let state = try await VendorSecretState.load(tenant: principal.tenantID, vendor: vendor, store: services.store)
@@ -200,17 +211,21 @@ struct TenantRoutes {
         defer { Sodium.memzero(&plaintext) }
         let sealed: SealedSecret
         do {
-            sealed = try await vault.seal(plaintext, tenant: principal.tenantID, vendor: vendor, secretVersion: secretVersion)
+            sealed = try await vault.seal(
+                plaintext, tenant: principal.tenantID, vendor: vendor, secretVersion: secretVersion)
         } catch let error as EventsError where error.code == .tenantKeyDestroyed {
             throw Problem.conflict("The tenant is erased; it cannot store secrets.")
         } catch let error as EventsError where error.code == .masterKeyMismatch {
             context.logger.error("cannot seal a vendor secret", metadata: ["error": "\(error)"])
             throw Problem(
                 .serviceUnavailable, "secrets-unavailable", title: "Vendor secrets unavailable",
-                detail: "This server's master key does not open the tenant's key; the operator is rotating or misconfigured it.")
+                detail:
+                    "This server's master key does not open the tenant's key; the operator is rotating or misconfigured it."
+            )
         }
         let event = VendorSecretSealed(
-            tenantID: principal.tenantID, vendor: vendor, secretVersion: secretVersion, tenantKeyVersion: sealed.tenantKeyVersion,
+            tenantID: principal.tenantID, vendor: vendor, secretVersion: secretVersion,
+            tenantKeyVersion: sealed.tenantKeyVersion,
             sealed: Data(sealed.sealed), fingerprint: sealed.fingerprint)
         let results: [AppendResult]
         do {
@@ -225,7 +240,9 @@ struct TenantRoutes {
         }
         await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
         return try JSON.response(
-            VendorSecretBody(vendor: vendor.rawValue, fingerprint: sealed.fingerprint, status: "active", secretVersion: secretVersion, updatedAt: Date()),
+            VendorSecretBody(
+                vendor: vendor.rawValue, fingerprint: sealed.fingerprint, status: "active",
+                secretVersion: secretVersion, updatedAt: Date()),
             status: state.present ? .ok : .created)
     }
 
@@ -236,12 +253,14 @@ struct TenantRoutes {
         let vendor = try context.vendorParameter()
         let state = try await VendorSecretState.load(tenant: principal.tenantID, vendor: vendor, store: services.store)
         guard state.present else { throw Problem.notFound("vendor secret") }
-        let event = VendorSecretRemoved(tenantID: principal.tenantID, vendor: vendor, secretVersion: state.secretVersion)
+        let event = VendorSecretRemoved(
+            tenantID: principal.tenantID, vendor: vendor, secretVersion: state.secretVersion)
         do {
             let results = try await services.append([
                 StreamAppend(
                     stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
-                    expected: .exactly(state.version), events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
+                    expected: .exactly(state.version),
+                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
             ])
             await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
         } catch let error as EventsError where error.code == .conflict {
@@ -267,9 +286,14 @@ struct TenantRoutes {
             let finderVendors: Set<Vendor> = [.prospeo, .findymail]
             if finders.isEmpty { errors.append(.init(detail: "must name at least one finder", pointer: "/finders")) }
             for (index, vendor) in finders.enumerated() where !finderVendors.contains(vendor) {
-                errors.append(.init(detail: "\(vendor.rawValue) does not find emails; finders are prospeo and findymail", pointer: "/finders/\(index)"))
+                errors.append(
+                    .init(
+                        detail: "\(vendor.rawValue) does not find emails; finders are prospeo and findymail",
+                        pointer: "/finders/\(index)"))
             }
-            if Set(finders).count != finders.count { errors.append(.init(detail: "must not repeat a vendor", pointer: "/finders")) }
+            if Set(finders).count != finders.count {
+                errors.append(.init(detail: "must not repeat a vendor", pointer: "/finders"))
+            }
             if let validator, validator != .zerobounce {
                 errors.append(.init(detail: "the validator is zerobounce", pointer: "/validator"))
             }
@@ -293,8 +317,10 @@ struct TenantRoutes {
         let principal = try context.tenant
         let body = try await request.decodeJSON(DefineWorkflow.self)
         let id = UUID()
-        let definition = WorkflowDefinition(finders: body.finders, validator: body.validator, maxAttempts: body.maxAttempts ?? 3)
-        let event = WorkflowDefined(workflowID: id, tenantID: principal.tenantID, name: body.name, definition: definition)
+        let definition = WorkflowDefinition(
+            finders: body.finders, validator: body.validator, maxAttempts: body.maxAttempts ?? 3)
+        let event = WorkflowDefined(
+            workflowID: id, tenantID: principal.tenantID, name: body.name, definition: definition)
         let results = try await services.append([
             StreamAppend(
                 stream: .workflow(id), tenantID: principal.tenantID, expected: .noStream,
@@ -303,7 +329,8 @@ struct TenantRoutes {
         await services.awaitProjection("workflows", results[0].feedPositions[0])
         let now = Date()
         return try JSON.response(
-            WorkflowBody(id: id, name: body.name, definition: definition, createdAt: now, updatedAt: now), status: .created,
+            WorkflowBody(id: id, name: body.name, definition: definition, createdAt: now, updatedAt: now),
+            status: .created,
             headers: [.location: "/v1/workflows/\(id.lowercased)"])
     }
 
@@ -312,7 +339,8 @@ struct TenantRoutes {
     static func workflow(_ row: PostgresRow) throws -> WorkflowBody {
         WorkflowBody(
             id: try row.uuid(0), name: try row.string(1),
-            definition: try JSONDecoder().decode(WorkflowDefinition.self, from: Data(try row.jsonBytes(2))), createdAt: try row.date(3),
+            definition: try JSONDecoder().decode(WorkflowDefinition.self, from: Data(try row.jsonBytes(2))),
+            createdAt: try row.date(3),
             updatedAt: try row.date(4))
     }
 
@@ -345,8 +373,10 @@ struct TenantRoutes {
         let id = try context.uuidParameter("id", "workflow")
         let found = try await readOrEmpty {
             try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
-                try await connection.query(
-                    "SELECT \(Self.workflowColumns) FROM workflows WHERE tenant_id = $1 AND workflow_id = $2", [.uuid(principal.tenantID), .uuid(id)]
+                try await ParkedRead.check(["workflows"], stream: .workflow(id), what: "workflow", on: connection)
+                return try await connection.query(
+                    "SELECT \(Self.workflowColumns) FROM workflows WHERE tenant_id = $1 AND workflow_id = $2",
+                    [.uuid(principal.tenantID), .uuid(id)]
                 ).first.map(Self.workflow)
             }
         }

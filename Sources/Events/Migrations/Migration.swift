@@ -15,5 +15,7 @@ public struct Migration: Sendable, Hashable {
     public var checksum: String { Sodium.hex(Sodium.sha256(Array(sql.utf8))) }
 
     /// Every migration of this build, in order.
-    public static let all: [Migration] = [eventLog, projections, idempotency, stripeEvents, tenantKeys, workers]
+    public static let all: [Migration] = [
+        eventLog, projections, idempotency, stripeEvents, tenantKeys, workers, feedOrder,
+    ]
 }

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One libpq connection. Every libpq call runs on the connection's own thread, never on Swift's
@@ -95,7 +95,8 @@ package final class PostgresConnection: @unchecked Sendable {
     /// later). A leader whose host or network vanished leaves a TCP session the server would keep for the OS
     /// keepalive default, over two hours; keepalives and a user timeout end it within about 15 s (they do nothing
     /// on a Unix socket).
-    package static func connectLeaderSession(_ configuration: PostgresConfiguration, applicationName: String) async throws
+    package static func connectLeaderSession(_ configuration: PostgresConfiguration, applicationName: String)
+        async throws
         -> PostgresConnection
     {
         var configuration = configuration
@@ -151,7 +152,9 @@ package final class PostgresConnection: @unchecked Sendable {
             throw EventsError(.unavailable, "the connection is closed")
         }
         return try await thread.run { [self] in
-            defer { self.inTransactionFlag.store(PQtransactionStatus(self.handle) != PQTRANS_IDLE, ordering: .releasing) }
+            defer {
+                self.inTransactionFlag.store(PQtransactionStatus(self.handle) != PQTRANS_IDLE, ordering: .releasing)
+            }
             return try body(self)
         }
     }
@@ -167,7 +170,9 @@ package final class PostgresConnection: @unchecked Sendable {
         } else {
             name = "tally_\(preparedStatements.count)"
             let types = parameters.map { Oid($0.oid) }
-            let prepared = types.withUnsafeBufferPointer { PQprepare(handle, name, sql, Int32(types.count), $0.baseAddress) }
+            let prepared = types.withUnsafeBufferPointer {
+                PQprepare(handle, name, sql, Int32(types.count), $0.baseAddress)
+            }
             defer { PQclear(prepared) }
             _ = try rows(from: prepared, parameters: parameters)
             preparedStatements[key] = name
@@ -235,7 +240,9 @@ package final class PostgresConnection: @unchecked Sendable {
         var columns: [PostgresRows.Column] = []
         columns.reserveCapacity(columnCount)
         for column in 0..<columnCount {
-            columns.append(.init(name: String(cString: PQfname(result, Int32(column))), oid: UInt32(PQftype(result, Int32(column)))))
+            columns.append(
+                .init(
+                    name: String(cString: PQfname(result, Int32(column))), oid: UInt32(PQftype(result, Int32(column)))))
         }
         var storage: [UInt8] = []
         var cells: [Range<Int>?] = []
@@ -279,21 +286,30 @@ package final class PostgresConnection: @unchecked Sendable {
 
         if PQstatus(handle) != CONNECTION_OK {
             markBroken()
-            return EventsError(.unavailable, "the connection to PostgreSQL was lost: \(primary)", sqlState: sqlState, detail: detailText)
+            return EventsError(
+                .unavailable, "the connection to PostgreSQL was lost: \(primary)", sqlState: sqlState,
+                detail: detailText)
         }
         switch sqlState {
         case "TL409":
             let info = field(UInt8(ascii: "D")).flatMap(ConflictDetail.parse)
             return EventsError(
-                .conflict, "stream \(info?.stream ?? "?") is at version \(info?.actual ?? -1), not the expected version",
+                .conflict,
+                "stream \(info?.stream ?? "?") is at version \(info?.actual ?? -1), not the expected version",
                 sqlState: sqlState, stream: info?.stream, actualVersion: info?.actual)
         case "TL405":
             return EventsError(.appendOnly, primary, sqlState: sqlState)
+        case "40001", "40P01":
+            let order = field(UInt8(ascii: "D")).flatMap { detail -> String? in
+                detail.hasPrefix("tally.stream_order|") ? String(detail.dropFirst("tally.stream_order|".count)) : nil
+            }
+            return EventsError(.serializationFailure, primary, sqlState: sqlState, stream: order, detail: detailText)
         case let state? where state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03":
             markBroken()
             return EventsError(.unavailable, primary, sqlState: sqlState, detail: detailText)
         default:
-            return EventsError(.query, primary, sqlState: sqlState, constraint: field(UInt8(ascii: "n")), detail: detailText)
+            return EventsError(
+                .query, primary, sqlState: sqlState, constraint: field(UInt8(ascii: "n")), detail: detailText)
         }
     }
 
@@ -369,9 +385,10 @@ package final class PostgresConnection: @unchecked Sendable {
                 if length > 0, let buffer {
                     if consumeError == nil {
                         do {
-                            try consume(buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
-                                Array(UnsafeBufferPointer(start: $0, count: Int(length)))
-                            })
+                            try consume(
+                                buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
+                                    Array(UnsafeBufferPointer(start: $0, count: Int(length)))
+                                })
                         } catch {
                             consumeError = error
                         }

@@ -55,7 +55,8 @@ enum JSONText {
             switch byte {
             case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
             case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0..<0x20: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
+            case 0..<0x20:
+                out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
             default: out.append(byte)
             }
         }
@@ -162,6 +163,33 @@ public struct FeedFilter: Sendable, Hashable {
 /// One page of the commit-order feed.
 public struct FeedPage: Sendable {
     public var events: [RecordedEvent]
-    /// Where the next page starts: the last event's position, or the position asked for when empty.
+    /// Where the next page starts: after the last event of a full page, else where the read stopped scanning
+    /// (the horizon), so that the events it skipped for the filter are never read again.
     public var next: FeedPosition
+    /// Whether the read reached the horizon: every event visible now that the filter selects is in this page.
+    public var isComplete: Bool
+    /// The transaction id the read stopped below.
+    public var horizon: UInt64
+    /// Whether committed events wait above the horizon (an older transaction that may append is running).
+    public var isHeld: Bool
+    /// The newest transaction id in the log (nil when it is empty).
+    public var newestTransaction: UInt64?
+
+    public init(
+        events: [RecordedEvent], next: FeedPosition, isComplete: Bool, horizon: UInt64, isHeld: Bool,
+        newestTransaction: UInt64?
+    ) {
+        self.events = events
+        self.next = next
+        self.isComplete = isComplete
+        self.horizon = horizon
+        self.isHeld = isHeld
+        self.newestTransaction = newestTransaction
+    }
+
+    /// Whether the log may hold events after `position` (of any type): false means nothing was appended past it.
+    public func mayHaveEvents(after position: FeedPosition) -> Bool {
+        guard let newest = newestTransaction else { return false }
+        return newest >= position.transactionID
+    }
 }

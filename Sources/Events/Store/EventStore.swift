@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Synchronization
 
 /// The append-only log on PostgreSQL: appends with optimistic concurrency, stream reads, the commit-order
 /// global feed and subscriptions to it.
@@ -33,12 +34,17 @@ public final class EventStore: Sendable {
     public let catalog: EventCatalog
     package let configuration: Configuration
     let changes = ChangeSignal()
+    private let retries = Atomic<Int>(0)
+    let horizon = FeedHorizon()
     private let notifier: AppendNotifier
     private let listener: FeedListener
     let logger: Logger
 
-    public init(configuration: Configuration, catalog: EventCatalog = .tally, logger: Logger = Logger(label: "tally.events")) {
-        let postgres = PostgresConfiguration(url: configuration.databaseURL, applicationName: configuration.applicationName)
+    public init(
+        configuration: Configuration, catalog: EventCatalog = .tally, logger: Logger = Logger(label: "tally.events")
+    ) {
+        let postgres = PostgresConfiguration(
+            url: configuration.databaseURL, applicationName: configuration.applicationName)
         self.pool = PostgresPool(
             configuration: postgres,
             options: .init(maxConnections: configuration.maxConnections, acquireTimeout: configuration.acquireTimeout))
@@ -71,25 +77,76 @@ public final class EventStore: Sendable {
 
     /// Appends to several streams atomically: every stream's expectation holds and all events are written,
     /// or nothing is. Results come back in the order of `appends`.
+    ///
+    /// An append that lost the race for its streams' order (`.serializationFailure`: an older transaction
+    /// meeting a newer append) is run again in a new transaction, a few times at most.
     @discardableResult
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
         let call = try AppendCall(appends)
-        let results = try await pool.withConnection { try await call.run(on: $0, canInspectAfterFailure: true) }
+        let results = try await retryingSerializationFailures {
+            try await pool.withConnection { try await call.run(on: $0, canInspectAfterFailure: true) }
+        }
         appended()
         return results
     }
 
     /// Appends inside a transaction the caller holds open on `connection` (with other writes that must
     /// commit together with the events). Call `appended()` after the caller's COMMIT to wake readers. When a
-    /// multi-stream append conflicts, the transaction is aborted and the caller must roll it back.
+    /// multi-stream append conflicts, the transaction is aborted and the caller must roll it back. A
+    /// `.serializationFailure` aborts it too: the caller runs the whole transaction again, through
+    /// `retryingSerializationFailures(_:)`.
     package func append(_ appends: [StreamAppend], on connection: PostgresConnection) async throws -> [AppendResult] {
         try await AppendCall(appends).run(on: connection, canInspectAfterFailure: false)
     }
+
+    /// How many times a whole transaction runs at most when it keeps losing races.
+    static let serializationAttempts = 6
+
+    /// Runs `body` (a whole transaction) again when it fails with `.serializationFailure`, after a short
+    /// random pause, at most `serializationAttempts` times in all; every retry is counted in
+    /// `serializationRetries`. Writers that append after other work in one transaction go through this.
+    public func retryingSerializationFailures<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch let error as EventsError
+                where error.code == .serializationFailure && attempt < Self.serializationAttempts
+            {
+                retries.add(1, ordering: .relaxed)
+                attempt += 1
+                // A newer transaction is all it takes; the pause only spreads writers that keep colliding.
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...(250 << attempt))))
+            }
+        }
+    }
+
+    /// Transactions run again after a `.serializationFailure` since this store was created.
+    public var serializationRetries: Int { retries.load(ordering: .relaxed) }
 
     /// Wakes local readers now and other processes' readers soon.
     public func appended() {
         changes.signal()
         notifier.appended()
+    }
+
+    // MARK: - Scopes
+
+    /// What a transaction runs after BEGIN to see and change every tenant's rows: the operator's
+    /// row-level-security scope, which readers of the log and the operator's commands work in.
+    package static let operatorScope = "SET LOCAL tally.operator = 'on'"
+
+    /// Runs `body` in a transaction of the operator's scope on a pooled connection.
+    package func asOperator<T: Sendable>(readOnly: Bool = false, _ body: (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
+        try await pool.withConnection { connection in
+            try await connection.withTransaction(
+                begin: (readOnly ? "BEGIN READ ONLY; " : "BEGIN; ") + Self.operatorScope
+            ) {
+                try await body(connection)
+            }
+        }
     }
 
     // MARK: - Read
@@ -106,8 +163,17 @@ public final class EventStore: Sendable {
     /// append under one lock).
     package func readAll(stream: StreamName, on connection: PostgresConnection) async throws -> [RecordedEvent] {
         let rows = try await connection.query(
-            "SELECT \(Self.columns) FROM events WHERE stream_id = $1 ORDER BY stream_version", [.string(stream.rawValue)])
+            "SELECT \(Self.columns) FROM events WHERE stream_id = $1 ORDER BY stream_version",
+            [.string(stream.rawValue)])
         return try rows.map(Self.recordedEvent)
+    }
+
+    /// The event at `globalPosition`, if there is one, read on `connection`.
+    package func event(at globalPosition: Int64, on connection: PostgresConnection) async throws -> RecordedEvent? {
+        try await connection.query(
+            "SELECT \(Self.columns) FROM events WHERE global_position = $1", [.int64(globalPosition)]
+        )
+        .first.map(Self.recordedEvent)
     }
 
     /// The stream's current version, or 0 when it does not exist.
@@ -116,26 +182,97 @@ public final class EventStore: Sendable {
         return try rows.first?.int64(0) ?? 0
     }
 
-    /// Reads the feed in commit order after `position`: only events whose transaction id is below the
-    /// oldest running transaction, ordered by (transaction id, global position).
-    public func readFeed(after position: FeedPosition, limit: Int = 1000, filter: FeedFilter = .all) async throws -> FeedPage {
+    /// Reads the feed in commit order after `position`: events below the feed's horizon, ordered by
+    /// (transaction id, global position). The horizon is the oldest running transaction that may append to
+    /// this log (`tally_feed_horizon()`: transactions of other databases and of roles that cannot insert into
+    /// `events` do not count).
+    ///
+    /// The page's `next` is where the read stopped scanning, matched or not: after the last event of a full
+    /// page, or at the horizon when the page is not full, so a filtered reader never reads the same stretch of
+    /// the log twice.
+    public func readFeed(after position: FeedPosition, limit: Int = 1000, filter: FeedFilter = .all) async throws
+        -> FeedPage
+    {
+        try await pool.withConnection { try await readFeed(after: position, limit: limit, filter: filter, on: $0) }
+    }
+
+    /// `readFeed(after:limit:filter:)` on `connection` (inside the caller's transaction, if one is open).
+    ///
+    /// One statement reads the page below the larger of the snapshot's xmin and the horizon this store last
+    /// computed (both are safe: no event will ever appear below either), and says whether committed events
+    /// wait above it. Only then is the full horizon computed again (`FeedHorizon`, shared by every reader of
+    /// this store), and the page read once more if it moved: the costly look at other backends is paid only
+    /// while something holds the feed back, once for the readers of a process whose reads overlap.
+    package func readFeed(
+        after position: FeedPosition, limit: Int, filter: FeedFilter, on connection: PostgresConnection
+    ) async throws -> FeedPage {
+        let started = ContinuousClock.now
+        var page = try await readFeed(
+            after: position, limit: limit, filter: filter, below: horizon.value, on: connection)
+        if page.isHeld, let moved = try await horizon.refresh(after: page.horizon, readStarted: started, on: connection)
+        {
+            page = try await readFeed(after: position, limit: limit, filter: filter, below: moved, on: connection)
+        }
+        return page
+    }
+
+    private func readFeed(
+        after position: FeedPosition, limit: Int, filter: FeedFilter, below known: UInt64,
+        on connection: PostgresConnection
+    ) async throws -> FeedPage {
+        let limit = max(1, limit)
         var sql = """
-            SELECT \(Self.columns) FROM events
-            WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-              AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+            WITH h AS MATERIALIZED (
+                SELECT greatest(pg_snapshot_xmin(pg_current_snapshot()), $3::text::xid8) AS horizon
+            )
+            (SELECT \(Self.columns), NULL::xid8, NULL::xid8 FROM events
+             WHERE (tx_id, global_position) > ($1::text::xid8, $2) AND tx_id < (SELECT horizon FROM h)
             """
-        var parameters: [PostgresValue] = [.text(String(position.transactionID)), .int64(position.globalPosition)]
+        var parameters: [PostgresValue] = [
+            .text(String(position.transactionID)), .int64(position.globalPosition), .text(String(known)),
+        ]
         Self.appendFilter(filter, to: &sql, parameters: &parameters)
-        parameters.append(.int64(Int64(max(1, limit))))
-        sql += " ORDER BY tx_id, global_position LIMIT $\(parameters.count)"
-        let events = try await pool.query(sql, parameters).map(Self.recordedEvent)
-        return FeedPage(events: events, next: events.last?.feedPosition ?? position)
+        parameters.append(.int64(Int64(limit)))
+        sql += """
+             ORDER BY tx_id, global_position LIMIT $\(parameters.count))
+            UNION ALL
+            SELECT \(Self.nullColumns), horizon, (SELECT max(tx_id) FROM events) FROM h
+            """
+        let rows = try await connection.query(sql, parameters)
+        var events: [RecordedEvent] = []
+        events.reserveCapacity(max(0, rows.count - 1))
+        var trailer: (horizon: UInt64, newest: UInt64?)?
+        for row in rows {
+            if try row.isNull(0) {
+                let newest = try row.isNull(Self.columnCount + 1) ? nil : try row.uint64(Self.columnCount + 1)
+                trailer = (try row.uint64(Self.columnCount), newest)
+            } else {
+                events.append(try Self.recordedEvent(row))
+            }
+        }
+        guard let trailer else { throw EventsError(.query, "the feed read returned no horizon") }
+        // UNION ALL keeps the rows of its first part in their order; a different plan must not reorder the feed.
+        if zip(events, events.dropFirst()).contains(where: { $0.feedPosition > $1.feedPosition }) {
+            events.sort { $0.feedPosition < $1.feedPosition }
+        }
+        let held = trailer.newest.map { $0 >= trailer.horizon } ?? false
+        if events.count >= limit, let last = events.last {
+            return FeedPage(
+                events: events, next: last.feedPosition, isComplete: false, horizon: trailer.horizon, isHeld: held,
+                newestTransaction: trailer.newest)
+        }
+        // Everything below the horizon was scanned: every event still to come sorts after (horizon, 0).
+        let scanned = FeedPosition(transactionID: trailer.horizon, globalPosition: 0)
+        return FeedPage(
+            events: events, next: max(position, events.last?.feedPosition ?? position, scanned), isComplete: true,
+            horizon: trailer.horizon, isHeld: held, newestTransaction: trailer.newest)
     }
 
     /// The last `count` events of the feed that readers can see now, oldest first.
     public func readFeedTail(count: Int, filter: FeedFilter = .all) async throws -> [RecordedEvent] {
-        var sql = "SELECT \(Self.columns) FROM events WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())"
-        var parameters: [PostgresValue] = []
+        let horizon = try await currentHorizon()
+        var sql = "SELECT \(Self.columns) FROM events WHERE tx_id < $1::text::xid8"
+        var parameters: [PostgresValue] = [.text(String(horizon))]
         Self.appendFilter(filter, to: &sql, parameters: &parameters)
         parameters.append(.int64(Int64(max(0, count))))
         sql += " ORDER BY tx_id DESC, global_position DESC LIMIT $\(parameters.count)"
@@ -144,21 +281,29 @@ public final class EventStore: Sendable {
 
     /// The feed position of the newest event readers can see now (`start` for an empty log).
     public func head() async throws -> FeedPosition {
+        let horizon = try await currentHorizon()
         let rows = try await pool.query(
             """
-            SELECT tx_id, global_position FROM events WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+            SELECT tx_id, global_position FROM events WHERE tx_id < $1::text::xid8
             ORDER BY tx_id DESC, global_position DESC LIMIT 1
-            """)
+            """, [.text(String(horizon))])
         guard let row = rows.first else { return .start }
         return FeedPosition(transactionID: try row.uint64(0), globalPosition: try row.int64(1))
     }
 
-    /// Whether committed events exist that readers cannot take yet because an older transaction is still
-    /// running (the horizon is held back).
+    /// Whether committed events exist that readers cannot take yet because an older transaction that may
+    /// append to this log is still running (the horizon is held back).
     package func hasEventsBeyondHorizon() async throws -> Bool {
-        try await pool.query(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot()))"
+        let horizon = try await currentHorizon()
+        // max() walks the feed index from its end: one probe, where EXISTS with a computed bound may scan.
+        return try await pool.query(
+            "SELECT coalesce((SELECT max(tx_id) FROM events) >= $1::text::xid8, false)", [.text(String(horizon))]
         ).first?.bool(0) ?? false
+    }
+
+    /// The feed's horizon now (`tally_feed_horizon()`, in a statement of its own: reads that use it run after).
+    package func currentHorizon() async throws -> UInt64 {
+        try await pool.query("SELECT tally_feed_horizon()").first?.uint64(0) ?? 0
     }
 
     /// Increases whenever the log may have grown (a local append or another process's NOTIFY); readers wait
@@ -168,10 +313,9 @@ public final class EventStore: Sendable {
     /// The longest a reader waits between looks while committed events wait behind the horizon.
     static let horizonPollLimit: Duration = .milliseconds(100)
 
-    /// Where a feed reader stands between reads: whether its last read came back empty, and how long it
-    /// waits while committed events sit behind the horizon.
+    /// Where a feed reader stands between reads: how long it waits while committed events sit behind the
+    /// horizon.
     package struct FeedWait: Sendable {
-        var idle = false
         var heldBackoff: Duration?
         package init() {}
     }
@@ -180,28 +324,21 @@ public final class EventStore: Sendable {
     /// returns an empty page (the caller reads again).
     ///
     /// The wait is until an append here or a NOTIFY from another process, at most `pollInterval`. That is
-    /// only safe when the reader knows no committed event was invisible to its read: an event held behind
-    /// the horizon announces nothing when the horizon moves (the holder may not even be in this database).
-    /// So an idle reader asks whether events wait behind the horizon *before* it reads: if none did, the
-    /// read saw everything committed up to then, and anything later wakes it. While some do, it looks again
-    /// every 5 ms, doubling up to 100 ms.
+    /// only safe when the read saw every committed event: one held behind the horizon announces nothing when
+    /// the horizon moves (the holder may not append anything). The read says so in the same statement
+    /// (`FeedPage.isHeld`): while events are held, the reader looks again every 5 ms, doubling up to 100 ms.
     package func nextFeedPage(
         after position: FeedPosition, limit: Int, filter: FeedFilter, pollInterval: Duration, wait: inout FeedWait
     ) async throws -> FeedPage {
         listener.start()
+        // Taken before the read: an append that commits after the read's snapshot signals after this.
         let generation = appendGeneration
-        let heldBeforeRead = wait.idle ? try await hasEventsBeyondHorizon() : nil
         let page = try await readFeed(after: position, limit: limit, filter: filter)
-        if !page.events.isEmpty || Task.isCancelled {
+        if !page.events.isEmpty || !page.isComplete || Task.isCancelled {
             wait = FeedWait()
             return page
         }
-        guard let held = heldBeforeRead else {
-            // Empty after a busy read: read once more, this time knowing the horizon before the read.
-            wait.idle = true
-            return page
-        }
-        if held {
+        if page.isHeld {
             let limit = min(pollInterval, Self.horizonPollLimit)
             let pause = min(wait.heldBackoff ?? .milliseconds(5), limit)
             await changes.wait(after: generation, timeout: pause)
@@ -214,7 +351,9 @@ public final class EventStore: Sendable {
     }
 
     /// Follows the feed from `position`: every event after it, then new ones as they commit.
-    public func subscribe(from position: FeedPosition, filter: FeedFilter = .all, pageSize: Int = 500) -> EventSubscription {
+    public func subscribe(from position: FeedPosition, filter: FeedFilter = .all, pageSize: Int = 500)
+        -> EventSubscription
+    {
         listener.start()
         return EventSubscription(store: self, start: position, filter: filter, pageSize: pageSize)
     }
@@ -225,12 +364,20 @@ public final class EventStore: Sendable {
         global_position, tx_id, tenant_id, stream_id, stream_version, event_id, event_type, schema_version, \
         codec, payload, metadata, recorded_at
         """
+    static let columnCount = 12
+
+    /// `columns` as typed NULLs, for a row that carries something else.
+    static let nullColumns = """
+        NULL::int8, NULL::xid8, NULL::uuid, NULL::text, NULL::int8, NULL::uuid, NULL::text, NULL::int4, \
+        NULL::int2, NULL::bytea, NULL::jsonb, NULL::timestamptz
+        """
 
     static func recordedEvent(_ row: PostgresRow) throws -> RecordedEvent {
         let position = try row.int64(0)
         let stream = try row.string(3)
         guard StreamName.isValid(stream) else {
-            throw EventsError(.decoding, "the event at position \(position) has an invalid stream name", position: position)
+            throw EventsError(
+                .decoding, "the event at position \(position) has an invalid stream name", position: position)
         }
         return RecordedEvent(
             feedPosition: FeedPosition(transactionID: try row.uint64(1), globalPosition: position),

@@ -21,6 +21,8 @@ public struct EventSubscription: AsyncSequence, Sendable {
         public private(set) var position: FeedPosition
         let filter: FeedFilter
         let pageSize: Int
+        /// Where the next read starts: past everything read so far, matched or not.
+        private var scanned: FeedPosition
         private var buffer: [RecordedEvent] = []
         private var index = 0
         private var wait = EventStore.FeedWait()
@@ -28,6 +30,7 @@ public struct EventSubscription: AsyncSequence, Sendable {
         init(store: EventStore, position: FeedPosition, filter: FeedFilter, pageSize: Int) {
             self.store = store
             self.position = position
+            self.scanned = position
             self.filter = filter
             self.pageSize = pageSize
         }
@@ -42,7 +45,9 @@ public struct EventSubscription: AsyncSequence, Sendable {
                 }
                 if Task.isCancelled { return nil }
                 let page = try await store.nextFeedPage(
-                    after: position, limit: pageSize, filter: filter, pollInterval: store.configuration.pollInterval, wait: &wait)
+                    after: scanned, limit: pageSize, filter: filter, pollInterval: store.configuration.pollInterval,
+                    wait: &wait)
+                scanned = page.next
                 buffer = page.events
                 index = 0
             }

@@ -32,7 +32,8 @@ public struct BillingLine: Sendable, Hashable, Encodable {
     package var endMicroseconds: Int64
 
     enum CodingKeys: String, CodingKey {
-        case identifier, period, tenantID = "tenantId", tenantSlug, stripeCustomerID = "stripeCustomerId", plan, meter, lineStart,
+        case identifier, period, tenantID = "tenantId", tenantSlug, stripeCustomerID = "stripeCustomerId", plan, meter,
+            lineStart,
             lineEnd, quantity, unitPriceMicros, amountMicros, amount, currency, stripePriceID = "stripePriceId"
     }
 
@@ -56,19 +57,22 @@ public struct BillingLine: Sendable, Hashable, Encodable {
     }
 
     init(
-        period: BillingPeriod, tenant: UUID, slug: String, customer: String?, plan: Plan, meter: Meter, start: Int64, end: Int64,
+        period: BillingPeriod, tenant: UUID, slug: String, customer: String?, plan: Plan, meter: Meter, start: Int64,
+        end: Int64,
         quantity: Int64
     ) throws {
         let unitPrice = plan.unitPrice(meter)
         let amountMicros: Int64
         if meter == .baseFee {
             // The fee for the whole period, times the share of the period the segment covers, rounded half up.
-            let share = Int128(unitPrice) * Int128(end - start) * 2 / Int128(period.endMicroseconds - period.startMicroseconds)
+            let share =
+                Int128(unitPrice) * Int128(end - start) * 2 / Int128(period.endMicroseconds - period.startMicroseconds)
             amountMicros = Int64((share + 1) / 2)
         } else {
             let (product, overflow) = quantity.multipliedReportingOverflow(by: unitPrice)
             guard !overflow else {
-                throw ProjectionsError(.invalidInput, "the amount of \(quantity) \(meter) for tenant \(slug) does not fit in 64 bits")
+                throw ProjectionsError(
+                    .invalidInput, "the amount of \(quantity) \(meter) for tenant \(slug) does not fit in 64 bits")
             }
             amountMicros = product
         }
@@ -132,7 +136,8 @@ public struct BillingStatement: Sendable {
     /// whole log as it stands when this is called; it waits up to `catchUpTimeout` for them and throws
     /// `notCaughtUp` (saying why) when they do not get there.
     public static func load(
-        period: BillingPeriod, plans: Plans, store: EventStore, now: Date = Date(), catchUpTimeout: Duration = .seconds(30)
+        period: BillingPeriod, plans: Plans, store: EventStore, now: Date = Date(),
+        catchUpTimeout: Duration = .seconds(30)
     ) async throws -> BillingStatement {
         try await waitForProjections(store: store, timeout: catchUpTimeout)
         return try await store.pool.withTransaction { connection in
@@ -151,7 +156,8 @@ public struct BillingStatement: Sendable {
         let periodStart = period.startMicroseconds
         let periodEnd = period.endMicroseconds
         let scope = only.map { " AND tenant_id = '\($0.lowercased)'" } ?? ""
-        let tenantRows = try await connection.query("SELECT tenant_id, slug, stripe_customer_id FROM tenants WHERE true" + scope)
+        let tenantRows = try await connection.query(
+            "SELECT tenant_id, slug, stripe_customer_id FROM tenants WHERE true" + scope)
         var tenants: [UUID: (slug: String, customer: String?)] = [:]
         var byCustomer: [String: String] = [:]
         for row in tenantRows {
@@ -181,14 +187,18 @@ public struct BillingStatement: Sendable {
                 let slug = tenants[tenant]?.slug ?? tenant.lowercased
                 throw ProjectionsError(
                     .invalidInput,
-                    "tenant \(slug) was on plan \(name) in \(period), and the plans file has no such plan; add it back to price the period")
+                    "tenant \(slug) was on plan \(name) in \(period), and the plans file has no such plan; add it back to price the period"
+                )
             }
             return plan
         }
-        func line(_ tenant: UUID, _ plan: Plan, _ meter: Meter, _ start: Int64, _ end: Int64, _ quantity: Int64) throws -> BillingLine {
+        func line(_ tenant: UUID, _ plan: Plan, _ meter: Meter, _ start: Int64, _ end: Int64, _ quantity: Int64) throws
+            -> BillingLine
+        {
             let info = tenants[tenant] ?? (tenant.lowercased, nil)
             return try BillingLine(
-                period: period, tenant: tenant, slug: info.slug, customer: info.customer, plan: plan, meter: meter, start: start,
+                period: period, tenant: tenant, slug: info.slug, customer: info.customer, plan: plan, meter: meter,
+                start: start,
                 end: end, quantity: quantity)
         }
 
@@ -196,7 +206,9 @@ public struct BillingStatement: Sendable {
         for (tenant, stretches) in segments {
             for stretch in stretches where stretch.end > stretch.start {
                 let plan = try plan(stretch.plan, tenant)
-                if plan.baseFeeMicros > 0 { lines.append(try line(tenant, plan, .baseFee, stretch.start, stretch.end, 1)) }
+                if plan.baseFeeMicros > 0 {
+                    lines.append(try line(tenant, plan, .baseFee, stretch.start, stretch.end, 1))
+                }
             }
         }
         let usageRows = try await connection.query(
@@ -209,11 +221,13 @@ public struct BillingStatement: Sendable {
             let start = try row.int64(1)
             let meterName = try row.string(3)
             guard let meter = Meter(meterName) else {
-                throw ProjectionsError(.invalidInput, "billing_usage holds a meter this binary does not know: \(meterName)")
+                throw ProjectionsError(
+                    .invalidInput, "billing_usage holds a meter this binary does not know: \(meterName)")
             }
             // The line ends where the segment that holds it ends, within the period.
             let end = segments[tenant]?.first(where: { $0.start <= start && start < $0.end })?.end ?? periodEnd
-            lines.append(try line(tenant, try plan(try row.string(2), tenant), meter, start, max(end, start), try row.int64(4)))
+            lines.append(
+                try line(tenant, try plan(try row.string(2), tenant), meter, start, max(end, start), try row.int64(4)))
         }
         lines.sort { a, b in
             if a.tenantSlug != b.tenantSlug { return a.tenantSlug < b.tenantSlug }
@@ -222,15 +236,18 @@ public struct BillingStatement: Sendable {
             return Meter(a.meter)! < Meter(b.meter)!
         }
         return BillingStatement(
-            period: period, closed: BillingPeriod.microseconds(now) >= periodEnd, lines: lines, tenantsByStripeCustomer: byCustomer)
+            period: period, closed: BillingPeriod.microseconds(now) >= periodEnd, lines: lines,
+            tenantsByStripeCustomer: byCustomer)
     }
 
-    /// Waits until the `tenants` and `billing` projections have applied every event of their types that the
-    /// log holds now.
+    /// Waits until the `tenants` and `billing` projections have read the log past its head as it stands now
+    /// (every event of their types applied); throws when one is stopped, or has parked a stream, since the
+    /// statement would then miss some of a tenant's history.
     static func waitForProjections(store: EventStore, timeout: Duration) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         let needed: [any Projection] = [TenantsProjection(), BillingProjection()]
+        let head = try await store.head()
         while true {
             let statuses = try await ProjectionStatus.all(needed, store: store)
             if let failed = statuses.first(where: { $0.state == .failed || $0.state == .needsRebuild }) {
@@ -239,10 +256,20 @@ public struct BillingStatement: Sendable {
                     "the \(failed.name) projection is \(failed.state.rawValue)\(failed.error.map { ": \($0)" } ?? ""); billing needs it running (see tally projections status)"
                 )
             }
-            let behind = statuses.filter { $0.state != .running || $0.lagEvents > 0 }
+            if statuses.contains(where: { $0.parkedStreams > 0 }) {
+                let parked = try await store.parkedStreams(readers: needed.map(\.name))
+                throw ProjectionsError(
+                    .notCaughtUp,
+                    "streams are parked, so some usage or plan changes are not applied: "
+                        + parked.prefix(5).map { "\($0.reader) \($0.stream) (\($0.error))" }.joined(separator: "; ")
+                        + "; fix the cause and run tally projections retry")
+            }
+            let behind = statuses.filter { $0.state != .running || $0.position < head }
             if behind.isEmpty { return }
             if clock.now >= deadline {
-                let detail = behind.map { "\($0.name) \($0.state == .notStarted ? "has not started" : "is \($0.lagEvents) events behind")" }
+                let detail = behind.map {
+                    "\($0.name) \($0.state == .notStarted ? "has not started" : "is \($0.lagEvents) events behind")"
+                }
                 throw ProjectionsError(
                     .notCaughtUp,
                     "\(detail.joined(separator: ", ")); is a tally serve process running its projections? (or run tally projections rebuild billing tenants)"

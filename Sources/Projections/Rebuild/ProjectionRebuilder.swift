@@ -67,7 +67,12 @@ public struct ProjectionRebuilder: Sendable {
         var position: FeedPosition
         var applied: Int64
         var resumed: Bool
+        /// Streams the rebuild could not apply, parked as reader `rebuild:<projection>` until the swap makes
+        /// them the live projection's.
+        var parking: FeedParking
     }
+
+    static func reader(_ projection: any Projection) -> String { "rebuild:" + projection.name }
 
     /// One projection being rebuilt: its own session (holding its rebuild lock) and where it is.
     private struct Build {
@@ -92,7 +97,9 @@ public struct ProjectionRebuilder: Sendable {
     ///
     /// Applying all at once matters more than it seems: the small projections write one statement per event,
     /// so a page costs them a few dozen round trips each, which would otherwise add up behind the big one.
-    public func rebuild(_ projections: [any Projection], verify: Bool = false, parallel: Int = .max) async throws -> [Outcome] {
+    public func rebuild(_ projections: [any Projection], verify: Bool = false, parallel: Int = .max) async throws
+        -> [Outcome]
+    {
         let started = ContinuousClock.now
         var builds: [Build] = []
         defer {
@@ -102,7 +109,8 @@ public struct ProjectionRebuilder: Sendable {
             let connection = try await open(projection)
             do {
                 let state = try await start(projection, on: connection)
-                builds.append(Build(projection: projection, connection: connection, state: state, appliedAtStart: state.applied))
+                builds.append(
+                    Build(projection: projection, connection: connection, state: state, appliedAtStart: state.applied))
             } catch {
                 connection.close()
                 throw error
@@ -116,12 +124,14 @@ public struct ProjectionRebuilder: Sendable {
         }
         var outcomes: [Outcome] = []
         for index in builds.indices {
-            let differences = try await swap(builds[index].projection, state: &builds[index].state, verify: verify, on: builds[index].connection)
+            let differences = try await swap(
+                builds[index].projection, state: &builds[index].state, verify: verify, on: builds[index].connection)
             let state = builds[index].state
             outcomes.append(
                 Outcome(
                     projection: builds[index].projection.name, eventsApplied: state.applied, resumed: state.resumed,
-                    seconds: (ContinuousClock.now - started) / .seconds(1), swapped: differences.isEmpty, differences: differences))
+                    seconds: (ContinuousClock.now - started) / .seconds(1), swapped: differences.isEmpty,
+                    differences: differences))
         }
         return outcomes
     }
@@ -185,7 +195,8 @@ public struct ProjectionRebuilder: Sendable {
                     Progress(
                         projection: build.projection.name, eventsApplied: build.state.applied,
                         eventsTotal: max(build.total, build.state.applied),
-                        eventsPerSecond: elapsed > 0 ? Double(build.state.applied - build.appliedAtStart) / elapsed : 0))
+                        eventsPerSecond: elapsed > 0 ? Double(build.state.applied - build.appliedAtStart) / elapsed : 0)
+                )
             }
         }
     }
@@ -208,7 +219,9 @@ public struct ProjectionRebuilder: Sendable {
     private func apply(_ page: DecodedPage, to builds: inout [Build], parallel: Int) async throws {
         let work: [(Int, [RecordedEvent])] = builds.indices.compactMap { index in
             let build = builds[index]
-            let events = page.events.filter { build.projection.eventTypes.contains($0.type) && $0.feedPosition > build.state.position }
+            let events = page.events.filter {
+                build.projection.eventTypes.contains($0.type) && $0.feedPosition > build.state.position
+            }
             return events.isEmpty ? nil : (index, events)
         }
         try await withThrowingTaskGroup(of: (Int, State).self) { group in
@@ -221,7 +234,8 @@ public struct ProjectionRebuilder: Sendable {
                 group.addTask {
                     var state = build.state
                     try await build.connection.withTransaction(begin: "BEGIN; SET LOCAL synchronous_commit = off") {
-                        try await applyToRebuild(events, build.projection, decoded: page.decoded, state: &state, on: build.connection)
+                        try await applyToRebuild(
+                            events, build.projection, decoded: page.decoded, state: &state, on: build.connection)
                     }
                     return (index, state)
                 }
@@ -253,16 +267,29 @@ public struct ProjectionRebuilder: Sendable {
         let tables = try await connection.query(
             "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = ANY($2)",
             [.string(Self.schema), .stringArray(projection.tables.map(\.name))])
-        if let row = rows.first, try row.int(0) == projection.version, try tables.first?.int64(0) == Int64(projection.tables.count) {
+        let reader = Self.reader(projection)
+        if let row = rows.first, try row.int(0) == projection.version,
+            try tables.first?.int64(0) == Int64(projection.tables.count)
+        {
             return State(
                 position: FeedPosition(transactionID: try row.uint64(1), globalPosition: try row.int64(2)),
-                applied: try row.int64(3), resumed: true)
+                applied: try row.int64(3), resumed: true,
+                parking: FeedParking(
+                    reader: reader,
+                    parked: try await connection.withTransaction(begin: "BEGIN READ ONLY; " + EventStore.operatorScope)
+                    {
+                        try await ParkedStreams.load(reader: reader, on: connection)
+                    }))
         }
-        try await connection.withTransaction(begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public") {
+        try await connection.withTransaction(
+            begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public; " + EventStore.operatorScope
+        ) {
             for table in projection.tables {
                 try await connection.execute("DROP TABLE IF EXISTS \(Self.schema).\(table.name)")
                 // Indexes that are not unique come after the bulk phase (createDeferredIndexes).
-                for statement in table.tableStatements + table.indexStatements.filter({ $0.uppercased().contains("UNIQUE") }) {
+                for statement in table.tableStatements
+                    + table.indexStatements.filter({ $0.uppercased().contains("UNIQUE") })
+                {
                     try await connection.execute(statement)
                 }
             }
@@ -272,17 +299,22 @@ public struct ProjectionRebuilder: Sendable {
                 ON CONFLICT (projection) DO UPDATE SET version = excluded.version, tx_id = '0', global_position = 0,
                     events_applied = 0, started_at = now(), updated_at = now()
                 """, [.string(projection.name), .int32(Int32(projection.version))])
+            try await connection.query("DELETE FROM parked_streams WHERE reader = $1", [.string(reader)])
         }
-        return State(position: .start, applied: 0, resumed: false)
+        return State(position: .start, applied: 0, resumed: false, parking: FeedParking(reader: reader, parked: [:]))
     }
 
     /// Inside the caller's transaction: applies `events` to the rebuild tables and records the position.
     private func applyToRebuild(
-        _ events: [RecordedEvent], _ projection: any Projection, decoded: [Int64: any DomainEvent] = [:], state: inout State,
+        _ events: [RecordedEvent], _ projection: any Projection, decoded: [Int64: any DomainEvent] = [:],
+        state: inout State,
         on connection: PostgresConnection
     ) async throws {
         try await connection.execute("SET LOCAL search_path = \(Self.schema), public; SET LOCAL tally.operator = 'on'")
-        try await projection.apply(events, in: ProjectionContext(connection: connection, catalog: store.catalog, decoded: decoded))
+        let context = ProjectionContext(connection: connection, catalog: store.catalog, decoded: decoded)
+        _ = try await state.parking.applyWithSavepoint(events, on: connection) {
+            try await projection.apply($0, in: context)
+        }
         let position = events.last!.feedPosition
         try await connection.query(
             """
@@ -290,7 +322,10 @@ public struct ProjectionRebuilder: Sendable {
                 events_applied = events_applied + $4, updated_at = now()
             WHERE projection = $1
             """,
-            [.string(projection.name), .text(String(position.transactionID)), .int64(position.globalPosition), .int64(Int64(events.count))])
+            [
+                .string(projection.name), .text(String(position.transactionID)), .int64(position.globalPosition),
+                .int64(Int64(events.count)),
+            ])
         state.position = position
         state.applied += Int64(events.count)
     }
@@ -310,7 +345,8 @@ public struct ProjectionRebuilder: Sendable {
                 [.string(projection.name)])[0]
             // The live runner is held off now: catch the rebuild up to the head.
             while true {
-                let page = try await store.readFeed(after: state.position, limit: batchSize, filter: projection.feedFilter)
+                let page = try await store.readFeed(
+                    after: state.position, limit: batchSize, filter: projection.feedFilter)
                 if page.events.isEmpty { break }
                 try await applyToRebuild(page.events, projection, state: &state, on: connection)
             }
@@ -321,17 +357,39 @@ public struct ProjectionRebuilder: Sendable {
             if verify, try liveTables.first?.int64(0) == Int64(projection.tables.count) {
                 guard try live.int(0) == projection.version else {
                     throw ProjectionsError(
-                        .verificationFailed, "--verify compares tables of one version; the live \(projection.name) is version \(try live.int(0))")
+                        .verificationFailed,
+                        "--verify compares tables of one version; the live \(projection.name) is version \(try live.int(0))"
+                    )
                 }
                 // Bring the live tables to the rebuild's position, then compare.
                 var livePosition = FeedPosition(transactionID: try live.uint64(1), globalPosition: try live.int64(2))
+                var liveParking = FeedParking(
+                    reader: projection.name,
+                    parked: try await ParkedStreams.load(reader: projection.name, on: connection))
                 try await connection.execute("SET LOCAL search_path = public")
+                let liveContext = ProjectionContext(connection: connection, catalog: store.catalog)
                 while livePosition < state.position {
-                    let page = try await store.readFeed(after: livePosition, limit: batchSize, filter: projection.feedFilter)
+                    let page = try await store.readFeed(
+                        after: livePosition, limit: batchSize, filter: projection.feedFilter)
                     let due = page.events.filter { $0.feedPosition <= state.position }
                     if due.isEmpty { break }
-                    try await projection.apply(due, in: ProjectionContext(connection: connection, catalog: store.catalog))
+                    _ = try await liveParking.applyWithSavepoint(due, on: connection) {
+                        try await projection.apply($0, in: liveContext)
+                    }
                     livePosition = due.last!.feedPosition
+                }
+                let parkedLive = Set(liveParking.parked.keys)
+                let parkedRebuilt = Set(state.parking.parked.keys)
+                if parkedLive != parkedRebuilt {
+                    let live = parkedLive.subtracting(parkedRebuilt).sorted().map {
+                        Difference(table: "parked_streams", side: "live only", row: $0)
+                    }
+                    let rebuilt = parkedRebuilt.subtracting(parkedLive).sorted().map {
+                        Difference(table: "parked_streams", side: "rebuilt only", row: $0)
+                    }
+                    try await connection.execute("ROLLBACK")
+                    state = before
+                    return Array((live + rebuilt).prefix(40))
                 }
                 let differences = try await compare(projection, on: connection)
                 if !differences.isEmpty {
@@ -341,6 +399,11 @@ public struct ProjectionRebuilder: Sendable {
                 }
             }
             try await connection.execute("SET LOCAL search_path = public")
+            // The rebuild's parked streams become the projection's.
+            try await connection.query("DELETE FROM parked_streams WHERE reader = $1", [.string(projection.name)])
+            try await connection.query(
+                "UPDATE parked_streams SET reader = $1, updated_at = now() WHERE reader = $2",
+                [.string(projection.name), .string(Self.reader(projection))])
             for table in projection.tables {
                 try await connection.execute("DROP TABLE IF EXISTS public.\(table.name)")
                 try await connection.execute("ALTER TABLE \(Self.schema).\(table.name) SET SCHEMA public")
@@ -352,10 +415,12 @@ public struct ProjectionRebuilder: Sendable {
                 WHERE projection = $1
                 """,
                 [
-                    .string(projection.name), .int32(Int32(projection.version)), .text(String(state.position.transactionID)),
+                    .string(projection.name), .int32(Int32(projection.version)),
+                    .text(String(state.position.transactionID)),
                     .int64(state.position.globalPosition), .int64(state.applied),
                 ])
-            try await connection.query("DELETE FROM projection_rebuilds WHERE projection = $1", [.string(projection.name)])
+            try await connection.query(
+                "DELETE FROM projection_rebuilds WHERE projection = $1", [.string(projection.name)])
             try await connection.execute("COMMIT")
             return []
         } catch {

@@ -8,7 +8,7 @@ public import Logging
 /// Several `tally` processes may run runners against one database: for each projection only the holder of
 /// its advisory lock applies, on the connection that holds the lock (so a writer that lost the lock has lost
 /// its transaction too), and another process takes over when that session ends. A projection whose `apply`
-/// throws stops at that event with the error recorded; the others go on.
+/// cannot apply an event parks that event's stream (`parked_streams`) and goes on with every other stream.
 public final class ProjectionRunner: Sendable {
     public struct Options: Sendable {
         /// Events per transaction.
@@ -17,11 +17,20 @@ public final class ProjectionRunner: Sendable {
         public var pollInterval: Duration
         /// How often a process that is not the leader of a projection tries to become it.
         public var leadershipRetry: Duration
+        /// How often the leader looks for retries asked for its parked streams (only while it has some).
+        public var retryCheckInterval: Duration
+        /// How often, at most, the checkpoint records a read that found nothing of the projection's types.
+        public var idleSaveInterval: Duration
 
-        public init(batchSize: Int = 500, pollInterval: Duration = .seconds(1), leadershipRetry: Duration = .seconds(1)) {
+        public init(
+            batchSize: Int = 500, pollInterval: Duration = .seconds(1), leadershipRetry: Duration = .seconds(1),
+            retryCheckInterval: Duration = .milliseconds(500), idleSaveInterval: Duration = .seconds(1)
+        ) {
             self.batchSize = max(1, batchSize)
             self.pollInterval = pollInterval
             self.leadershipRetry = leadershipRetry
+            self.retryCheckInterval = retryCheckInterval
+            self.idleSaveInterval = idleSaveInterval
         }
     }
 
@@ -30,7 +39,10 @@ public final class ProjectionRunner: Sendable {
     let options: Options
     let logger: Logger
 
-    public init(store: EventStore, projections: [any Projection], options: Options = Options(), logger: Logger = Logger(label: "tally.projections")) {
+    public init(
+        store: EventStore, projections: [any Projection], options: Options = Options(),
+        logger: Logger = Logger(label: "tally.projections")
+    ) {
         self.store = store
         self.projections = projections
         self.options = options
@@ -61,7 +73,8 @@ public final class ProjectionRunner: Sendable {
                     session = connection
                 }
                 let locked = try await connection.query(
-                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [.string("tally.projection." + projection.name)])
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                    [.string("tally.projection." + projection.name)])
                 if try locked.first?.bool(0) == true {
                     backoff = options.leadershipRetry
                     try await lead(projection, on: connection)
@@ -91,73 +104,151 @@ public final class ProjectionRunner: Sendable {
             applicationName: "tally-projection-\(projection.name) pid=\(ProcessInfo.processInfo.processIdentifier)")
     }
 
-    /// Applies `projection` while this process leads it; returns when it fails or the task is cancelled.
+    /// Applies `projection` while this process leads it; returns when its checkpoint moved under it (a
+    /// rebuild) or the task is cancelled.
     private func lead(_ projection: any Projection, on connection: PostgresConnection) async throws {
         try await ProjectionTables.create(projection, on: connection)
         var checkpoint = try await Checkpoint.load(projection, on: connection)
         guard checkpoint.version == projection.version else {
             throw ProjectionsError(
                 .versionMismatch,
-                "the database has \(projection.name) version \(checkpoint.version), this binary has \(projection.version): rebuild it")
+                "the database has \(projection.name) version \(checkpoint.version), this binary has \(projection.version): rebuild it"
+            )
         }
-        guard checkpoint.failed == false else {
-            logger.warning("projection is stopped on an error; rebuild it once the cause is fixed", metadata: ["projection": "\(projection.name)"])
-            // A rebuild's swap resets the status: then lead again from the rebuilt position.
-            while !Task.isCancelled, try await Checkpoint.load(projection, on: connection).failed {
-                try await Task.sleep(for: options.pollInterval)
-            }
-            return
+        if checkpoint.failed {
+            // Stopped by an earlier Tally on an event it could not apply: that event's stream is parked instead.
+            checkpoint = try await checkpoint.parkFailure(store: store, on: connection)
         }
-        logger.info("leading projection", metadata: ["projection": "\(projection.name)", "position": "\(checkpoint.position)"])
+        let parked = try await connection.withTransaction(begin: "BEGIN READ ONLY; " + EventStore.operatorScope) {
+            try await ParkedStreams.load(reader: projection.name, on: connection)
+        }
+        var parking = FeedParking(reader: projection.name, parked: parked)
+        logger.info(
+            "leading projection",
+            metadata: [
+                "projection": "\(projection.name)", "position": "\(checkpoint.position)",
+                "parked": "\(parking.parked.count)",
+            ])
         var wait = EventStore.FeedWait()
-        while !Task.isCancelled {
-            let page = try await store.nextFeedPage(
-                after: checkpoint.position, limit: options.batchSize, filter: projection.feedFilter, pollInterval: options.pollInterval,
-                wait: &wait)
-            if page.events.isEmpty { continue }
-            do {
-                checkpoint = try await apply(page.events, to: projection, from: checkpoint, on: connection)
-            } catch let error as ProjectionsError where error.code == .checkpointMoved {
-                logger.info("projection checkpoint moved (rebuilt); reloading", metadata: ["projection": "\(projection.name)"])
-                return
-            } catch {
-                if connection.isBroken { throw error }
-                try await isolateFailure(page.events, projection: projection, from: checkpoint, on: connection)
-                return
+        var lastRetryCheck = ContinuousClock.now - .seconds(10)
+        var lastIdleSave = ContinuousClock.now
+        // Where reading goes on from: the checkpoint, or further when a read found nothing of its types.
+        var scanned = checkpoint.position
+        do {
+            while !Task.isCancelled {
+                if !parking.parked.isEmpty, ContinuousClock.now - lastRetryCheck >= options.retryCheckInterval {
+                    lastRetryCheck = ContinuousClock.now
+                    try await retryParked(projection, parking: &parking, checkpoint: checkpoint, on: connection)
+                }
+                let page = try await store.nextFeedPage(
+                    after: max(scanned, checkpoint.position), limit: options.batchSize, filter: projection.feedFilter,
+                    pollInterval: options.pollInterval, wait: &wait)
+                scanned = page.next
+                if page.events.isEmpty {
+                    // Nothing of its types, but the read went past events of other types: record that (at most
+                    // every `idleSaveInterval`), so a restart or `projections status` does not look at them again.
+                    if scanned > checkpoint.position, page.mayHaveEvents(after: checkpoint.position),
+                        ContinuousClock.now - lastIdleSave >= options.idleSaveInterval
+                    {
+                        lastIdleSave = ContinuousClock.now
+                        checkpoint = try await apply(
+                            [], to: projection, next: scanned, from: checkpoint, parking: &parking, on: connection)
+                    }
+                    continue
+                }
+                checkpoint = try await apply(
+                    page.events, to: projection, next: page.next, from: checkpoint, parking: &parking, on: connection)
             }
+        } catch let error as ProjectionsError where error.code == .checkpointMoved {
+            logger.info(
+                "projection checkpoint moved (rebuilt); reloading", metadata: ["projection": "\(projection.name)"])
         }
     }
 
-    /// One transaction: the events' effects and the new checkpoint, or neither.
+    /// One transaction: the events' effects, the parked streams and the new checkpoint, or none of them. When
+    /// the batch fails it is applied again event by event, each under a savepoint: an event that fails parks
+    /// its stream, and the rest of the batch is applied.
     private func apply(
-        _ events: [RecordedEvent], to projection: any Projection, from checkpoint: Checkpoint, on connection: PostgresConnection
+        _ events: [RecordedEvent], to projection: any Projection, next: FeedPosition, from checkpoint: Checkpoint,
+        parking: inout FeedParking, on connection: PostgresConnection
     ) async throws -> Checkpoint {
-        try await connection.withTransaction(begin: "BEGIN; SET LOCAL tally.operator = 'on'") {
-            // Taken first in every batch and by a rebuild's swap, so the two take turns: a batch that finds
-            // the checkpoint moved (a swap happened) rolls back and the runner reloads.
-            try await checkpoint.lock(on: connection)
-            try await projection.apply(events, in: ProjectionContext(connection: connection, catalog: store.catalog))
-            return try await checkpoint.advance(to: events.last!.feedPosition, by: events.count, on: connection)
+        let context = ProjectionContext(connection: connection, catalog: store.catalog)
+        let begin = "BEGIN; " + EventStore.operatorScope
+        do {
+            var attempt = parking
+            let advanced = try await connection.withTransaction(begin: begin) {
+                // Taken first in every batch and by a rebuild's swap, so the two take turns: a batch that finds
+                // the checkpoint moved (a swap happened) rolls back and the runner reloads.
+                try await checkpoint.lock(on: connection)
+                let applied = try await attempt.apply(events, isolating: false, on: connection) {
+                    try await projection.apply($0, in: context)
+                }
+                return try await checkpoint.advance(to: next, by: applied, on: connection)
+            }
+            parking = attempt
+            return advanced
+        } catch let error as ProjectionsError where error.code == .checkpointMoved {
+            throw error
+        } catch {
+            if connection.isBroken || events.isEmpty || !FeedParking.isTheEventsFault(error) { throw error }
         }
+        var attempt = parking
+        let advanced = try await connection.withTransaction(begin: begin) {
+            try await checkpoint.lock(on: connection)
+            let applied = try await attempt.apply(events, isolating: true, on: connection) {
+                try await projection.apply($0, in: context)
+            }
+            return try await checkpoint.advance(to: next, by: applied, on: connection)
+        }
+        for stream in attempt.parked.values where parking.parked[stream.stream] == nil {
+            logger.error(
+                "projection parked a stream it cannot apply; the others go on",
+                metadata: [
+                    "projection": "\(projection.name)", "stream": "\(stream.stream)",
+                    "position": "\(stream.position.globalPosition)",
+                    "error": "\(stream.error)",
+                ])
+        }
+        parking = attempt
+        return advanced
     }
 
-    /// A batch failed: apply its events one by one so the checkpoint stops right before the bad one, whose
-    /// position and error are recorded.
-    private func isolateFailure(
-        _ events: [RecordedEvent], projection: any Projection, from start: Checkpoint, on connection: PostgresConnection
+    /// Applies the parked streams whose retry was asked for (`tally projections retry`, or an inversion
+    /// found), each in version order in a transaction of its own; one that fails again stays parked.
+    private func retryParked(
+        _ projection: any Projection, parking: inout FeedParking, checkpoint: Checkpoint,
+        on connection: PostgresConnection
     ) async throws {
-        var checkpoint = start
-        for event in events {
+        let requested = try await connection.withTransaction(begin: "BEGIN READ ONLY; " + EventStore.operatorScope) {
+            try await ParkedStreams.load(reader: projection.name, on: connection)
+        }.values.filter { $0.retryRequestedAt != nil }.sorted { $0.parkedAt < $1.parkedAt }
+        let context = ProjectionContext(connection: connection, catalog: store.catalog)
+        for stream in requested {
+            let events = try await ParkedStreams.heldEvents(
+                stream, upTo: checkpoint.position, types: projection.eventTypes, store: store)
             do {
-                checkpoint = try await apply([event], to: projection, from: checkpoint, on: connection)
+                try await connection.withTransaction(begin: "BEGIN; " + EventStore.operatorScope) {
+                    try await checkpoint.lock(on: connection)
+                    if !events.isEmpty { try await projection.apply(events, in: context) }
+                    try await ParkedStreams.release(stream, on: connection)
+                }
+                parking.parked[stream.stream] = nil
+                logger.notice(
+                    "a parked stream was applied",
+                    metadata: [
+                        "projection": "\(projection.name)", "stream": "\(stream.stream)", "events": "\(events.count)",
+                    ])
             } catch let error as ProjectionsError where error.code == .checkpointMoved {
-                return
+                throw error
             } catch {
+                if connection.isBroken || !FeedParking.isTheEventsFault(error) { throw error }
+                try await connection.withTransaction(begin: "BEGIN; " + EventStore.operatorScope) {
+                    try await ParkedStreams.retryFailed(stream, error: "\(error)", on: connection)
+                }
+                parking.parked[stream.stream]?.retryRequestedAt = nil
                 logger.error(
-                    "projection stopped on an event it cannot apply",
-                    metadata: ["projection": "\(projection.name)", "position": "\(event.globalPosition)", "error": "\(error)"])
-                try await checkpoint.fail(at: event.globalPosition, error: "\(error)", on: connection)
-                return
+                    "a parked stream still cannot be applied",
+                    metadata: ["projection": "\(projection.name)", "stream": "\(stream.stream)", "error": "\(error)"])
             }
         }
     }
@@ -190,38 +281,58 @@ struct Checkpoint: Sendable {
 
     /// Locks the checkpoint row for the caller's transaction; throws `.checkpointMoved` when it is no longer
     /// where this runner believes it is.
-    func lock(on connection: PostgresConnection) async throws {
+    func lock(on connection: PostgresConnection, acceptingFailed: Bool = false) async throws {
         let rows = try await connection.query(
             "SELECT tx_id, global_position, version, status FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
             [.string(projection)])
         guard let row = rows.first,
             try FeedPosition(transactionID: row.uint64(0), globalPosition: row.int64(1)) == position,
-            try row.int(2) == version, try row.string(3) == "running"
+            try row.int(2) == version, try row.string(3) == "running" || acceptingFailed
         else {
             throw ProjectionsError(.checkpointMoved, "the checkpoint of \(projection) moved under this runner")
         }
     }
 
     /// Moves the checkpoint inside the caller's transaction, which holds the row lock taken by `lock(on:)`.
-    func advance(to position: FeedPosition, by count: Int, on connection: PostgresConnection) async throws -> Checkpoint {
+    func advance(to position: FeedPosition, by count: Int, on connection: PostgresConnection) async throws -> Checkpoint
+    {
         try await connection.query(
             """
             UPDATE projection_checkpoints
             SET tx_id = $2::text::xid8, global_position = $3, events_applied = events_applied + $4, updated_at = now()
             WHERE projection = $1
             """,
-            [.string(projection), .text(String(position.transactionID)), .int64(position.globalPosition), .int64(Int64(count))])
+            [
+                .string(projection), .text(String(position.transactionID)), .int64(position.globalPosition),
+                .int64(Int64(count)),
+            ])
         var next = self
         next.position = position
         return next
     }
 
-    func fail(at position: Int64, error: String, on connection: PostgresConnection) async throws {
-        try await connection.query(
-            """
-            UPDATE projection_checkpoints SET status = 'failed', error = $2, error_position = $3, updated_at = now()
-            WHERE projection = $1
-            """, [.string(projection), .string(error), .int64(position)])
+    /// A checkpoint an earlier Tally stopped with `status = 'failed'` on an event: parks that event's stream
+    /// (with the recorded error) and runs again, from the same position.
+    func parkFailure(store: EventStore, on connection: PostgresConnection) async throws -> Checkpoint {
+        try await connection.withTransaction(begin: "BEGIN; " + EventStore.operatorScope) {
+            try await lock(on: connection, acceptingFailed: true)
+            let rows = try await connection.query(
+                "SELECT error_position, coalesce(error, 'stopped') FROM projection_checkpoints WHERE projection = $1",
+                [.string(projection)])
+            if let row = rows.first, let position = try row.optionalInt64(0),
+                let event = try await store.event(at: position, on: connection)
+            {
+                _ = try await ParkedStreams.park(event, reader: projection, error: try row.string(1), on: connection)
+            }
+            try await connection.query(
+                """
+                UPDATE projection_checkpoints SET status = 'running', error = NULL, error_position = NULL, updated_at = now()
+                WHERE projection = $1
+                """, [.string(projection)])
+        }
+        var next = self
+        next.failed = false
+        return next
     }
 }
 

@@ -20,63 +20,64 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
     public var state: State
     public var position: FeedPosition
     public var eventsApplied: Int64
-    /// Events of its types not yet applied (counted up to 1,000,000).
+    /// Events of any type after its position, which it has not read past yet (counted up to 1,000). A
+    /// runner that keeps up records where it read to every second, matching events or not.
     public var lagEvents: Int64
-    /// Age of the oldest event not yet applied, 0 when caught up.
+    /// Age of the oldest of them, 0 when caught up.
     public var lagSeconds: Double
+    /// Streams the projection could not apply and holds back (`tally projections retry`).
+    public var parkedStreams: Int
     public var error: String?
     public var errorPosition: Int64?
     public var updatedAt: Date?
 
-    /// The status of each of `projections` in the store's database.
+    /// How many events after a position `pending` counts at most.
+    public static let lagCountLimit = 1_000
+
+    /// The status of each of `projections` in the store's database, in one statement: lag is counted over at
+    /// most `lagCountLimit` index entries after each checkpoint, and its age is one probe, never a scan.
     public static func all(_ projections: [any Projection], store: EventStore) async throws -> [ProjectionStatus] {
-        var statuses: [ProjectionStatus] = []
-        for projection in projections {
-            let rows = try await store.pool.query(
+        let rows = try await store.asOperator(readOnly: true) { connection in
+            try await connection.query(
                 """
-                SELECT version, tx_id, global_position, events_applied, status, error, error_position, updated_at
-                FROM projection_checkpoints WHERE projection = $1
-                """, [.string(projection.name)])
+                SELECT n.name, c.version, c.tx_id, c.global_position, c.events_applied, c.status, c.error, c.error_position,
+                       c.updated_at, lag.events, lag.seconds,
+                       (SELECT count(*) FROM parked_streams p WHERE p.reader = n.name)
+                FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)
+                LEFT JOIN projection_checkpoints c ON c.projection = n.name
+                CROSS JOIN LATERAL (
+                    SELECT count(*) AS events,
+                           coalesce(extract(epoch FROM now() - (
+                               SELECT recorded_at FROM events
+                               WHERE (tx_id, global_position) > (coalesce(c.tx_id, '0'), coalesce(c.global_position, 0))
+                               ORDER BY tx_id, global_position LIMIT 1)), 0)::float8 AS seconds
+                    FROM (SELECT 1 FROM events
+                          WHERE (tx_id, global_position) > (coalesce(c.tx_id, '0'), coalesce(c.global_position, 0))
+                          ORDER BY tx_id, global_position LIMIT $2) w
+                ) lag
+                ORDER BY n.ord
+                """, [.stringArray(projections.map(\.name)), .int64(Int64(lagCountLimit))])
+        }
+        var statuses: [ProjectionStatus] = []
+        for (projection, row) in zip(projections, rows) {
             var status = ProjectionStatus(
                 name: projection.name, version: projection.version, storedVersion: nil, state: .notStarted,
-                position: .start, eventsApplied: 0, lagEvents: 0, lagSeconds: 0)
-            if let row = rows.first {
-                status.storedVersion = try row.int(0)
-                status.position = FeedPosition(transactionID: try row.uint64(1), globalPosition: try row.int64(2))
-                status.eventsApplied = try row.int64(3)
-                status.error = try row.optionalString(5)
-                status.errorPosition = try row.optionalInt64(6)
-                status.updatedAt = try row.date(7)
+                position: .start, eventsApplied: 0, lagEvents: try row.int64(9), lagSeconds: try row.double(10),
+                parkedStreams: try row.int(11))
+            if try !row.isNull(1) {
+                status.storedVersion = try row.int(1)
+                status.position = FeedPosition(transactionID: try row.uint64(2), globalPosition: try row.int64(3))
+                status.eventsApplied = try row.int64(4)
+                status.error = try row.optionalString(6)
+                status.errorPosition = try row.optionalInt64(7)
+                status.updatedAt = try row.date(8)
                 status.state =
-                    try row.string(4) == "failed" ? .failed : status.storedVersion == projection.version ? .running : .needsRebuild
+                    try row.string(5) == "failed"
+                    ? .failed : status.storedVersion == projection.version ? .running : .needsRebuild
             }
-            (status.lagEvents, status.lagSeconds) = try await pending(projection, after: status.position, store: store, limit: 1_000_000)
             statuses.append(status)
         }
         return statuses
-    }
-
-    /// How many events of `projection`'s types follow `position` (counted up to `limit`), and the age in
-    /// seconds of the oldest of them (0 when none). Unordered, so that counting a whole log for a rebuild's
-    /// ETA stays a plain scan; past `limit` the age is that of the oldest row counted.
-    static func pending(
-        _ projection: any Projection, after position: FeedPosition, store: EventStore, limit: Int
-    ) async throws -> (events: Int64, oldestSeconds: Double) {
-        let row = try await store.pool.query(
-            """
-            WITH pending AS (
-                SELECT recorded_at FROM events
-                WHERE (tx_id, global_position) > ($1::text::xid8, $2) AND event_type = ANY($3)
-                LIMIT $4
-            )
-            SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM pending
-            """,
-            [
-                .text(String(position.transactionID)), .int64(position.globalPosition),
-                .stringArray(projection.eventTypes.sorted()), .int64(Int64(limit)),
-            ]
-        ).first
-        return (try row?.int64(0) ?? 0, try row?.double(1) ?? 0)
     }
 }
 
@@ -92,7 +93,8 @@ public enum ProductProjections {
         try names.map { name in
             guard let projection = all.first(where: { $0.name == name }) else {
                 throw ProjectionsError(
-                    .unknownProjection, "no projection is called \(name); known: \(all.map(\.name).joined(separator: ", "))")
+                    .unknownProjection,
+                    "no projection is called \(name); known: \(all.map(\.name).joined(separator: ", "))")
             }
             return projection
         }

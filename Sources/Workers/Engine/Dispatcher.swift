@@ -5,7 +5,8 @@ import Logging
 /// Follows the log into the queue tables: runs started, steps scheduled by the API, cancellations, vendor keys
 /// stored, removed or suspended, and flow limits. One dispatcher leads at a time across every worker process
 /// (a session-level advisory lock on a session of its own); the others stand by and take over when the
-/// leader's session ends. Its checkpoint moves in the transaction that applies the events.
+/// leader's session ends. Its checkpoint moves in the transaction that applies the events; an event it cannot
+/// apply parks that event's stream (`parked_streams`, reader `dispatcher`) and the others go on.
 final class Dispatcher: Sendable {
     let queue: WorkQueue
     let logger: Logger
@@ -29,7 +30,8 @@ final class Dispatcher: Sendable {
             var session: PostgresConnection?
             do {
                 let connection = try await PostgresConnection.connectLeaderSession(
-                    queue.store.pool.configuration, applicationName: "tally-dispatcher pid=\(ProcessInfo.processInfo.processIdentifier)")
+                    queue.store.pool.configuration,
+                    applicationName: "tally-dispatcher pid=\(ProcessInfo.processInfo.processIdentifier)")
                 session = connection
                 while !stopping() {
                     let locked = try await connection.query(
@@ -52,7 +54,8 @@ final class Dispatcher: Sendable {
 
     private func lead(on connection: PostgresConnection, stopping: @Sendable () -> Bool) async throws {
         let found = try await connection.withTransaction(begin: WorkQueue.begin) {
-            try await connection.query("INSERT INTO worker_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [.string(Self.name)])
+            try await connection.query(
+                "INSERT INTO worker_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [.string(Self.name)])
             return try await connection.query(
                 "SELECT tx_id::text, global_position FROM worker_checkpoints WHERE name = $1", [.string(Self.name)])
         }
@@ -60,21 +63,110 @@ final class Dispatcher: Sendable {
             throw EventsError(.query, "the dispatcher's checkpoint is missing")
         }
         var position = FeedPosition(transactionID: transaction, globalPosition: try row.int64(1))
-        logger.info("leading the dispatcher", metadata: ["position": "\(position)"])
+        let parked = try await connection.withTransaction(begin: WorkQueue.begin) {
+            try await ParkedStreams.load(reader: Self.name, on: connection)
+        }
+        var parking = FeedParking(reader: Self.name, parked: parked)
+        logger.info(
+            "leading the dispatcher", metadata: ["position": "\(position)", "parked": "\(parking.parked.count)"])
         let filter = FeedFilter(types: WorkQueue.eventTypes)
         var wait = EventStore.FeedWait()
-        while !stopping() {
-            let page = try await queue.store.nextFeedPage(after: position, limit: 1000, filter: filter, pollInterval: pollInterval, wait: &wait)
-            guard let last = page.events.last else { continue }
-            let due = try await connection.withTransaction(begin: WorkQueue.begin) {
-                let due = try await queue.apply(page.events, on: connection)
-                try await connection.query(
-                    "UPDATE worker_checkpoints SET tx_id = $2::text::xid8, global_position = $3, updated_at = now() WHERE name = $1",
-                    [.string(Self.name), .string(String(last.feedPosition.transactionID)), .int64(last.feedPosition.globalPosition)])
-                return due
+        var lastRetryCheck = ContinuousClock.now - .seconds(10)
+        var lastIdleSave = ContinuousClock.now
+        var scanned = position
+        while !stopping() && !Task.isCancelled {
+            if !parking.parked.isEmpty, ContinuousClock.now - lastRetryCheck >= .milliseconds(500) {
+                lastRetryCheck = ContinuousClock.now
+                if try await retryParked(&parking, position: position, on: connection) { onDue() }
             }
-            position = last.feedPosition
+            let page = try await queue.store.nextFeedPage(
+                after: max(scanned, position), limit: 1000, filter: filter, pollInterval: pollInterval, wait: &wait)
+            scanned = page.next
+            if page.events.isEmpty {
+                // Nothing to apply: the checkpoint records how far the read went, at most once a second.
+                guard scanned > position, page.mayHaveEvents(after: position),
+                    ContinuousClock.now - lastIdleSave >= .seconds(1)
+                else {
+                    continue
+                }
+                lastIdleSave = ContinuousClock.now
+            }
+            let due = try await apply(page.events, next: scanned, parking: &parking, on: connection)
+            position = scanned
             if due { onDue() }
         }
+    }
+
+    /// Applies a page and moves the checkpoint to `next` in one transaction. When the page fails it is
+    /// applied again event by event under savepoints: an event that cannot be applied parks its stream (that
+    /// run, that vendor key) and every other stream goes on.
+    private func apply(
+        _ events: [RecordedEvent], next: FeedPosition, parking: inout FeedParking, on connection: PostgresConnection
+    ) async throws -> Bool {
+        for isolating in [false, true] {
+            var attempt = parking
+            do {
+                let due = try await connection.withTransaction(begin: WorkQueue.begin) {
+                    var due = false
+                    _ = try await attempt.apply(events, isolating: isolating, on: connection) { events in
+                        if try await queue.apply(events, on: connection) { due = true }
+                    }
+                    try await connection.query(
+                        "UPDATE worker_checkpoints SET tx_id = $2::text::xid8, global_position = $3, updated_at = now() WHERE name = $1",
+                        [.string(Self.name), .string(String(next.transactionID)), .int64(next.globalPosition)])
+                    return due
+                }
+                for stream in attempt.parked.values where parking.parked[stream.stream] == nil {
+                    logger.error(
+                        "the dispatcher parked a stream it cannot apply; the others go on",
+                        metadata: [
+                            "stream": "\(stream.stream)", "position": "\(stream.position.globalPosition)",
+                            "error": "\(stream.error)",
+                        ])
+                }
+                parking = attempt
+                return due
+            } catch {
+                if isolating || connection.isBroken || events.isEmpty || !FeedParking.isTheEventsFault(error) {
+                    throw error
+                }
+            }
+        }
+        return false
+    }
+
+    /// Applies the parked streams whose retry was asked for, each in version order; returns whether a step may
+    /// have become due.
+    private func retryParked(_ parking: inout FeedParking, position: FeedPosition, on connection: PostgresConnection)
+        async throws -> Bool
+    {
+        let requested = try await connection.withTransaction(begin: WorkQueue.begin) {
+            try await ParkedStreams.load(reader: Self.name, on: connection)
+        }.values.filter { $0.retryRequestedAt != nil }
+        var due = false
+        for stream in requested.sorted(by: { $0.parkedAt < $1.parkedAt }) {
+            let events = try await ParkedStreams.heldEvents(
+                stream, upTo: position, types: WorkQueue.eventTypes, store: queue.store)
+            do {
+                try await connection.withTransaction(begin: WorkQueue.begin) {
+                    if !events.isEmpty, try await queue.apply(events, on: connection) { due = true }
+                    try await ParkedStreams.release(stream, on: connection)
+                }
+                parking.parked[stream.stream] = nil
+                logger.notice(
+                    "a parked stream was applied",
+                    metadata: ["stream": "\(stream.stream)", "events": "\(events.count)"])
+            } catch {
+                if connection.isBroken || !FeedParking.isTheEventsFault(error) { throw error }
+                try await connection.withTransaction(begin: WorkQueue.begin) {
+                    try await ParkedStreams.retryFailed(stream, error: "\(error)", on: connection)
+                }
+                parking.parked[stream.stream]?.retryRequestedAt = nil
+                logger.error(
+                    "a parked stream still cannot be applied",
+                    metadata: ["stream": "\(stream.stream)", "error": "\(error)"])
+            }
+        }
+        return due
     }
 }

@@ -18,9 +18,12 @@ struct WorkQueue: Sendable {
     func claim(worker: String, slots: Int, lease: Duration) async throws -> [ClaimedStep] {
         guard slots > 0 else { return [] }
         do {
-            let steps = try await store.pool.withConnection { connection in
-                try await connection.withTransaction(begin: Self.begin) {
-                    try await claim(worker: worker, slots: slots, lease: lease, on: connection)
+            // work_claim skips runs a newer transaction appended to, so a retry here is rare (docs/architecture.md).
+            let steps = try await store.retryingSerializationFailures {
+                try await store.pool.withConnection { connection in
+                    try await connection.withTransaction(begin: Self.begin) {
+                        try await claim(worker: worker, slots: slots, lease: lease, on: connection)
+                    }
                 }
             }
             if !steps.isEmpty { store.appended() }
@@ -31,7 +34,9 @@ struct WorkQueue: Sendable {
         }
     }
 
-    private func claim(worker: String, slots: Int, lease: Duration, on connection: PostgresConnection) async throws -> [ClaimedStep] {
+    private func claim(worker: String, slots: Int, lease: Duration, on connection: PostgresConnection) async throws
+        -> [ClaimedStep]
+    {
         let rows = try await connection.query(
             "SELECT * FROM work_claim($1, $2, $3)",
             [.string(worker), .int32(Int32(clamping: slots)), .int32(Int32(clamping: Int64(lease.seconds * 1000)))])
@@ -39,18 +44,24 @@ struct WorkQueue: Sendable {
         let decoder = JSONDecoder()
         var steps: [ClaimedStep] = []
         for row in rows {
-            guard let kind = StepKind(rawValue: try row.string(4)), let vendor = Vendor(rawValue: try row.string(5)) else {
-                throw EventsError(.decoding, "work_queue holds a step of an unknown kind or vendor for run \(try row.uuid(0).lowercased)")
+            guard let kind = StepKind(rawValue: try row.string(4)), let vendor = Vendor(rawValue: try row.string(5))
+            else {
+                throw EventsError(
+                    .decoding,
+                    "work_queue holds a step of an unknown kind or vendor for run \(try row.uuid(0).lowercased)")
             }
             steps.append(
                 ClaimedStep(
-                    runID: try row.uuid(0), tenantID: try row.uuid(1), step: try row.int(2), attempt: try row.int(3), kind: kind,
+                    runID: try row.uuid(0), tenantID: try row.uuid(1), step: try row.int(2), attempt: try row.int(3),
+                    kind: kind,
                     vendor: vendor, fencingToken: try row.int64(6), streamVersion: try row.int64(7),
                     definition: try decoder.decode(WorkflowDefinition.self, from: Data(try row.jsonBytes(8))),
-                    input: try decoder.decode(PersonInput.self, from: Data(try row.jsonBytes(9))), email: try row.optionalString(10),
+                    input: try decoder.decode(PersonInput.self, from: Data(try row.jsonBytes(9))),
+                    email: try row.optionalString(10),
                     transientFailures: try row.int(11),
                     key: VendorKeyReference(
-                        fingerprint: try row.string(12), secretVersion: try row.int(13), tenantKeyVersion: try row.int(14),
+                        fingerprint: try row.string(12), secretVersion: try row.int(13),
+                        tenantKeyVersion: try row.int(14),
                         sealed: try row.bytes(15))))
         }
         let appends = try steps.map { step in
@@ -58,7 +69,9 @@ struct WorkQueue: Sendable {
                 stream: .run(step.runID), tenantID: step.tenantID, expected: .exactly(step.streamVersion),
                 events: [
                     try EventCatalog.tally.encode(
-                        StepStarted(runID: step.runID, step: step.step, attempt: step.attempt, workerID: worker, fencingToken: step.fencingToken),
+                        StepStarted(
+                            runID: step.runID, step: step.step, attempt: step.attempt, workerID: worker,
+                            fencingToken: step.fencingToken),
                         metadata: EventMetadata(correlationID: step.runID, actor: "worker:" + worker))
                 ])
         }
@@ -89,7 +102,9 @@ struct WorkQueue: Sendable {
         var deferred = 0
 
         static func + (lhs: Self, rhs: Self) -> Self {
-            Self(committed: lhs.committed + rhs.committed, fenced: lhs.fenced + rhs.fenced, deferred: lhs.deferred + rhs.deferred)
+            Self(
+                committed: lhs.committed + rhs.committed, fenced: lhs.fenced + rhs.fenced,
+                deferred: lhs.deferred + rhs.deferred)
         }
     }
 
@@ -121,9 +136,11 @@ struct WorkQueue: Sendable {
     }
 
     private func commitTogether(_ batch: [Finished], now: @Sendable () -> Date) async throws -> CommitReport {
-        let report = try await store.pool.withConnection { connection in
-            try await connection.withTransaction(begin: Self.begin) {
-                try await commitTogether(batch, now: now(), on: connection)
+        let report = try await store.retryingSerializationFailures {
+            try await store.pool.withConnection { connection in
+                try await connection.withTransaction(begin: Self.begin) {
+                    try await commitTogether(batch, now: now(), on: connection)
+                }
             }
         }
         if report.committed > 0 { store.appended() }
@@ -137,7 +154,9 @@ struct WorkQueue: Sendable {
         var cancelled: Bool
     }
 
-    private func commitTogether(_ batch: [Finished], now: Date, on connection: PostgresConnection) async throws -> CommitReport {
+    private func commitTogether(_ batch: [Finished], now: Date, on connection: PostgresConnection) async throws
+        -> CommitReport
+    {
         var report = CommitReport()
         var rows: [UUID: Row] = [:]
         for row in try await connection.query(
@@ -146,22 +165,27 @@ struct WorkQueue: Sendable {
             WHERE run_id = ANY($1) ORDER BY run_id FOR UPDATE
             """, [.uuidArray(batch.map(\.step.runID))])
         {
-            rows[try row.uuid(0)] = Row(state: try row.string(1), token: try row.int64(2), version: try row.int64(3), cancelled: try row.bool(4))
+            rows[try row.uuid(0)] = Row(
+                state: try row.string(1), token: try row.int64(2), version: try row.int64(3), cancelled: try row.bool(4)
+            )
         }
         var appends: [StreamAppend] = []
         var updates: [(step: ClaimedStep, next: Waterfall.Next, append: Int)] = []
         for item in batch {
             let step = item.step
-            guard let row = rows[step.runID], row.token == step.fencingToken, row.state != "done" || row.cancelled else {
+            guard let row = rows[step.runID], row.token == step.fencingToken, row.state != "done" || row.cancelled
+            else {
                 report.fenced += 1
                 continue
             }
             let decision = Waterfall.decide(
-                step, result: item.result, cancelled: row.cancelled, backoff: backoff, now: now, unit: Double.random(in: 0..<1))
+                step, result: item.result, cancelled: row.cancelled, backoff: backoff, now: now,
+                unit: Double.random(in: 0..<1))
             let metadata = EventMetadata(correlationID: step.runID, actor: "worker")
             appends.append(
                 StreamAppend(
-                    stream: .run(step.runID), tenantID: step.tenantID, expected: .exactly(row.cancelled ? row.version : step.streamVersion),
+                    stream: .run(step.runID), tenantID: step.tenantID,
+                    expected: .exactly(row.cancelled ? row.version : step.streamVersion),
                     events: try decision.events.map { try EventCatalog.tally.encode($0, metadata: metadata) }))
             updates.append((step, decision.next, appends.count - 1))
             if let reason = decision.suspendKey, let append = try await suspend(step, reason: reason, on: connection) {
@@ -176,7 +200,8 @@ struct WorkQueue: Sendable {
                         pause_reason = CASE WHEN f.paused_until > excluded.paused_until THEN f.pause_reason ELSE excluded.pause_reason END
                     """,
                     [
-                        .string(step.vendor.rawValue), .uuid(step.tenantID), .string(step.key.fingerprint), .timestamp(until),
+                        .string(step.vendor.rawValue), .uuid(step.tenantID), .string(step.key.fingerprint),
+                        .timestamp(until),
                         .string(decision.pauseReason ?? "paused by the vendor"),
                     ])
             }
@@ -195,7 +220,8 @@ struct WorkQueue: Sendable {
                 states.append("done")
                 next.append(
                     Waterfall.NextStep(
-                        step: update.step.step, attempt: update.step.attempt, kind: update.step.kind, vendor: update.step.vendor,
+                        step: update.step.step, attempt: update.step.attempt, kind: update.step.kind,
+                        vendor: update.step.vendor,
                         notBefore: nil, transientFailures: update.step.transientFailures, email: update.step.email))
             }
         }
@@ -212,8 +238,10 @@ struct WorkQueue: Sendable {
             """,
             [
                 .uuidArray(updates.map(\.step.runID)), .stringArray(states), .int32Array(next.map { Int32($0.step) }),
-                .int32Array(next.map { Int32($0.attempt) }), .stringArray(next.map(\.kind.rawValue)), .stringArray(next.map(\.vendor.rawValue)),
-                .timestampArray(next.map(\.notBefore)), .int32Array(next.map { Int32($0.transientFailures) }), .stringArray(next.map(\.email)),
+                .int32Array(next.map { Int32($0.attempt) }), .stringArray(next.map(\.kind.rawValue)),
+                .stringArray(next.map(\.vendor.rawValue)),
+                .timestampArray(next.map(\.notBefore)), .int32Array(next.map { Int32($0.transientFailures) }),
+                .stringArray(next.map(\.email)),
                 .int64Array(updates.map { results[$0.append].streamVersion }),
             ])
         report.committed += updates.count
@@ -222,20 +250,31 @@ struct WorkQueue: Sendable {
 
     /// Suspends the tenant's key once per secret version: the first key-fatal answer appends
     /// VendorKeySuspended, later ones (in this batch or another worker's) find it suspended already.
-    private func suspend(_ step: ClaimedStep, reason: String, on connection: PostgresConnection) async throws -> StreamAppend? {
+    private func suspend(_ step: ClaimedStep, reason: String, on connection: PostgresConnection) async throws
+        -> StreamAppend?
+    {
         let rows = try await connection.query(
             """
             UPDATE work_vendor_keys SET suspended_reason = $4, suspended_at = now(), stream_version = stream_version + 1, updated_at = now()
             WHERE tenant_id = $1 AND vendor = $2 AND secret_version = $3 AND suspended_reason IS NULL
             RETURNING stream_version - 1
-            """, [.uuid(step.tenantID), .string(step.vendor.rawValue), .int32(Int32(step.key.secretVersion)), .string(reason)])
+            """,
+            [
+                .uuid(step.tenantID), .string(step.vendor.rawValue), .int32(Int32(step.key.secretVersion)),
+                .string(reason),
+            ])
         guard let version = try rows.first?.int64(0) else { return nil }
         let event = VendorKeySuspended(
-            tenantID: step.tenantID, vendor: step.vendor, secretVersion: step.key.secretVersion, fingerprint: step.key.fingerprint,
+            tenantID: step.tenantID, vendor: step.vendor, secretVersion: step.key.secretVersion,
+            fingerprint: step.key.fingerprint,
             reason: reason)
         return StreamAppend(
-            stream: .vendorSecret(tenant: step.tenantID, vendor: step.vendor), tenantID: step.tenantID, expected: .exactly(version),
-            events: [try EventCatalog.tally.encode(event, metadata: EventMetadata(correlationID: step.runID, actor: "worker"))])
+            stream: .vendorSecret(tenant: step.tenantID, vendor: step.vendor), tenantID: step.tenantID,
+            expected: .exactly(version),
+            events: [
+                try EventCatalog.tally.encode(
+                    event, metadata: EventMetadata(correlationID: step.runID, actor: "worker"))
+            ])
     }
 
     // MARK: - Applying the log
@@ -243,7 +282,8 @@ struct WorkQueue: Sendable {
     /// The event types that change the queue, vendor keys or flow limits.
     static let eventTypes: Set<String> = [
         RunStarted.eventType, StepScheduled.eventType, RunFinished.eventType, RunCancelled.eventType,
-        VendorSecretSealed.eventType, VendorSecretRemoved.eventType, VendorKeySuspended.eventType, FlowLimitsSet.eventType,
+        VendorSecretSealed.eventType, VendorSecretRemoved.eventType, VendorKeySuspended.eventType,
+        FlowLimitsSet.eventType,
     ]
 
     /// Applies a page of the log to the queue tables. Every change is guarded by the stream version the row
@@ -264,11 +304,17 @@ struct WorkQueue: Sendable {
             switch try catalog.decode(recorded) {
             case let event as RunStarted: started[event.runID] = (event, recorded.streamVersion)
             case let event as StepScheduled:
-                if (scheduled[event.runID]?.1 ?? 0) < recorded.streamVersion { scheduled[event.runID] = (event, recorded.streamVersion, recorded.recordedAt) }
+                if (scheduled[event.runID]?.1 ?? 0) < recorded.streamVersion {
+                    scheduled[event.runID] = (event, recorded.streamVersion, recorded.recordedAt)
+                }
             case let event as RunFinished:
-                if (ended[event.runID]?.version ?? 0) < recorded.streamVersion { ended[event.runID] = (false, recorded.streamVersion) }
+                if (ended[event.runID]?.version ?? 0) < recorded.streamVersion {
+                    ended[event.runID] = (false, recorded.streamVersion)
+                }
             case let event as RunCancelled:
-                if (ended[event.runID]?.version ?? 0) < recorded.streamVersion { ended[event.runID] = (true, recorded.streamVersion) }
+                if (ended[event.runID]?.version ?? 0) < recorded.streamVersion {
+                    ended[event.runID] = (true, recorded.streamVersion)
+                }
             case let event as FlowLimitsSet: limits.append(event)
             case let event as VendorSecretSealed: keyEvents.append((event, recorded.streamVersion))
             case let event as VendorSecretRemoved: keyEvents.append((event, recorded.streamVersion))
@@ -308,9 +354,11 @@ struct WorkQueue: Sendable {
                 RETURNING q.run_id
                 """,
                 [
-                    .uuidArray(steps.map(\.0.runID)), .int32Array(steps.map { Int32($0.0.step) }), .int32Array(steps.map { Int32($0.0.attempt) }),
+                    .uuidArray(steps.map(\.0.runID)), .int32Array(steps.map { Int32($0.0.step) }),
+                    .int32Array(steps.map { Int32($0.0.attempt) }),
                     .stringArray(steps.map(\.0.kind.rawValue)), .stringArray(steps.map(\.0.vendor.rawValue)),
-                    .timestampArray(steps.map(\.0.notBefore)), .timestampArray(steps.map(\.2)), .int64Array(steps.map(\.1)),
+                    .timestampArray(steps.map(\.0.notBefore)), .timestampArray(steps.map(\.2)),
+                    .int64Array(steps.map(\.1)),
                 ])
             due = !changed.isEmpty
         }
@@ -346,7 +394,8 @@ struct WorkQueue: Sendable {
                     """,
                     [
                         .uuid(event.tenantID), .string(event.vendor.rawValue), .int32(Int32(event.secretVersion)),
-                        .int32(Int32(event.tenantKeyVersion)), .bytes(Array(event.sealed)), .string(event.fingerprint), .int64(version),
+                        .int32(Int32(event.tenantKeyVersion)), .bytes(Array(event.sealed)), .string(event.fingerprint),
+                        .int64(version),
                     ])
                 if !changed.isEmpty {
                     // The key's flow row, created here so that claims only ever lock it.
@@ -366,7 +415,11 @@ struct WorkQueue: Sendable {
                     UPDATE work_vendor_keys SET sealed = NULL, fingerprint = NULL, tenant_key_version = NULL, suspended_reason = NULL,
                         suspended_at = NULL, secret_version = $3, stream_version = $4, updated_at = now()
                     WHERE tenant_id = $1 AND vendor = $2 AND stream_version < $4
-                    """, [.uuid(event.tenantID), .string(event.vendor.rawValue), .int32(Int32(event.secretVersion)), .int64(version)])
+                    """,
+                    [
+                        .uuid(event.tenantID), .string(event.vendor.rawValue), .int32(Int32(event.secretVersion)),
+                        .int64(version),
+                    ])
             case let event as VendorKeySuspended:
                 try await connection.query(
                     """
@@ -374,7 +427,8 @@ struct WorkQueue: Sendable {
                     WHERE tenant_id = $1 AND vendor = $2 AND secret_version = $3 AND stream_version < $5
                     """,
                     [
-                        .uuid(event.tenantID), .string(event.vendor.rawValue), .int32(Int32(event.secretVersion)), .string(event.reason),
+                        .uuid(event.tenantID), .string(event.vendor.rawValue), .int32(Int32(event.secretVersion)),
+                        .string(event.reason),
                         .int64(version),
                     ])
             default: break
@@ -410,7 +464,10 @@ struct WorkQueue: Sendable {
         try await store.pool.withConnection { connection in
             try await connection.withTransaction(begin: Self.begin) {
                 for run in runs {
-                    let version = try await connection.query("SELECT stream_version FROM work_queue WHERE run_id = $1", [.uuid(run)])
+                    let version =
+                        try await connection.query(
+                            "SELECT stream_version FROM work_queue WHERE run_id = $1", [.uuid(run)]
+                        )
                         .first?.int64(0) ?? 0
                     let events = try await store.read(stream: .run(run), from: version + 1)
                     try await apply(events, on: connection)

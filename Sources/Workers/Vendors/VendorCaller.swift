@@ -139,8 +139,17 @@ struct VendorHTTPAnswer {
 }
 
 extension VendorCallResult {
+    /// An address with a control character (U+0000 among them) or longer than any address can be is not an
+    /// answer: it would reach the log and every reader of it. Such an answer counts as unreadable.
     static func found(email: String?, validationStatus: String?, credits: Int, status: Int) -> Self {
-        VendorCallResult(
+        if let email,
+            email.utf8.count > 320 || email.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        {
+            return .transient(
+                "the vendor answered an address that is not usable (HTTP \(status))", status: status,
+                retryAfterSeconds: nil)
+        }
+        return VendorCallResult(
             outcome: .found(email: email, validationStatus: validationStatus, credits: credits), credits: credits,
             answered: true, httpStatus: status)
     }

@@ -1,12 +1,13 @@
-@testable import API
-@testable import Events
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
-@testable import Projections
 import Synchronization
 import Testing
+
+@testable import API
+@testable import Events
+@testable import Projections
 
 /// A migrated database, the projection runner and the API's services, with a router-level test client.
 struct APIHarness {
@@ -20,7 +21,8 @@ struct APIHarness {
 
     static func settings(plans: Plans = .defaults) -> APISettings {
         APISettings(
-            operatorToken: operatorToken, keyPepper: pepper, plans: plans, instanceID: "test", consistencyTimeout: .seconds(5),
+            operatorToken: operatorToken, keyPepper: pepper, plans: plans, instanceID: "test",
+            consistencyTimeout: .seconds(5),
             rotationGrace: .seconds(3600))
     }
 
@@ -30,14 +32,24 @@ struct APIHarness {
         _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await TestDatabase.withStore(maxConnections: 8, pollInterval: .milliseconds(100)) { store, url in
-            let services = await APIServices.start(settings: custom ?? settings(plans: plans), store: store, logger: logger)
+            let services = await APIServices.start(
+                settings: custom ?? settings(plans: plans), store: store, logger: logger)
             let runner = Task {
-                await ProjectionRunner(store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast, logger: logger).run()
+                await ProjectionRunner(
+                    store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast,
+                    logger: logger
+                ).run()
             }
             let background = Task { await services.run() }
             defer {
                 runner.cancel()
                 background.cancel()
+            }
+            // Every projection leads (its tables exist, its checkpoint is loaded) before the first request, so
+            // that a command's wait for its projection never includes the runner's start on a loaded machine.
+            try await Eventually.wait("every projection to start", timeout: .seconds(60)) {
+                try await store.pool.query("SELECT count(*) FROM projection_checkpoints").first?.int(0)
+                    == ProductProjections.all.count
             }
             let app = buildApplication(services: services, logger: logger)
             try await app.test(.router) { client in
@@ -78,29 +90,38 @@ extension JSONValue {
 extension TestClientProtocol {
     @discardableResult
     func call(
-        _ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil, headers: HTTPFields = [:]
+        _ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil,
+        headers: HTTPFields = [:]
     ) async throws -> Reply {
         var fields = headers
         if let token { fields[.authorization] = "Bearer \(token)" }
         if json != nil, fields[.contentType] == nil { fields[.contentType] = "application/json" }
-        let response = try await execute(uri: uri, method: method, headers: fields, body: json.map { ByteBuffer(string: $0) })
+        let response = try await execute(
+            uri: uri, method: method, headers: fields, body: json.map { ByteBuffer(string: $0) })
         let text = String(buffer: response.body)
         let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .null
         return Reply(status: response.status, headers: response.headers, text: text, json: value)
     }
 
     /// The operator creates a tenant and issues it a key; returns (tenant id, plaintext key, key id).
-    func tenantWithKey(_ slug: String, plan: String = "pro") async throws -> (tenant: String, key: String, keyID: String) {
-        let tenant = try await call(.post, "/v1/admin/tenants", token: APIHarness.operatorToken, json: #"{"name":"\#(slug)","slug":"\#(slug)","plan":"\#(plan)"}"#)
+    func tenantWithKey(_ slug: String, plan: String = "pro") async throws -> (
+        tenant: String, key: String, keyID: String
+    ) {
+        let tenant = try await call(
+            .post, "/v1/admin/tenants", token: APIHarness.operatorToken,
+            json: #"{"name":"\#(slug)","slug":"\#(slug)","plan":"\#(plan)"}"#)
         #expect(tenant.status == .created, "\(tenant.text)")
         let id = tenant.string("id") ?? ""
-        let key = try await call(.post, "/v1/admin/tenants/\(id)/keys", token: APIHarness.operatorToken, json: #"{"name":"main"}"#)
+        let key = try await call(
+            .post, "/v1/admin/tenants/\(id)/keys", token: APIHarness.operatorToken, json: #"{"name":"main"}"#)
         #expect(key.status == .created, "\(key.text)")
         return (id, key.string("key") ?? "", key.string("id") ?? "")
     }
 
     func workflow(_ key: String) async throws -> String {
-        let reply = try await call(.post, "/v1/workflows", token: key, json: #"{"name":"wf","finders":["prospeo","findymail"],"validator":"zerobounce"}"#)
+        let reply = try await call(
+            .post, "/v1/workflows", token: key,
+            json: #"{"name":"wf","finders":["prospeo","findymail"],"validator":"zerobounce"}"#)
         #expect(reply.status == .created, "\(reply.text)")
         return reply.string("id") ?? ""
     }
@@ -123,7 +144,8 @@ final class LogCapture: Sendable {
         }
 
         func log(event: LogEvent) {
-            LogCapture.shared.record("\(event.level) \(event.message) \(metadata.merging(event.metadata ?? [:]) { $1 })")
+            LogCapture.shared.record(
+                "\(event.level) \(event.message) \(metadata.merging(event.metadata ?? [:]) { $1 })")
         }
     }
 
