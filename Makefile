@@ -1,12 +1,15 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both install missing Debian packages and
 # start their own PostgreSQL when needed.
-.PHONY: run test build deps bench-append bench-rebuild bench-workers bench-api format lint clean
+.PHONY: run test stress-test build deps bench-append bench-rebuild bench-workers bench-api format lint clean
 
 run: deps
 	scripts/run.sh
 
 test: deps
 	scripts/test.sh
+
+stress-test: deps
+	scripts/stress-test.sh
 
 build: deps
 	swift build

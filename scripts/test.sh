@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite against a private PostgreSQL that this script starts and stops.
+#   TALLY_TEST_TIMEOUT   seconds the whole run may take before it is stopped and fails (default 1500): a hung
+#                        test fails the run instead of hanging it (each test also has a time limit of its own)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
@@ -13,4 +15,9 @@ export TALLY_TEST_PGUSER=postgres
 export TALLY_TEST_SCRATCH="$dir"
 export TALLY_PG_SCRIPT="$PWD/scripts/pg.sh"
 export TALLY_BIN="$(swift build --show-bin-path)/tally"
-swift test --skip-build --disable-xctest "$@"
+status=0
+timeout --kill-after=30 "${TALLY_TEST_TIMEOUT:-1500}" swift test --skip-build --disable-xctest "$@" || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "test.sh: the suite did not finish within ${TALLY_TEST_TIMEOUT:-1500} s and was stopped" >&2
+fi
+exit "$status"

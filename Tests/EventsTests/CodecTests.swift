@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 
-@Suite("Payload codecs")
+@Suite("Payload codecs", .timeLimit(.minutes(5)))
 struct CodecTests {
     private func recorded(_ data: EventData, codec: PayloadCodec, stored: [UInt8], position: Int64 = 42) -> RecordedEvent {
         RecordedEvent(
@@ -141,7 +141,7 @@ private struct PersonRenamed: DomainEvent {
     var lastName: String
 }
 
-@Suite("Event catalog")
+@Suite("Event catalog", .timeLimit(.minutes(5)))
 struct CatalogTests {
     private let catalog = EventCatalog(
         [PersonRenamed.self],

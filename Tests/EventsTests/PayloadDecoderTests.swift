@@ -3,7 +3,7 @@ import Testing
 
 @testable import Events
 
-@Suite("Payload decoder")
+@Suite("Payload decoder", .timeLimit(.minutes(5)))
 struct PayloadDecoderTests {
     enum Color: String, Codable, Equatable { case red, green }
 

@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 
-@Suite("Small value types")
+@Suite("Small value types", .timeLimit(.minutes(5)))
 struct ValueTests {
     @Test("stream names: category-id, validated", arguments: [
         ("run-abc", true), ("vendorsecret-1f:prospeo", true), ("usage-A_b.c-d", true),

@@ -5,7 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-@Suite("HTTP: health and readiness")
+@Suite("HTTP: health and readiness", .timeLimit(.minutes(5)))
 struct HealthTests {
     @Test("GET /healthz answers 200 without touching the database")
     func healthz() async throws {

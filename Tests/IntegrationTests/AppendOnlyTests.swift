@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 
-@Suite("The log is append-only, enforced by the database")
+@Suite("The log is append-only, enforced by the database", .timeLimit(.minutes(5)))
 struct AppendOnlyTests {
     @Test("UPDATE, DELETE and TRUNCATE of events fail, and the rows are unchanged", arguments: [
         "UPDATE events SET event_type = 'Tampered'",

@@ -84,7 +84,7 @@ enum BillingFixtures {
     }
 }
 
-@Suite("Billing: plans, statements, export and reconciliation")
+@Suite("Billing: plans, statements, export and reconciliation", .timeLimit(.minutes(5)))
 struct BillingTests {
     @Test("a mid-period plan change splits the period and prices each part by its plan")
     func planSegments() async throws {

@@ -29,7 +29,7 @@ enum CLI {
     }
 }
 
-@Suite("The tally CLI")
+@Suite("The tally CLI", .timeLimit(.minutes(5)))
 struct CLITests {
     @Test("help lists the commands and exits 0")
     func help() async throws {

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 
-@Suite("Event store: appends")
+@Suite("Event store: appends", .timeLimit(.minutes(5)))
 struct EventStoreAppendTests {
     @Test("appended events read back in stream order with their types, versions and metadata")
     func roundTrip() async throws {

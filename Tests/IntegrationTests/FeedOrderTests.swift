@@ -29,7 +29,7 @@ enum FeedInvariant {
     }
 }
 
-@Suite("Event store: every stream's order in the feed, and a horizon of this database's own")
+@Suite("Event store: every stream's order in the feed, and a horizon of this database's own", .timeLimit(.minutes(5)))
 struct FeedOrderTests {
     /// A transaction that takes its id now (with a write to a stream of its own) and appends later.
     private static func olderTransaction(_ store: EventStore, url: String) async throws -> PostgresConnection {

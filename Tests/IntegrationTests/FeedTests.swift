@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 
-@Suite("Event store: the commit-order feed")
+@Suite("Event store: the commit-order feed", .timeLimit(.minutes(5)))
 struct FeedTests {
     @Test("the gap case: an event whose transaction commits late is delivered, and no reader checkpoints past it")
     func lateCommitIsNotSkipped() async throws {

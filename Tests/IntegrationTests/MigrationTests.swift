@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 
-@Suite("Migrations")
+@Suite("Migrations", .timeLimit(.minutes(5)))
 struct MigrationTests {
     @Test("migrate applies everything once; a second run is a no-op")
     func twice() async throws {

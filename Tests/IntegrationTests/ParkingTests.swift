@@ -10,7 +10,7 @@ import Workers
 
 /// One event no reader can apply, written into the log by hand (as an earlier Tally let through): only its
 /// stream stops, everywhere, visibly; every other run and tenant goes on.
-@Suite("Poison events park one stream", .serialized)
+@Suite("Poison events park one stream", .serialized, .timeLimit(.minutes(5)))
 struct ParkingTests {
     /// A RunStarted whose input holds U+0000: the log stores it (payloads are bytes), jsonb refuses it.
     static func poisonedRun(tenant: UUID, catalog: EventCatalog) throws -> (UUID, EventData) {

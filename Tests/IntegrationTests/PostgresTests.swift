@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 
-@Suite("The libpq layer")
+@Suite("The libpq layer", .timeLimit(.minutes(5)))
 struct PostgresTests {
     @Test("typed parameters and binary results round-trip")
     func typedRoundTrip() async throws {

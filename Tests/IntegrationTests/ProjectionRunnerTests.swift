@@ -83,7 +83,7 @@ extension EventStore {
     }
 }
 
-@Suite("Projections: the runner")
+@Suite("Projections: the runner", .timeLimit(.minutes(5)))
 struct ProjectionRunnerTests {
     static let fast = ProjectionRunner.Options(
         batchSize: 7, pollInterval: .milliseconds(50), leadershipRetry: .milliseconds(50))
@@ -384,7 +384,7 @@ struct ProjectionRunnerTests {
     }
 }
 
-@Suite("Projections: read models")
+@Suite("Projections: read models", .timeLimit(.minutes(5)))
 struct ReadModelTests {
     @Test("a history with every event type reaches every read model, and each row matches its stream")
     func everyEventType() async throws {

@@ -11,7 +11,7 @@ import Testing
 
 /// Two `tally serve --no-api` processes against one database: the projection runner's leadership seen from
 /// outside, through the database's own view of sessions, locks and committed writes.
-@Suite("Projections: runners in two processes")
+@Suite("Projections: runners in two processes", .timeLimit(.minutes(5)))
 struct ProjectionTakeoverTests {
     static let environment = CLI.environment([
         "TALLY_OPERATOR_TOKEN": String(repeating: "t", count: 40),

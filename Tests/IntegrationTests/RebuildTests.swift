@@ -5,7 +5,7 @@ import Testing
 @testable import Events
 @testable import Projections
 
-@Suite("Projections: rebuild")
+@Suite("Projections: rebuild", .timeLimit(.minutes(5)))
 struct RebuildTests {
     private func appendRuns(_ store: EventStore, count: Int) async throws {
         try await store.append(
@@ -161,7 +161,7 @@ struct RebuildTests {
     }
 }
 
-@Suite("Projections: determinism")
+@Suite("Projections: determinism", .timeLimit(.minutes(5)))
 struct DeterminismTests {
     @Test("every event of a synthetic history decodes to the same value with the payload decoder as with JSONDecoder")
     func payloadDecoderAgrees() throws {

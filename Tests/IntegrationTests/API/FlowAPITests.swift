@@ -6,7 +6,7 @@ import HummingbirdTesting
 @testable import Projections
 import Testing
 
-@Suite("API: flow keys and flow limits")
+@Suite("API: flow keys and flow limits", .timeLimit(.minutes(5)))
 struct FlowAPITests {
     let token = APIHarness.operatorToken
 

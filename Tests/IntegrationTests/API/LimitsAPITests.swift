@@ -7,7 +7,7 @@ import Projections
 import Synchronization
 import Testing
 
-@Suite("API: rate limits, quotas and idempotency")
+@Suite("API: rate limits, quotas and idempotency", .timeLimit(.minutes(5)))
 struct LimitsAPITests {
     static let tight = try! Plans([
         Plan(name: "tight", keyRequestsPerSecond: 5, tenantRequestsPerSecond: 8, monthlyAPICalls: 1_000, monthlyRuns: 3),

@@ -5,7 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-@Suite("API: the OpenAPI document")
+@Suite("API: the OpenAPI document", .timeLimit(.minutes(5)))
 struct OpenAPITests {
     @Test("every route the server has is in the document with its methods, and the document names no route the server lacks")
     func routesMatch() async throws {

@@ -10,7 +10,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("API: errors, request ids, metrics, secrets, live events")
+@Suite("API: errors, request ids, metrics, secrets, live events", .timeLimit(.minutes(5)))
 struct OperationsAPITests {
     @Test("unknown routes are 404 problems, known paths with another method 405 with Allow")
     func routing() async throws {

@@ -6,7 +6,7 @@ import HummingbirdTesting
 @testable import Projections
 import Testing
 
-@Suite("API: operator endpoints")
+@Suite("API: operator endpoints", .timeLimit(.minutes(5)))
 struct OperatorAPITests {
     let token = APIHarness.operatorToken
 

@@ -6,7 +6,7 @@ import HummingbirdTesting
 @testable import Projections
 import Testing
 
-@Suite("API: run lifecycle (first step, retry, parked)")
+@Suite("API: run lifecycle (first step, retry, parked)", .timeLimit(.minutes(5)))
 struct RunLifecycleTests {
     /// Starts one run of `workflow` and returns its id.
     static func start(_ client: any TestClientProtocol, key: String, workflow: String) async throws -> UUID {

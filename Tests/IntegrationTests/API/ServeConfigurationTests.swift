@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("tally serve: configuration")
+@Suite("tally serve: configuration", .timeLimit(.minutes(5)))
 struct ServeConfigurationTests {
     static let url = "postgresql://postgres@/nope?host=/nonexistent"
     static let token = "operator-token-0123456789abcdef-0123456789"

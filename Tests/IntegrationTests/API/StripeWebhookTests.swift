@@ -7,7 +7,7 @@ import Testing
 @testable import Events
 @testable import Projections
 
-@Suite("API: Stripe webhooks")
+@Suite("API: Stripe webhooks", .timeLimit(.minutes(5)))
 struct StripeWebhookTests {
     static let secret = "whsec_test_current_0123456789abcdef"
     static let rolled = "whsec_test_next_fedcba9876543210"

@@ -6,7 +6,7 @@ import HummingbirdTesting
 @testable import Projections
 import Testing
 
-@Suite("API: tenant endpoints")
+@Suite("API: tenant endpoints", .timeLimit(.minutes(5)))
 struct TenantAPITests {
     @Test("a malformed, unknown or missing key is a 401 problem before anything else, and costs no usage")
     func keyChecks() async throws {

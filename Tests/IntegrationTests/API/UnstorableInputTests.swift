@@ -8,7 +8,7 @@ import Testing
 
 /// Strings PostgreSQL cannot store (U+0000, unpaired surrogates) are refused at the door, in every field of
 /// every route that takes a body: an event holding one would stop every reader that tries to store it.
-@Suite("API: strings PostgreSQL cannot store")
+@Suite("API: strings PostgreSQL cannot store", .timeLimit(.minutes(5)))
 struct UnstorableInputTests {
     /// A route and a valid body, whose every string is tried in turn.
     struct Route {

@@ -52,7 +52,7 @@ enum SecretsHarness {
     static func vendorKey() -> String { "pk_live_" + Sodium.hex(Sodium.randomBytes(20)) }
 }
 
-@Suite("Vendor secrets: sealed, rotated, erased")
+@Suite("Vendor secrets: sealed, rotated, erased", .timeLimit(.minutes(5)))
 struct VendorSecretsTests {
     @Test("a stored secret is answered as metadata only, opens with the vault, and appears in no pg_dump of the database nor any log line")
     func storeAndDump() async throws {

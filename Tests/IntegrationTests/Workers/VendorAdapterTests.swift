@@ -8,7 +8,7 @@ import Testing
 @testable import Workers
 
 /// The vendor adapters called over real HTTP against the fake vendor server started in-process.
-@Suite("Vendor adapters against the fake vendors")
+@Suite("Vendor adapters against the fake vendors", .timeLimit(.minutes(5)))
 struct VendorAdapterTests {
     static let ada = PersonInput(fullName: "Ada Lovelace", domain: "acme.com")
 
@@ -444,7 +444,7 @@ struct VendorAdapterTests {
 }
 
 /// The classification of answers the fake does not produce, checked on the adapters directly.
-@Suite("Vendor answer classification")
+@Suite("Vendor answer classification", .timeLimit(.minutes(5)))
 struct VendorAdapterClassificationTests {
     static func answer(_ status: Int, _ body: String, headers: [(String, String)] = []) -> VendorHTTPAnswer {
         VendorHTTPAnswer(status: status, headers: HTTPHeaders(headers), body: Array(body.utf8))

@@ -5,7 +5,7 @@ import Workers
 
 /// Every path of the email waterfall, through a worker calling the fake vendors over HTTP against PostgreSQL.
 // Serialized: each test runs a worker that polls, and the suite shares two cores with the rest.
-@Suite("Workers: the email waterfall", .serialized)
+@Suite("Workers: the email waterfall", .serialized, .timeLimit(.minutes(5)))
 struct WaterfallTests {
     @Test("found at the first finder, then validated: each step billed by the vendor's rule")
     func foundFirst() async throws {

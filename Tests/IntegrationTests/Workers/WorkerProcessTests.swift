@@ -1,15 +1,16 @@
 import Events
 import Foundation
+import Projections
 import Testing
 import Workers
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `tally work` processes against one database and the fake vendors: killed at any moment, several at once.
 // Serialized: each test runs two or three worker processes, and the suite shares two cores with the rest.
-@Suite("Workers: processes, crashes and flow control", .serialized)
+@Suite("Workers: processes, crashes and flow control", .serialized, .timeLimit(.minutes(5)))
 struct WorkerProcessTests {
     /// A `tally work` child whose output is drained as it comes (a full pipe would stall it).
     final class WorkerProcess: Sendable {
@@ -20,7 +21,8 @@ struct WorkerProcessTests {
             process = try Subprocess(
                 CLI.binary,
                 [
-                    "work", "--database-url", h.url, "--vendors-url", h.fake.baseURL, "--slots", "\(slots)", "--lease-seconds", "\(lease)",
+                    "work", "--database-url", h.url, "--vendors-url", h.fake.baseURL, "--slots", "\(slots)",
+                    "--lease-seconds", "\(lease)",
                     "--call-timeout-seconds", "\(callTimeout)", "--retry-base-ms", "50", "--worker-id", id,
                 ],
                 environment: ["TALLY_MASTER_KEY": h.masterKeyHex, "PATH": "/usr/bin:/bin"])
@@ -42,11 +44,16 @@ struct WorkerProcessTests {
     }
 
     /// Raises a tenant's limits for every vendor (the built-in ones are a real account's).
-    static func setLimits(_ h: WorkerHarness, tenant: UUID, vendor: Vendor, windows: [RateWindow]?, parallelism: Int?) async throws {
+    static func setLimits(_ h: WorkerHarness, tenant: UUID, vendor: Vendor, windows: [RateWindow]?, parallelism: Int?)
+        async throws
+    {
         let stream = StreamName.flowLimits(vendor: vendor, tenant: tenant)
         let version = try await h.store.version(of: stream)
         try await h.store.append(
-            [try Fixtures.catalog.encode(FlowLimitsSet(vendor: vendor, tenantID: tenant, windows: windows, parallelism: parallelism))],
+            [
+                try Fixtures.catalog.encode(
+                    FlowLimitsSet(vendor: vendor, tenantID: tenant, windows: windows, parallelism: parallelism))
+            ],
             to: stream, tenantID: tenant, expected: version == 0 ? .noStream : .exactly(version))
     }
 
@@ -63,16 +70,26 @@ struct WorkerProcessTests {
         }
     }
 
-    @Test("workers SIGKILLed mid-call, again and again over hundreds of runs: every run finishes, no step lost, none billed twice")
+    @Test(
+        "workers SIGKILLed mid-call, again and again over hundreds of runs: every run finishes, no step lost, none billed twice"
+    )
     func crashes() async throws {
-        try await WorkerHarness.with(fake: FakeVendorsConfiguration(latencyMilliseconds: 40, jitterMilliseconds: 30)) { h in
+        try await WorkerHarness.with(fake: FakeVendorsConfiguration(latencyMilliseconds: 40, jitterMilliseconds: 30)) {
+            h in
             let tenant = try await h.tenant()
             try await h.storeKeys(tenant: tenant)
-            for vendor in Vendor.allCases { try await Self.setLimits(h, tenant: tenant, vendor: vendor, windows: [], parallelism: 40) }
-            let domains = ["acme.com", "prospeo-miss.beta.com", "miss.gamma.com", "flaky.delta.com", "zb-invalid.epsilon.com"]
-            let inputs = (0..<300).map { PersonInput(fullName: "Person Number\($0)", domain: domains[$0 % domains.count]) }
+            for vendor in Vendor.allCases {
+                try await Self.setLimits(h, tenant: tenant, vendor: vendor, windows: [], parallelism: 40)
+            }
+            let domains = [
+                "acme.com", "prospeo-miss.beta.com", "miss.gamma.com", "flaky.delta.com", "zb-invalid.epsilon.com",
+            ]
+            let inputs = (0..<300).map {
+                PersonInput(fullName: "Person Number\($0)", domain: domains[$0 % domains.count])
+            }
             let runs = try await h.startRuns(
-                tenant: tenant, inputs: inputs, definition: WorkflowDefinition(finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 6))
+                tenant: tenant, inputs: inputs,
+                definition: WorkflowDefinition(finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 6))
             // Short leases so that killed workers' steps come back quickly.
             func start(_ id: String) throws -> WorkerProcess { try WorkerProcess(h, id: id, lease: 4, callTimeout: 2) }
             var workers = [try start("w0"), try start("w1")]
@@ -80,10 +97,11 @@ struct WorkerProcessTests {
             var next = 2
             let deadline = ContinuousClock.now + .seconds(120)
             while ContinuousClock.now < deadline {
-                let finished = try await h.store.pool.query(
-                    "SELECT count(*) FROM events WHERE stream_id = ANY($1) AND event_type = 'RunFinished'",
-                    [.stringArray(runs.map { "run-" + $0.lowercased })]
-                ).first?.int(0) ?? 0
+                let finished =
+                    try await h.store.pool.query(
+                        "SELECT count(*) FROM events WHERE stream_id = ANY($1) AND event_type = 'RunFinished'",
+                        [.stringArray(runs.map { "run-" + $0.lowercased })]
+                    ).first?.int(0) ?? 0
                 if finished == runs.count { break }
                 try await Task.sleep(for: .milliseconds(Int.random(in: 250...600)))
                 if kills < 10 {
@@ -132,15 +150,60 @@ struct WorkerProcessTests {
         }
     }
 
-    @Test("three workers: starts never exceed the rate in any window, calls in flight never exceed the parallelism, a lowered limit holds within a window")
+    @Test(
+        "1,000 fallback runs with three workers: every stream's versions ascend in feed order, nothing is parked, no projection stops"
+    )
+    func feedOrderUnderWorkers() async throws {
+        try await WorkerHarness.with(fake: FakeVendorsConfiguration(latencyMilliseconds: 5, jitterMilliseconds: 5)) {
+            h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            for vendor in Vendor.allCases {
+                try await Self.setLimits(h, tenant: tenant, vendor: vendor, windows: [], parallelism: 64)
+            }
+            let runner = Task {
+                await ProjectionRunner(
+                    store: h.store, projections: ProductProjections.all,
+                    options: .init(batchSize: 500, pollInterval: .milliseconds(100))
+                )
+                .run()
+            }
+            defer { runner.cancel() }
+            // Prospeo misses, Findymail finds, ZeroBounce validates: the case whose claims used to sort a
+            // StepStarted before the StepScheduled it started.
+            let runs = try await h.startRuns(
+                tenant: tenant,
+                inputs: (0..<1000).map {
+                    PersonInput(fullName: "Fallback \($0)", domain: "prospeo-miss.acme\($0 % 7).com")
+                })
+            let workers = try (0..<3).map { try WorkerProcess(h, id: "ow\($0)", slots: 32) }
+            try await h.waitFinished(runs, timeout: .seconds(240))
+            for worker in workers { try await worker.stop() }
+            #expect(try await FeedInvariant.inversions(h.store) == 0)
+            #expect(try await FeedInvariant.gaps(h.store) == 0)
+            try await Eventually.wait("workflow_runs to show every run finished", timeout: .seconds(120)) {
+                try await h.store.pool.query("SELECT count(*) FROM workflow_runs WHERE status = 'succeeded'").first?
+                    .int(0) == runs.count
+            }
+            #expect(try await h.store.parkedStreams().isEmpty)
+            let statuses = try await ProjectionStatus.all(ProductProjections.all, store: h.store)
+            #expect(statuses.allSatisfy { $0.state == .running }, "\(statuses.map { "\($0.name) \($0.state)" })")
+        }
+    }
+
+    @Test(
+        "three workers: starts never exceed the rate in any window, calls in flight never exceed the parallelism, a lowered limit holds within a window"
+    )
     func flowControlAcrossProcesses() async throws {
         try await WorkerHarness.with(fake: FakeVendorsConfiguration(latencyMilliseconds: 120)) { h in
             let tenant = try await h.tenant()
             try await h.storeKeys(tenant: tenant)
-            try await Self.setLimits(h, tenant: tenant, vendor: .prospeo, windows: [RateWindow(limit: 8, seconds: 1)], parallelism: 3)
+            try await Self.setLimits(
+                h, tenant: tenant, vendor: .prospeo, windows: [RateWindow(limit: 8, seconds: 1)], parallelism: 3)
             let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3)
             let runs = try await h.startRuns(
-                tenant: tenant, inputs: (0..<45).map { PersonInput(fullName: "Person \($0)", domain: "acme.com") }, definition: single)
+                tenant: tenant, inputs: (0..<45).map { PersonInput(fullName: "Person \($0)", domain: "acme.com") },
+                definition: single)
             let workers = try (0..<3).map { try WorkerProcess(h, id: "fw\($0)") }
             try await Eventually.wait("a third of the runs to finish", timeout: .seconds(60)) {
                 try await h.store.pool.query(
@@ -148,7 +211,8 @@ struct WorkerProcessTests {
                     [.stringArray(runs.map { "run-" + $0.lowercased })]
                 ).first?.int(0) ?? 0 >= 15
             }
-            try await Self.setLimits(h, tenant: tenant, vendor: .prospeo, windows: [RateWindow(limit: 3, seconds: 1)], parallelism: 2)
+            try await Self.setLimits(
+                h, tenant: tenant, vendor: .prospeo, windows: [RateWindow(limit: 3, seconds: 1)], parallelism: 2)
             // The change takes effect when the dispatcher has applied it (milliseconds, unless other sessions hold
             // the feed's horizon back); from then on, every window must hold the new limit.
             var lowered = Date.distantFuture
@@ -166,18 +230,22 @@ struct WorkerProcessTests {
             for worker in workers { try await worker.stop() }
 
             let starts = try await h.store.pool.query(
-                "SELECT started_at FROM flow_starts WHERE tenant_id = $1 AND vendor = 'prospeo' ORDER BY started_at", [.uuid(tenant)]
+                "SELECT started_at FROM flow_starts WHERE tenant_id = $1 AND vendor = 'prospeo' ORDER BY started_at",
+                [.uuid(tenant)]
             ).map { try $0.date(0) }
             #expect(starts.count >= runs.count)
             // Starts came from all three workers.
             let claimers = try await h.store.pool.query(
-                "SELECT count(DISTINCT worker) FROM flow_starts WHERE tenant_id = $1", [.uuid(tenant)]).first?.int(0)
+                "SELECT count(DISTINCT worker) FROM flow_starts WHERE tenant_id = $1", [.uuid(tenant)]
+            ).first?.int(0)
             #expect(claimers == 3)
             for (index, end) in starts.enumerated() {
                 let inWindow = starts[...index].filter { $0 > end.addingTimeInterval(-1) }.count
                 #expect(inWindow <= 8, "\(inWindow) starts in the second before \(end)")
                 if end >= lowered.addingTimeInterval(1) {
-                    #expect(inWindow <= 3, "\(inWindow) starts in the second before \(end), after the limit was lowered to 3")
+                    #expect(
+                        inWindow <= 3,
+                        "\(inWindow) starts in the second before \(end), after the limit was lowered to 3")
                 }
             }
             let key = FakeVendors.keyID("live-prospeo-\(tenant.lowercased.prefix(8))")
@@ -194,7 +262,8 @@ struct WorkerProcessTests {
             let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 1)
             let limited = try await h.startRun(tenant: tenant, domain: "ratelimit.acme.com", definition: single)
             let others = try await h.startRuns(
-                tenant: tenant, inputs: (0..<6).map { PersonInput(fullName: "Other \($0)", domain: "acme.com") }, definition: single)
+                tenant: tenant, inputs: (0..<6).map { PersonInput(fullName: "Other \($0)", domain: "acme.com") },
+                definition: single)
             let workers = try (0..<3).map { try WorkerProcess(h, id: "rw\($0)") }
             try await h.waitFinished([limited] + others, timeout: .seconds(60))
             for worker in workers { try await worker.stop() }
@@ -209,12 +278,15 @@ struct WorkerProcessTests {
             let rateLimitedArrival = arrivals[limitedFirst]
             let after = arrivals.filter { $0 > rateLimitedArrival }
             #expect(!after.isEmpty)
-            #expect((after.min() ?? 0) - rateLimitedArrival >= 1000, "a call reached the key \((after.min() ?? 0) - rateLimitedArrival) ms after its 429")
+            #expect(
+                (after.min() ?? 0) - rateLimitedArrival >= 1000,
+                "a call reached the key \((after.min() ?? 0) - rateLimitedArrival) ms after its 429")
             #expect(try await h.finished(limited)?.status == .succeeded)
         }
     }
 
-    @Test("fairness: a tenant flooding 1,500 runs delays another tenant's single run by one claim round, not its backlog")
+    @Test(
+        "fairness: a tenant flooding 1,500 runs delays another tenant's single run by one claim round, not its backlog")
     func fairness() async throws {
         try await WorkerHarness.with(fake: FakeVendorsConfiguration(latencyMilliseconds: 30)) { h in
             let flood = try await h.tenant(name: "Flood")
@@ -225,10 +297,12 @@ struct WorkerProcessTests {
             try await Self.setLimits(h, tenant: flood, vendor: .prospeo, windows: [], parallelism: parallelism)
             let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3)
             _ = try await h.startRuns(
-                tenant: flood, inputs: (0..<1500).map { PersonInput(fullName: "Flood \($0)", domain: "acme.com") }, definition: single)
+                tenant: flood, inputs: (0..<1500).map { PersonInput(fullName: "Flood \($0)", domain: "acme.com") },
+                definition: single)
             let workers = try (0..<3).map { try WorkerProcess(h, id: "fair\($0)") }
             try await Eventually.wait("the flood to be under way", timeout: .seconds(60)) {
-                try await h.store.pool.query("SELECT count(*) FROM flow_starts WHERE tenant_id = $1", [.uuid(flood)]).first?.int(0) ?? 0 > 100
+                try await h.store.pool.query("SELECT count(*) FROM flow_starts WHERE tenant_id = $1", [.uuid(flood)])
+                    .first?.int(0) ?? 0 > 100
             }
             let run = try await h.startRun(tenant: small, domain: "acme.com", definition: single)
             try await h.waitFinished([run], timeout: .seconds(60))
@@ -242,8 +316,10 @@ struct WorkerProcessTests {
             // the only flood steps that start first are those claimed before its step reached the queue or in
             // claims already under way: a few times the flood key's parallelism at most.
             #expect(floodStarts <= 5 * parallelism, "\(floodStarts) flood steps started before the small tenant's one")
-            let waiting = try await h.store.pool.query(
-                "SELECT count(*) FROM work_queue WHERE tenant_id = $1 AND state = 'waiting'", [.uuid(flood)]).first?.int(0) ?? 0
+            let waiting =
+                try await h.store.pool.query(
+                    "SELECT count(*) FROM work_queue WHERE tenant_id = $1 AND state = 'waiting'", [.uuid(flood)]
+                ).first?.int(0) ?? 0
             #expect(waiting > 0, "the flood was over before the small run was measured")
         }
     }
