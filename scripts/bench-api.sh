@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench-api: wrk against an authenticated GET of a run and against a bare route of the same server, at
 # 80 connections; requests/s, p50/p99 and the ratio, and the database round trips per request counted by
-# the server's pool (from /metrics). Options via the environment: DURATION (default 15s), CONNECTIONS (80).
+# the server's pool (from /metrics). Then, over a log of 1,000,000 events that no reader of the API wants
+# (UNRELATED, default 1000000), the latency of requests with unknown keys (100,000 distinct well-formed ones)
+# and of /readyz at 8 connections. Options via the environment: DURATION (default 15s), CONNECTIONS (80).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-15s}
@@ -26,6 +28,17 @@ export TALLY_OPERATOR_TOKEN="bench-operator-token-$(head -c 16 /dev/urandom | od
 export TALLY_KEY_PEPPER="bench-pepper-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export TALLY_PLANS_FILE="$dir/plans.json"
 "$bin" migrate --database-url "$url" >/dev/null
+# The unrelated history: flow limits no projection and no API reader follows, in one stream.
+unrelated=${UNRELATED:-1000000}
+psql "$url" -q -v ON_ERROR_STOP=1 <<SQL
+BEGIN;
+INSERT INTO streams (stream_id, version) VALUES ('flowlimits-prospeo', $unrelated);
+INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, codec, payload)
+SELECT 'flowlimits-prospeo', g, gen_random_uuid(), 'FlowLimitsSet', 1, 0, convert_to('{"parallelism":5,"vendor":"prospeo"}', 'UTF8')
+FROM generate_series(1, $unrelated) AS g;
+COMMIT;
+ANALYZE events;
+SQL
 "$bin" serve --database-url "$url" --listen "127.0.0.1:$port" >"$dir/serve.log" 2>&1 &
 server=$!
 base="http://127.0.0.1:$port"
@@ -63,3 +76,31 @@ awk -v a="$auth_rps" -v b="$bare_rps" 'BEGIN {printf "ratio authenticated/bare: 
 # run answer need none; what remains is the background (usage flush, quota refresh) spread over the requests.
 awk -v n="$auth_n" -v x="$((after - before))" 'BEGIN {printf "database round trips per authenticated request: %.4f (%d in all)\n", x / n, x}'
 grep -E "cache" <(curl -fs "$base/metrics") | grep -v "^#" || true
+
+# Unknown keys and readiness over the unrelated history, at a handful of connections (latency, not load).
+python3 - "$dir/unknown.lua" <<'PY'
+import hashlib, os, sys
+keys = []
+for _ in range(100000):
+    random = os.urandom(16).hex()
+    keys.append("tly_" + random + hashlib.sha256(random.encode()).hexdigest()[:8])
+with open(sys.argv[1], "w") as out:
+    out.write("keys = {" + ",".join('"%s"' % k for k in keys) + "}\n")
+    out.write("counter = math.random(1, #keys)\n")
+    out.write("request = function()\n  counter = counter % #keys + 1\n")
+    out.write('  return wrk.format("GET", "/v1/tenant", {["Authorization"] = "Bearer " .. keys[counter]})\nend\n')
+PY
+for _ in $(seq 600); do
+    [ "$(curl -fs "$base/readyz" | jq -r .status 2>/dev/null)" = ready ] && break
+    sleep 0.5
+done
+measure unknown -t2 -c8 -s "$dir/unknown.lua" "$base/v1/tenant"
+measure ready -t2 -c8 "$base/readyz"
+read -r unknown_rps unknown_p50 unknown_p99 _ unknown_bad < <(summary "$dir/unknown.txt")
+read -r ready_rps ready_p50 ready_p99 _ ready_bad < <(summary "$dir/ready.txt")
+echo "over $unrelated unrelated events, 8 connections:"
+printf '%-34s %12s %10s %10s %8s\n' route "requests/s" p50 p99 non-2xx
+printf '%-34s %12s %10s %10s %8s\n' "GET /v1/tenant, unknown keys" "$unknown_rps" "$unknown_p50" "$unknown_p99" "$unknown_bad"
+printf '%-34s %12s %10s %10s %8s\n' "GET /readyz" "$ready_rps" "$ready_p50" "$ready_p99" "$ready_bad"
+echo "(targets: p99 <= 5 ms for both; every unknown key is answered 401, so all of them count as non-2xx)"
+

@@ -40,9 +40,10 @@ struct CountingProjection: Projection {
 
 enum Eventually {
     /// Polls `condition` until it holds, failing the test after `timeout`. An error counts as "not yet"
-    /// (a table the runner has not created yet), and is reported if it is still there at the end.
+    /// (a table the runner has not created yet), and is reported if it is still there at the end. The default
+    /// deadline is generous: `make stress-test` runs the suite beside two busy loops on two cores.
     static func wait(
-        _ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool
+        _ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
         // Quick at first, then gentler: two cores are shared by the whole suite, and many tests poll at once.

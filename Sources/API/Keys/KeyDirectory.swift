@@ -48,9 +48,10 @@ final class KeyDirectory: Sendable {
         var parked: [String: String] = [:]
     }
 
-    /// How many unknown keys are remembered at most, and for how long.
+    /// How many unknown keys are remembered at most.
     static let unknownCapacity = 10_000
-    static let unknownFor: Duration = .seconds(5)
+    /// How long an unknown key is remembered as unknown.
+    let unknownFor: Duration
 
     enum Verdict: Sendable, Equatable {
         case valid(tenantID: UUID, keyID: UUID, plan: String)
@@ -67,7 +68,11 @@ final class KeyDirectory: Sendable {
     private let observe: @Sendable (Bool) -> Void
     static let filter = FeedFilter(categories: ["tenant", "apikey"])
 
-    init(store: EventStore, pepper: [UInt8], logger: Logger, observe: @escaping @Sendable (Bool) -> Void = { _ in }) {
+    init(
+        store: EventStore, pepper: [UInt8], logger: Logger, unknownFor: Duration = .seconds(5),
+        observe: @escaping @Sendable (Bool) -> Void = { _ in }
+    ) {
+        self.unknownFor = unknownFor
         self.observe = observe
         self.store = store
         self.pepper = pepper
@@ -284,7 +289,7 @@ final class KeyDirectory: Sendable {
                     state.unknown = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
                 }
             }
-            state.unknown[hash] = now + Self.unknownFor
+            state.unknown[hash] = now + unknownFor
         }
         return .rejected("The API key is not valid.")
     }
