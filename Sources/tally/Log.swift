@@ -33,15 +33,14 @@ struct Log: AsyncParsableCommand {
         func run() async throws {
             let store = try database.makeStore(applicationName: "tally-log", maxConnections: 2)
             defer { store.close() }
-            let filter = FeedFilter(tenantID: tenant.flatMap(UUID.init(uuidString:)), types: type.isEmpty ? nil : Set(type))
+            let filter = FeedFilter(
+                tenantID: tenant.flatMap(UUID.init(uuidString:)), types: type.isEmpty ? nil : Set(type))
             let printer = LogPrinter(catalog: store.catalog)
             do {
                 let recent = try await store.readFeedTail(count: lines, filter: filter)
-                recent.forEach(printer.print)
+                recent.events.forEach(printer.print)
                 guard follow else { return }
-                let start: FeedPosition
-                if let last = recent.last { start = last.feedPosition } else { start = try await store.head() }
-                for try await event in store.subscribe(from: start, filter: filter) {
+                for try await event in store.subscribe(from: recent.next, filter: filter) {
                     printer.print(event)
                 }
             } catch {
@@ -109,10 +108,12 @@ struct LogPrinter: Sendable {
 
     func line(_ event: RecordedEvent) -> String {
         var line = Line(
-            position: event.feedPosition.description, globalPosition: event.globalPosition, stream: event.stream.rawValue,
+            position: event.feedPosition.description, globalPosition: event.globalPosition,
+            stream: event.stream.rawValue,
             streamVersion: event.streamVersion, type: event.type, schemaVersion: event.schemaVersion,
             eventId: event.id.lowercased, tenantId: event.tenantID?.lowercased,
-            recordedAt: event.recordedAt.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
+            recordedAt: event.recordedAt.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        )
         line.metadata = try? JSONDecoder().decode(JSONValue.self, from: Data(event.metadataJSON))
         do {
             line.payload = try JSONDecoder().decode(JSONValue.self, from: Data(catalog.currentJSON(event)))

@@ -1,6 +1,7 @@
-@testable import Events
 import Foundation
 import Testing
+
+@testable import Events
 
 /// The `tally` executable run end to end: exit codes, help, output.
 struct CLIResult {
@@ -13,7 +14,9 @@ enum CLI {
     static var binary: String {
         if let path = ProcessInfo.processInfo.environment["TALLY_BIN"] { return path }
         // `swift test` runs from the package root; the binary sits next to the test bundle.
-        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tally").path
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "tally"
+        ).path
     }
 
     static func environment(_ extra: [String: String]) -> [String: String] {
@@ -77,8 +80,12 @@ struct CLITests {
         try await TestDatabase.withStore { store, url in
             let tenant = UUID()
             let stream = StreamName.tenant(tenant)
-            try await store.append([try Fixtures.tenantCreated(tenant, name: "Initech")], to: stream, tenantID: tenant, expected: .noStream)
-            try await store.append([try Fixtures.usage(tenant: tenant, calls: 3)], to: .usage(tenant: tenant), tenantID: tenant, expected: .any)
+            try await store.append(
+                [try Fixtures.tenantCreated(tenant, name: "Initech")], to: stream, tenantID: tenant, expected: .noStream
+            )
+            try await store.append(
+                [try Fixtures.usage(tenant: tenant, calls: 3)], to: .usage(tenant: tenant), tenantID: tenant,
+                expected: .any)
             try await store.append([try Fixtures.runStarted()], to: .run(UUID()), tenantID: UUID(), expected: .noStream)
             try await TestDatabase.settle(store)
 
@@ -122,12 +129,15 @@ struct CLITests {
                 VALUES ($1, 2, gen_random_uuid(), 'RunStarted', 1, 9, '\\x00'::bytea) RETURNING global_position
                 """, [.string(stream.rawValue)])
             let position = try rows[0].int64(0)
-            try await store.pool.query("UPDATE streams SET version = 2 WHERE stream_id = $1", [.string(stream.rawValue)])
+            try await store.pool.query(
+                "UPDATE streams SET version = 2 WHERE stream_id = $1", [.string(stream.rawValue)])
             try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .exactly(2))
 
             let show = try await CLI.run(["log", "show", stream.rawValue, "--database-url", url])
             #expect(show.status == 0)
-            let lines = try show.stdout.split(separator: "\n").map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+            let lines = try show.stdout.split(separator: "\n").map {
+                try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8))
+            }
             #expect(lines.count == 3)
             #expect(lines[0]["error"] == nil)
             guard case .string(let error)? = lines[1]["error"] else {
@@ -146,23 +156,15 @@ struct CLITests {
     @Test("log tail --follow prints events appended after it started")
     func follow() async throws {
         try await TestDatabase.withStore { store, url in
-            let process = try Subprocess(CLI.binary, ["log", "tail", "--follow", "--database-url", url], environment: CLI.environment([:]))
-            try await Task.sleep(for: .milliseconds(500))
+            let process = try Subprocess(
+                CLI.binary, ["log", "tail", "--follow", "--database-url", url], environment: CLI.environment([:]))
+            // Whether the process reads its tail before or after this append, it prints the event once.
             let event = try Fixtures.runStarted()
             try await store.append([event], to: .run(UUID()), tenantID: nil, expected: .noStream)
-            let text = try await withThrowingTaskGroup(of: String?.self) { group in
-                group.addTask { try await process.readStdout { $0.contains("\n") } }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(15))
-                    return nil
-                }
-                let first = try await group.next()!
-                group.cancelAll()
-                return first
-            }
+            let text = try await process.readStdout(timeout: .seconds(60)) { $0.contains("\n") }
             process.terminate()
             _ = try await process.finish()
-            #expect(text?.contains(event.id.lowercased) == true)
+            #expect(text.contains(event.id.lowercased))
         }
     }
 }

@@ -231,7 +231,9 @@ struct FeedOrderTests {
         }
     }
 
-    @Test("with a write transaction open in another database, a command's read-after-write sees its change, without waiting for it")
+    @Test(
+        "with a write transaction open in another database, a command's read-after-write sees its change, without waiting for it"
+    )
     func readAfterWriteBesideAnotherDatabase() async throws {
         var settings = APIHarness.settings()
         // Longer than any load makes a command wait, so that only a horizon held by the foreign transaction

@@ -91,7 +91,7 @@ struct FeedTests {
             #expect(onlyRuns.map(\.id) == [run.id])
             let usage = try await store.readFeed(after: .start, filter: FeedFilter(categories: ["usage"])).events
             #expect(usage.count == 25)
-            let tail = try await store.readFeedTail(count: 3)
+            let tail = try await store.readFeedTail(count: 3).events
             #expect(tail.map(\.id) == Array(expected.suffix(3)))
             #expect(try await store.head() == tail.last?.feedPosition)
         }

@@ -268,15 +268,20 @@ public final class EventStore: Sendable {
             horizon: trailer.horizon, isHeld: held, newestTransaction: trailer.newest)
     }
 
-    /// The last `count` events of the feed that readers can see now, oldest first.
-    public func readFeedTail(count: Int, filter: FeedFilter = .all) async throws -> [RecordedEvent] {
+    /// The last `count` events of the feed that readers can see now, oldest first, and where a reader that
+    /// follows them goes on from: after the last of them, or at the horizon the read stopped below when there
+    /// are none (so an event appended meanwhile is followed, never taken for part of the tail).
+    public func readFeedTail(count: Int, filter: FeedFilter = .all) async throws -> FeedPage {
         let horizon = try await currentHorizon()
         var sql = "SELECT \(Self.columns) FROM events WHERE tx_id < $1::text::xid8"
         var parameters: [PostgresValue] = [.text(String(horizon))]
         Self.appendFilter(filter, to: &sql, parameters: &parameters)
         parameters.append(.int64(Int64(max(0, count))))
         sql += " ORDER BY tx_id DESC, global_position DESC LIMIT $\(parameters.count)"
-        return try await pool.query(sql, parameters).map(Self.recordedEvent).reversed()
+        let events = Array(try await pool.query(sql, parameters).map(Self.recordedEvent).reversed())
+        let next = events.last?.feedPosition ?? FeedPosition(transactionID: horizon, globalPosition: 0)
+        return FeedPage(
+            events: events, next: next, isComplete: true, horizon: horizon, isHeld: false, newestTransaction: nil)
     }
 
     /// The feed position of the newest event readers can see now (`start` for an empty log).

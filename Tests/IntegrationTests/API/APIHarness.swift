@@ -22,7 +22,7 @@ struct APIHarness {
     static func settings(plans: Plans = .defaults) -> APISettings {
         APISettings(
             operatorToken: operatorToken, keyPepper: pepper, plans: plans, instanceID: "test",
-            consistencyTimeout: .seconds(5),
+            consistencyTimeout: .seconds(30),
             rotationGrace: .seconds(3600))
     }
 

@@ -20,7 +20,8 @@ struct KeyDirectoryTests {
             let own = EventStore(configuration: .init(databaseURL: harness.url, maxConnections: 2))
             defer { own.close() }
             // Remembered for longer than a loaded machine takes to run this test.
-            let directory = KeyDirectory(store: own, pepper: APIHarness.pepper, logger: APIHarness.logger, unknownFor: .seconds(300))
+            let directory = KeyDirectory(
+                store: own, pepper: APIHarness.pepper, logger: APIHarness.logger, unknownFor: .seconds(300))
             try await directory.load()
             #expect(try await directory.verify(Substring(key)) != .rejected("The API key is not valid."))
 

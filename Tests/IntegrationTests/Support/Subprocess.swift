@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a program with posix_spawn and waits with waitpid, on threads of its own. Foundation's `Process`
@@ -60,21 +60,38 @@ final class Subprocess: @unchecked Sendable {
         return try await process.finish()
     }
 
-    /// Reads both pipes to the end and reaps the child.
-    func finish() async throws -> Result {
+    /// Reads both pipes to the end and reaps the child. A child still running after `timeout` is killed
+    /// (SIGKILL), so that a process that hangs fails its test instead of hanging it.
+    func finish(timeout: Duration = .seconds(180)) async throws -> Result {
+        let watchdog = Task { [pid] in
+            try await Task.sleep(for: timeout)
+            // Still unreaped, so the pid is this child's.
+            kill(pid, SIGKILL)
+        }
         async let out = offPool { Self.readAll(self.stdoutFD) }
         async let err = offPool { Self.readAll(self.stderrFD) }
         let (stdout, stderr) = try await (out, err)
-        let status = try await offPool { self.waitForExit() }
+        let status = try await offPool { self.waitForExit(deadline: ContinuousClock.now + timeout) }
+        watchdog.cancel()
         return Result(status: status, stdout: stdout, stderr: stderr)
     }
 
-    /// Reads stdout until `predicate` holds for what was read so far, or the pipe ends.
-    func readStdout(until predicate: @escaping @Sendable (String) -> Bool) async throws -> String {
+    /// Reads standard output until `predicate` holds, the pipe closes or `timeout` passes; returns what it read.
+    /// It waits with `poll`, so it never blocks past the deadline.
+    func readStdout(timeout: Duration = .seconds(60), until predicate: @escaping @Sendable (String) -> Bool)
+        async throws -> String
+    {
         try await offPool {
+            let deadline = ContinuousClock.now + timeout
             var text = ""
             var buffer = [UInt8](repeating: 0, count: 4096)
             while !predicate(text) {
+                let left = deadline - ContinuousClock.now
+                guard left > .zero else { break }
+                var descriptor = pollfd(fd: self.stdoutFD, events: Int16(POLLIN), revents: 0)
+                let milliseconds = Int32(
+                    clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+                guard poll(&descriptor, 1, max(1, milliseconds)) > 0 else { continue }
                 let count = read(self.stdoutFD, &buffer, buffer.count)
                 if count <= 0 { break }
                 text += String(decoding: buffer[0..<count], as: UTF8.self)
@@ -91,9 +108,15 @@ final class Subprocess: @unchecked Sendable {
         kill(pid, signal)
     }
 
-    private func waitForExit() -> Int32 {
+    private func waitForExit(deadline: ContinuousClock.Instant) -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // Without blocking: a child that closed its pipes but lives on is killed at the deadline.
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid || (reaped < 0 && errno != EINTR) { break }
+            if ContinuousClock.now >= deadline { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
         close(stdoutFD)
         close(stderrFD)
         // WIFEXITED / WEXITSTATUS, and 128 + signal otherwise, as shells report it.
