@@ -42,8 +42,10 @@ enum Eventually {
     /// Polls `condition` until it holds, failing the test after `timeout`. An error counts as "not yet"
     /// (a table the runner has not created yet), and is reported if it is still there at the end. The default
     /// deadline is generous: `make stress-test` runs the suite beside two busy loops on two cores.
+    /// `state`, when given, describes what was seen instead, for the failure message.
     static func wait(
-        _ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool
+        _ what: String, timeout: Duration = .seconds(60), state: (() async -> String)? = nil,
+        _ condition: () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
         // Quick at first, then gentler: two cores are shared by the whole suite, and many tests poll at once.
@@ -56,7 +58,9 @@ enum Eventually {
                 lastError = error
             }
             guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting for \(what)\(lastError.map { ": \($0)" } ?? "")")
+                let seen = await state?()
+                Issue.record(
+                    "timed out waiting for \(what)\(lastError.map { ": \($0)" } ?? "")\(seen.map { "\n\($0)" } ?? "")")
                 return
             }
             try await Task.sleep(for: min(pause, deadline - ContinuousClock.now))

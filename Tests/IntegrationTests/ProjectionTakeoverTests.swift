@@ -41,7 +41,9 @@ struct ProjectionTakeoverTests {
 
                 let load = Appender(store: store)
                 appender = load
-                try await Eventually.wait("the first process to apply while events arrive") {
+                try await Eventually.wait(
+                    "the first process to apply while events arrive", state: { await Self.state(store) }
+                ) {
                     Set(try await Self.writes(store).filter { $0.pid == first.pid }.map(\.projection)) == names
                 }
                 // Both processes are up, one session each per projection, and only the first holds the locks.
@@ -58,7 +60,10 @@ struct ProjectionTakeoverTests {
                 defer { blocker.close() }
                 try await blocker.execute("BEGIN; LOCK TABLE usage_counters IN EXCLUSIVE MODE")
                 let blockedSession = "tally-projection-usage_counters pid=\(first.pid)"
-                try await Eventually.wait("the leader's usage_counters batch to wait inside its transaction") {
+                try await Eventually.wait(
+                    "the leader's usage_counters batch to wait inside its transaction",
+                    state: { await Self.state(store) }
+                ) {
                     try await store.pool.query(
                         "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND wait_event_type = 'Lock'",
                         [.string(blockedSession)]
@@ -187,19 +192,36 @@ struct ProjectionTakeoverTests {
                 var history = SyntheticHistory(seed: 99)
                 var totals = Totals()
                 var round = 0
+                // An append that fails for want of a connection (a loaded machine is slow to start sessions) is
+                // sent again as it was: appends are idempotent by event id, so none is counted twice.
+                func retrying(_ appends: [StreamAppend]) async throws {
+                    for attempt in 1... {
+                        do {
+                            try await store.append(appends)
+                            return
+                        } catch let error as EventsError where error.code == .unavailable && attempt < 20 {
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                }
                 while !stopping.raised.load(ordering: .relaxed) {
                     let tenant = tenants[round % tenants.count]
                     let calls = 1 + round % 17
-                    try await store.append(
-                        [try Fixtures.usage(tenant: tenant, calls: calls)], to: .usage(tenant: tenant),
-                        tenantID: tenant, expected: .any)
-                    try await store.append(
-                        [try Fixtures.runStarted(tenant: tenant)], to: .run(UUID()), tenantID: tenant,
-                        expected: .noStream)
+                    let run = UUID()
+                    try await retrying([
+                        StreamAppend(
+                            stream: .usage(tenant: tenant), tenantID: tenant, expected: .any,
+                            events: [try Fixtures.usage(tenant: tenant, calls: calls)])
+                    ])
+                    try await retrying([
+                        StreamAppend(
+                            stream: .run(run), tenantID: tenant, expected: .noStream,
+                            events: [try Fixtures.runStarted(run: run, tenant: tenant)])
+                    ])
                     totals.apiCalls[tenant, default: 0] += Int64(calls)
                     totals.runs[tenant, default: 0] += 1
                     if round.isMultiple(of: 3) {
-                        try await store.append(try history.tenant(runs: 3))
+                        try await retrying(try history.tenant(runs: 3))
                     }
                     round += 1
                     try await Task.sleep(for: .milliseconds(5))
@@ -212,6 +234,33 @@ struct ProjectionTakeoverTests {
         func stop() async throws -> Totals {
             stopping.raised.store(true, ordering: .relaxed)
             return try await task.value
+        }
+    }
+
+    /// What the runners were doing, for a failure message: the checkpoints, the batches committed, and every
+    /// session of the test's database with what it waits on.
+    static func state(_ store: EventStore) async -> String {
+        do {
+            let checkpoints = try await store.pool.query(
+                "SELECT projection || ' ' || status || ' ' || tx_id || '/' || global_position FROM projection_checkpoints ORDER BY 1"
+            ).map { try $0.string(0) }
+            let writes = try await Self.writes(store).map { "\($0.projection) by \($0.pid ?? 0) to \($0.to)" }
+            let sessions = try await store.pool.query(
+                """
+                SELECT application_name || ' ' || coalesce(state, '') || ' ' || coalesce(wait_event_type || ':' || wait_event, '')
+                       || ' xid=' || coalesce(backend_xid::text, '') || ' ' || left(query, 120)
+                FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                ORDER BY application_name
+                """
+            ).map { try $0.string(0) }
+            let horizon = try await store.pool.query(
+                "SELECT tally_feed_horizon()::text, pg_current_snapshot()::text, (SELECT max(tx_id) FROM events)::text"
+            ).map { "horizon \(try $0.string(0)), snapshot \(try $0.string(1)), newest \(try $0.string(2))" }
+            return
+                (["checkpoints:"] + checkpoints + ["batches: \(writes.count), last:"] + writes.suffix(10)
+                + ["sessions:"] + sessions + horizon).joined(separator: "\n")
+        } catch {
+            return "state unavailable: \(error)"
         }
     }
 

@@ -14,11 +14,13 @@ struct WaterfallTests {
             try await h.storeKeys(tenant: tenant)
             let run = try await h.startRun(tenant: tenant, domain: "acme.com")
             try await h.working(h.worker()) { try await h.waitFinished([run]) }
+            let history = try await h.history(run)
             #expect(
                 try await h.types(run) == [
-                    "RunStarted", "StepScheduled", "StepStarted", "StepFinished", "VendorCallBilled", "StepScheduled", "StepStarted",
+                    "RunStarted", "StepScheduled", "StepStarted", "StepFinished", "VendorCallBilled", "StepScheduled",
+                    "StepStarted",
                     "StepFinished", "VendorCallBilled", "RunFinished",
-                ])
+                ], "\(history)")
             let events = try await h.events(run)
             let billed = events.compactMap { $0 as? VendorCallBilled }
             #expect(billed.map(\.vendor) == [.prospeo, .zerobounce])
@@ -74,7 +76,8 @@ struct WaterfallTests {
             let tenant = try await h.tenant()
             try await h.storeKeys(tenant: tenant)
             let cases: [(String, String, Int)] = [
-                ("zb-invalid", "invalid", 1), ("zb-catch-all", "catch-all", 1), ("zb-unknown", "unknown", 0), ("zb-spamtrap", "spamtrap", 1),
+                ("zb-invalid", "invalid", 1), ("zb-catch-all", "catch-all", 1), ("zb-unknown", "unknown", 0),
+                ("zb-spamtrap", "spamtrap", 1),
                 ("zb-abuse", "abuse", 1), ("zb-do-not-mail", "do_not_mail", 1), ("plain", "valid", 1),
             ]
             let runs = try await h.startRuns(
@@ -96,7 +99,8 @@ struct WaterfallTests {
             let tenant = try await h.tenant()
             try await h.storeKeys(tenant: tenant)
             let run = try await h.startRun(
-                tenant: tenant, domain: "flaky.acme.com", definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 2))
+                tenant: tenant, domain: "flaky.acme.com",
+                definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 2))
             try await h.working(h.worker()) { try await h.waitFinished([run]) }
             let events = try await h.events(run)
             let failed = try #require(events.compactMap { $0 as? StepFailed }.first)
@@ -119,7 +123,8 @@ struct WaterfallTests {
             let tenant = try await h.tenant()
             try await h.storeKeys(tenant: tenant)
             let run = try await h.startRun(
-                tenant: tenant, domain: "error.acme.com", definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3))
+                tenant: tenant, domain: "error.acme.com",
+                definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3))
             try await h.working(h.worker()) { try await h.waitFinished([run]) }
             let events = try await h.events(run)
             #expect(events.compactMap { $0 as? StepFailed }.map(\.attempt) == [1, 2, 3])
@@ -140,11 +145,13 @@ struct WaterfallTests {
             try await h.storeKeys(tenant: tenant)
             let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 1)
             let limited = try await h.startRun(tenant: tenant, domain: "ratelimit.acme.com", definition: single)
-            let other = try await h.startRun(tenant: tenant, name: "Grace Hopper", domain: "acme.com", definition: single)
+            let other = try await h.startRun(
+                tenant: tenant, name: "Grace Hopper", domain: "acme.com", definition: single)
             try await h.working(h.worker(slots: 1)) { try await h.waitFinished([limited, other]) }
             let failure = try #require(try await h.store.read(stream: .run(limited)).first { $0.type == "StepFailed" })
             let paused = try await h.store.pool.query(
-                "SELECT paused_until, pause_reason FROM flow_keys WHERE tenant_id = $1 AND vendor = 'prospeo'", [.uuid(tenant)])
+                "SELECT paused_until, pause_reason FROM flow_keys WHERE tenant_id = $1 AND vendor = 'prospeo'",
+                [.uuid(tenant)])
             // The key was paused for the reset's second from the 429's commit.
             let until = try #require(try paused.first?.optionalDate(0))
             #expect(until.timeIntervalSince(failure.recordedAt) >= 0.99)
@@ -155,7 +162,8 @@ struct WaterfallTests {
             #expect(arrivals.count == 3)
             // One slot: calls happen in the order of their StepStarted events.
             let order = try await h.store.pool.query(
-                "SELECT stream_id FROM events WHERE tenant_id = $1 AND event_type = 'StepStarted' ORDER BY global_position", [.uuid(tenant)]
+                "SELECT stream_id FROM events WHERE tenant_id = $1 AND event_type = 'StepStarted' ORDER BY global_position",
+                [.uuid(tenant)]
             ).map { try $0.string(0) }
             let rateLimited = try #require(order.firstIndex(of: "run-" + limited.lowercased))
             try #require(rateLimited + 1 < arrivals.count)
@@ -168,7 +176,8 @@ struct WaterfallTests {
         }
     }
 
-    @Test("a key-fatal answer suspends the key once, parks its runs without spending retries, and a new key resumes them")
+    @Test(
+        "a key-fatal answer suspends the key once, parks its runs without spending retries, and a new key resumes them")
     func keyFatalParks() async throws {
         try await WorkerHarness.with { h in
             let tenant = try await h.tenant()
@@ -176,13 +185,17 @@ struct WaterfallTests {
             try await h.storeKey("invalid-key-123", tenant: tenant, vendor: .prospeo)
             let single = WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 1)
             let runs = try await h.startRuns(
-                tenant: tenant, inputs: (0..<3).map { PersonInput(fullName: "Person \($0)", domain: "acme.com") }, definition: single)
+                tenant: tenant, inputs: (0..<3).map { PersonInput(fullName: "Person \($0)", domain: "acme.com") },
+                definition: single)
             try await h.working(h.worker(slots: 1)) {
                 try await Eventually.wait("the key to be suspended") {
-                    try await h.store.read(stream: .vendorSecret(tenant: tenant, vendor: .prospeo)).contains { $0.type == "VendorKeySuspended" }
+                    try await h.store.read(stream: .vendorSecret(tenant: tenant, vendor: .prospeo)).contains {
+                        $0.type == "VendorKeySuspended"
+                    }
                 }
                 try await Task.sleep(for: .milliseconds(300))
-                let suspensions = try await h.store.read(stream: .vendorSecret(tenant: tenant, vendor: .prospeo)).filter {
+                let suspensions = try await h.store.read(stream: .vendorSecret(tenant: tenant, vendor: .prospeo)).filter
+                {
                     $0.type == "VendorKeySuspended"
                 }
                 #expect(suspensions.count == 1)
@@ -212,7 +225,8 @@ struct WaterfallTests {
                 try await Eventually.wait("the step to start") { try await h.types(run).contains("StepStarted") }
                 let version = try await h.store.version(of: .run(run))
                 try await h.store.append(
-                    [try Fixtures.catalog.encode(RunCancelled(runID: run, reason: "test"))], to: .run(run), tenantID: tenant,
+                    [try Fixtures.catalog.encode(RunCancelled(runID: run, reason: "test"))], to: .run(run),
+                    tenantID: tenant,
                     expected: .exactly(version))
                 try await Eventually.wait("the call's outcome") { try await h.types(run).contains("StepFinished") }
                 try await Task.sleep(for: .milliseconds(300))
@@ -230,12 +244,15 @@ struct WaterfallTests {
             let tenant = try await h.tenant()
             try await h.storeKeys(tenant: tenant)
             let run = try await h.startRun(
-                tenant: tenant, domain: "slow.acme.com", definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3))
+                tenant: tenant, domain: "slow.acme.com",
+                definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3))
             // The first worker's lease (0.5 s) is shorter than its call (1.5 s): it looks dead to the others.
             let stalled = h.worker(lease: .milliseconds(500), callTimeout: .seconds(5), dispatch: true, id: "stalled")
             let rescuer = h.worker(lease: .seconds(10), callTimeout: .seconds(5), dispatch: false, id: "rescuer")
             try await h.working(stalled) {
-                try await Eventually.wait("the stalled worker to start the step") { try await h.types(run).contains("StepStarted") }
+                try await Eventually.wait("the stalled worker to start the step") {
+                    try await h.types(run).contains("StepStarted")
+                }
                 try await h.working(rescuer) { try await h.waitFinished([run]) }
                 try await Eventually.wait("the stalled worker's outcome to be fenced") { stalled.0.stats.fenced >= 1 }
             }
@@ -265,7 +282,9 @@ struct WaterfallTests {
             try await h.working(h.worker()) {
                 try await h.waitFinished([going])
                 try await Eventually.wait("the erased tenant's key to be suspended") {
-                    try await h.store.read(stream: .vendorSecret(tenant: erased, vendor: .prospeo)).contains { $0.type == "VendorKeySuspended" }
+                    try await h.store.read(stream: .vendorSecret(tenant: erased, vendor: .prospeo)).contains {
+                        $0.type == "VendorKeySuspended"
+                    }
                 }
             }
             #expect(try await h.finished(going)?.status == .succeeded)

@@ -16,11 +16,13 @@ struct WorkerHarness: Sendable {
     static func with(
         fake configuration: FakeVendorsConfiguration = .init(), _ body: @Sendable (WorkerHarness) async throws -> Void
     ) async throws {
-        let fake = try await FakeVendors.start(configuration, logger: Logger(label: "test.fake-vendors", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let fake = try await FakeVendors.start(
+            configuration, logger: Logger(label: "test.fake-vendors", factory: { _ in SwiftLogNoOpLogHandler() }))
         do {
             try await TestDatabase.withStore(maxConnections: 24, pollInterval: .milliseconds(50)) { store, url in
                 let hex = MasterKey.generateHex()
-                let harness = WorkerHarness(store: store, url: url, masterKey: try MasterKey(hex: hex), masterKeyHex: hex, fake: fake)
+                let harness = WorkerHarness(
+                    store: store, url: url, masterKey: try MasterKey(hex: hex), masterKeyHex: hex, fake: fake)
                 try await body(harness)
             }
         } catch {
@@ -34,14 +36,16 @@ struct WorkerHarness: Sendable {
 
     /// A worker in this process, calling the fake vendors.
     func worker(
-        slots: Int = 32, lease: Duration = .seconds(10), callTimeout: Duration = .seconds(5), retryBase: Duration = .milliseconds(50),
+        slots: Int = 32, lease: Duration = .seconds(10), callTimeout: Duration = .seconds(5),
+        retryBase: Duration = .milliseconds(50),
         dispatch: Bool = true, id: String = "test-worker"
     ) -> (Worker, VendorCaller) {
         let caller = VendorCaller(endpoints: .fake(fake.baseURL), timeout: callTimeout)
         let worker = Worker(
             store: store, masterKey: masterKey, caller: caller,
             configuration: WorkerConfiguration(
-                workerID: id, slots: slots, lease: lease, pollInterval: .milliseconds(20), backoff: .init(base: retryBase, cap: .seconds(2)),
+                workerID: id, slots: slots, lease: lease, pollInterval: .milliseconds(20),
+                backoff: .init(base: retryBase, cap: .seconds(2)),
                 dispatch: dispatch),
             logger: Logger(label: "test.worker", factory: { _ in SwiftLogNoOpLogHandler() }))
         return (worker, caller)
@@ -69,7 +73,10 @@ struct WorkerHarness: Sendable {
     func tenant(name: String = "Acme") async throws -> UUID {
         let id = UUID()
         try await store.append(
-            [try Fixtures.catalog.encode(TenantCreated(tenantID: id, name: name, slug: "t-" + id.lowercased.prefix(8), plan: "pro"))],
+            [
+                try Fixtures.catalog.encode(
+                    TenantCreated(tenantID: id, name: name, slug: "t-" + id.lowercased.prefix(8), plan: "pro"))
+            ],
             to: .tenant(id), tenantID: id, expected: .noStream)
         return id
     }
@@ -79,20 +86,25 @@ struct WorkerHarness: Sendable {
     func storeKey(_ key: String, tenant: UUID, vendor: Vendor) async throws -> String {
         let stream = StreamName.vendorSecret(tenant: tenant, vendor: vendor)
         let existing = try await store.read(stream: stream)
-        let version = existing.compactMap { try? Fixtures.catalog.decode($0) as? VendorSecretSealed }.map(\.secretVersion).max() ?? 0
+        let version =
+            existing.compactMap { try? Fixtures.catalog.decode($0) as? VendorSecretSealed }.map(\.secretVersion).max()
+            ?? 0
         let sealed = try await vault.seal(Array(key.utf8), tenant: tenant, vendor: vendor, secretVersion: version + 1)
         let event = VendorSecretSealed(
-            tenantID: tenant, vendor: vendor, secretVersion: version + 1, tenantKeyVersion: sealed.tenantKeyVersion, sealed: Data(sealed.sealed),
+            tenantID: tenant, vendor: vendor, secretVersion: version + 1, tenantKeyVersion: sealed.tenantKeyVersion,
+            sealed: Data(sealed.sealed),
             fingerprint: sealed.fingerprint)
         try await store.append(
-            [try Fixtures.catalog.encode(event)], to: stream, tenantID: tenant, expected: existing.isEmpty ? .noStream : .exactly(Int64(existing.count)))
+            [try Fixtures.catalog.encode(event)], to: stream, tenantID: tenant,
+            expected: existing.isEmpty ? .noStream : .exactly(Int64(existing.count)))
         return sealed.fingerprint
     }
 
     /// Keys for all three vendors.
     func storeKeys(tenant: UUID, prefix: String = "live") async throws {
         for vendor in Vendor.allCases {
-            try await storeKey("\(prefix)-\(vendor.rawValue)-\(tenant.lowercased.prefix(8))", tenant: tenant, vendor: vendor)
+            try await storeKey(
+                "\(prefix)-\(vendor.rawValue)-\(tenant.lowercased.prefix(8))", tenant: tenant, vendor: vendor)
         }
     }
 
@@ -112,9 +124,13 @@ struct WorkerHarness: Sendable {
                     stream: .run(id), tenantID: tenant, expected: .noStream,
                     events: [
                         try Fixtures.catalog.encode(
-                            RunStarted(runID: id, tenantID: tenant, workflowID: UUID(), definition: definition, input: input, batchID: nil)),
+                            RunStarted(
+                                runID: id, tenantID: tenant, workflowID: UUID(), definition: definition, input: input,
+                                batchID: nil)),
                         try Fixtures.catalog.encode(
-                            StepScheduled(runID: id, step: 1, kind: .find, vendor: definition.finders[0], attempt: 1, notBefore: nil)),
+                            StepScheduled(
+                                runID: id, step: 1, kind: .find, vendor: definition.finders[0], attempt: 1,
+                                notBefore: nil)),
                     ]))
         }
         for chunk in stride(from: 0, to: appends.count, by: 500) {
@@ -123,10 +139,14 @@ struct WorkerHarness: Sendable {
         return ids
     }
 
-    func startRun(tenant: UUID, name: String = "Ada Lovelace", domain: String, definition: WorkflowDefinition = WorkerHarness.waterfall)
+    func startRun(
+        tenant: UUID, name: String = "Ada Lovelace", domain: String,
+        definition: WorkflowDefinition = WorkerHarness.waterfall
+    )
         async throws -> UUID
     {
-        try await startRuns(tenant: tenant, inputs: [PersonInput(fullName: name, domain: domain)], definition: definition)[0]
+        try await startRuns(
+            tenant: tenant, inputs: [PersonInput(fullName: name, domain: domain)], definition: definition)[0]
     }
 
     /// The run's events, decoded, in order.
@@ -151,5 +171,23 @@ struct WorkerHarness: Sendable {
     /// The event types of a run, in order.
     func types(_ run: UUID) async throws -> [String] {
         try await store.read(stream: .run(run)).map(\.type)
+    }
+
+    /// The run's events one per line, with their times and what tells claims and outcomes apart: the message of
+    /// a failed expectation about a run's history.
+    func history(_ run: UUID) async throws -> String {
+        let start = try await store.read(stream: .run(run)).first?.recordedAt ?? Date()
+        return try await store.read(stream: .run(run)).map { recorded in
+            let offset = String(format: "+%.3fs", recorded.recordedAt.timeIntervalSince(start))
+            let detail =
+                switch try Fixtures.catalog.decode(recorded) {
+                case let e as StepStarted:
+                    " step \(e.step) attempt \(e.attempt) by \(e.workerID) token \(e.fencingToken)"
+                case let e as StepFailed: " step \(e.step) attempt \(e.attempt) \(e.failure): \(e.reason)"
+                case let e as StepScheduled: " step \(e.step) attempt \(e.attempt)"
+                default: ""
+                }
+            return "\(recorded.streamVersion) \(recorded.type)\(detail) \(offset) at \(recorded.feedPosition)"
+        }.joined(separator: "\n")
     }
 }

@@ -92,9 +92,18 @@ struct WorkerProcessTests {
                 definition: WorkflowDefinition(finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 6))
             // Short leases so that killed workers' steps come back quickly.
             func start(_ id: String) throws -> WorkerProcess { try WorkerProcess(h, id: id, lease: 4, callTimeout: 2) }
-            var workers = [try start("w0"), try start("w1")]
+            var workers = [(id: "w0", process: try start("w0")), (id: "w1", process: try start("w1"))]
             var kills = 0
             var next = 2
+            /// Whether the worker holds a step whose call has not ended (a lease with its key's fingerprint).
+            func inCall(_ id: String) async throws -> Bool {
+                try await h.store.pool.query(
+                    """
+                    SELECT count(*) FROM work_queue
+                    WHERE state = 'leased' AND lease_owner = $1 AND leased_fingerprint IS NOT NULL
+                    """, [.text(id)]
+                ).first?.int(0) ?? 0 > 0
+            }
             let deadline = ContinuousClock.now + .seconds(120)
             while ContinuousClock.now < deadline {
                 let finished =
@@ -103,17 +112,22 @@ struct WorkerProcessTests {
                         [.stringArray(runs.map { "run-" + $0.lowercased })]
                     ).first?.int(0) ?? 0
                 if finished == runs.count { break }
-                try await Task.sleep(for: .milliseconds(Int.random(in: 250...600)))
-                if kills < 10 {
-                    let victim = Int.random(in: 0..<workers.count)
-                    let result = try await workers[victim].kill9()
-                    #expect(result.status == 128 + SIGKILL)
-                    kills += 1
-                    workers[victim] = try start("w\(next)")
-                    next += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 100...400)))
+                // A kill lands mid-call: the victim is chosen among the workers that hold a call right now (a
+                // worker still starting on a loaded machine holds none, and killing it would test nothing).
+                guard kills < 10 else { continue }
+                var holding: [Int] = []
+                for (index, worker) in workers.enumerated() where try await inCall(worker.id) {
+                    holding.append(index)
                 }
+                guard let victim = holding.randomElement() else { continue }
+                let result = try await workers[victim].process.kill9()
+                #expect(result.status == 128 + SIGKILL)
+                kills += 1
+                workers[victim] = (id: "w\(next)", process: try start("w\(next)"))
+                next += 1
             }
-            for worker in workers { try await worker.stop() }
+            for worker in workers { try await worker.process.stop() }
             #expect(kills == 10)
 
             let events = try await Self.allEvents(h)
