@@ -25,8 +25,8 @@ extension Projection {
 }
 
 /// A table of a read model. Every read model table has a `tenant_id uuid` column and row-level security by
-/// tenant: a session sees a tenant's rows only after `SET tally.tenant_id`, or all rows with
-/// `SET tally.operator = 'on'` (the runner's and the operator's sessions).
+/// tenant: a `tally_app` session sees a tenant's rows only after `SET tally.tenant_id`; a session whose role has
+/// `tally_operator` (the runner's and the operator's) sees all rows (migration 8).
 public struct ProjectionTable: Sendable, Hashable {
     /// The live name (`tenants`).
     public let name: String
@@ -56,10 +56,7 @@ public struct ProjectionTable: Sendable, Hashable {
     /// The table and its row-level security, without `indexes`.
     var tableStatements: [String] {
         let tableName = name
-        let policy = """
-            current_setting('tally.operator', true) = 'on'
-            OR tenant_id = nullif(current_setting('tally.tenant_id', true), '')::uuid
-            """
+        let policy = "(SELECT tally_is_operator()) OR tenant_id = (SELECT tally_session_tenant())"
         return ["CREATE TABLE IF NOT EXISTS \(tableName) (\(columns))"]
             + [
                 "ALTER TABLE \(tableName) ENABLE ROW LEVEL SECURITY",
@@ -71,7 +68,7 @@ public struct ProjectionTable: Sendable, Hashable {
                         CREATE POLICY tenant_isolation ON \(tableName) USING (\(policy)) WITH CHECK (\(policy));
                     END IF;
                     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_app') THEN
-                        GRANT SELECT, INSERT, UPDATE, DELETE ON \(tableName) TO tally_app;
+                        GRANT SELECT ON \(tableName) TO tally_app;
                     END IF;
                 END $$
                 """,

@@ -215,7 +215,7 @@ struct WorkersBenchRun: Sendable {
     let settings: Settings
     let logger: Logger
 
-    static let operatorBegin = "BEGIN; SET LOCAL tally.operator = 'on'"
+    static let operatorBegin = "BEGIN"
     static let definition = WorkflowDefinition(finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 3)
     /// Prospeo finds at the first (2 steps); Prospeo misses and Findymail finds at the second (3 steps).
     static let domains = ["acme.com", "prospeo-miss.x.com"]

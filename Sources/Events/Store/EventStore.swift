@@ -132,17 +132,15 @@ public final class EventStore: Sendable {
 
     // MARK: - Scopes
 
-    /// What a transaction runs after BEGIN to see and change every tenant's rows: the operator's
-    /// row-level-security scope, which readers of the log and the operator's commands work in.
-    package static let operatorScope = "SET LOCAL tally.operator = 'on'"
-
-    /// Runs `body` in a transaction of the operator's scope on a pooled connection.
+    /// Runs `body` in a transaction of the operator's scope on a pooled connection. The scope is the login
+    /// role's membership of `tally_operator` (migration 8), which every policy asks for; a tenant's
+    /// transaction leaves it with `SET LOCAL ROLE tally_app`, and no setting brings it back.
     package func asOperator<T: Sendable>(readOnly: Bool = false, _ body: (PostgresConnection) async throws -> T)
         async throws -> T
     {
         try await pool.withConnection { connection in
             try await connection.withTransaction(
-                begin: (readOnly ? "BEGIN READ ONLY; " : "BEGIN; ") + Self.operatorScope
+                begin: readOnly ? "BEGIN READ ONLY" : "BEGIN"
             ) {
                 try await body(connection)
             }

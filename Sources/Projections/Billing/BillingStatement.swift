@@ -142,7 +142,6 @@ public struct BillingStatement: Sendable {
         try await waitForProjections(store: store, timeout: catchUpTimeout)
         return try await store.pool.withTransaction { connection in
             try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            try await connection.execute("SET LOCAL tally.operator = 'on'")
             return try await read(period: period, plans: plans, connection: connection, tenant: nil, now: now)
         }
     }

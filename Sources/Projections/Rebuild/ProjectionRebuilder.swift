@@ -276,13 +276,12 @@ public struct ProjectionRebuilder: Sendable {
                 applied: try row.int64(3), resumed: true,
                 parking: FeedParking(
                     reader: reader,
-                    parked: try await connection.withTransaction(begin: "BEGIN READ ONLY; " + EventStore.operatorScope)
-                    {
+                    parked: try await connection.withTransaction(begin: "BEGIN READ ONLY") {
                         try await ParkedStreams.load(reader: reader, on: connection)
                     }))
         }
         try await connection.withTransaction(
-            begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public; " + EventStore.operatorScope
+            begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public"
         ) {
             for table in projection.tables {
                 try await connection.execute("DROP TABLE IF EXISTS \(Self.schema).\(table.name)")
@@ -310,7 +309,7 @@ public struct ProjectionRebuilder: Sendable {
         state: inout State,
         on connection: PostgresConnection
     ) async throws {
-        try await connection.execute("SET LOCAL search_path = \(Self.schema), public; SET LOCAL tally.operator = 'on'")
+        try await connection.execute("SET LOCAL search_path = \(Self.schema), public")
         let context = ProjectionContext(connection: connection, catalog: store.catalog, decoded: decoded)
         _ = try await state.parking.applyWithSavepoint(events, on: connection) {
             try await projection.apply($0, in: context)
@@ -335,7 +334,7 @@ public struct ProjectionRebuilder: Sendable {
         _ projection: any Projection, state: inout State, verify: Bool, on connection: PostgresConnection
     ) async throws -> [Difference] {
         let before = state
-        try await connection.execute("BEGIN; SET LOCAL tally.operator = 'on'")
+        try await connection.execute("BEGIN")
         do {
             try await connection.query(
                 "INSERT INTO projection_checkpoints (projection, version) VALUES ($1, $2) ON CONFLICT (projection) DO NOTHING",

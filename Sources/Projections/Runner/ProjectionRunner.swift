@@ -119,7 +119,7 @@ public final class ProjectionRunner: Sendable {
             // Stopped by an earlier Tally on an event it could not apply: that event's stream is parked instead.
             checkpoint = try await checkpoint.parkFailure(store: store, on: connection)
         }
-        let parked = try await connection.withTransaction(begin: "BEGIN READ ONLY; " + EventStore.operatorScope) {
+        let parked = try await connection.withTransaction(begin: "BEGIN READ ONLY") {
             try await ParkedStreams.load(reader: projection.name, on: connection)
         }
         var parking = FeedParking(reader: projection.name, parked: parked)
@@ -173,7 +173,7 @@ public final class ProjectionRunner: Sendable {
         parking: inout FeedParking, on connection: PostgresConnection
     ) async throws -> Checkpoint {
         let context = ProjectionContext(connection: connection, catalog: store.catalog)
-        let begin = "BEGIN; " + EventStore.operatorScope
+        let begin = "BEGIN"
         do {
             var attempt = parking
             let advanced = try await connection.withTransaction(begin: begin) {
@@ -219,7 +219,7 @@ public final class ProjectionRunner: Sendable {
         _ projection: any Projection, parking: inout FeedParking, checkpoint: Checkpoint,
         on connection: PostgresConnection
     ) async throws {
-        let requested = try await connection.withTransaction(begin: "BEGIN READ ONLY; " + EventStore.operatorScope) {
+        let requested = try await connection.withTransaction(begin: "BEGIN READ ONLY") {
             try await ParkedStreams.load(reader: projection.name, on: connection)
         }.values.filter { $0.retryRequestedAt != nil }.sorted { $0.parkedAt < $1.parkedAt }
         let context = ProjectionContext(connection: connection, catalog: store.catalog)
@@ -227,7 +227,7 @@ public final class ProjectionRunner: Sendable {
             let events = try await ParkedStreams.heldEvents(
                 stream, upTo: checkpoint.position, types: projection.eventTypes, store: store)
             do {
-                try await connection.withTransaction(begin: "BEGIN; " + EventStore.operatorScope) {
+                try await connection.withTransaction(begin: "BEGIN") {
                     try await checkpoint.lock(on: connection)
                     if !events.isEmpty { try await projection.apply(events, in: context) }
                     try await ParkedStreams.release(stream, on: connection)
@@ -242,7 +242,7 @@ public final class ProjectionRunner: Sendable {
                 throw error
             } catch {
                 if connection.isBroken || !FeedParking.isTheEventsFault(error) { throw error }
-                try await connection.withTransaction(begin: "BEGIN; " + EventStore.operatorScope) {
+                try await connection.withTransaction(begin: "BEGIN") {
                     try await ParkedStreams.retryFailed(stream, error: "\(error)", on: connection)
                 }
                 parking.parked[stream.stream]?.retryRequestedAt = nil
@@ -314,7 +314,7 @@ struct Checkpoint: Sendable {
     /// A checkpoint an earlier Tally stopped with `status = 'failed'` on an event: parks that event's stream
     /// (with the recorded error) and runs again, from the same position.
     func parkFailure(store: EventStore, on connection: PostgresConnection) async throws -> Checkpoint {
-        try await connection.withTransaction(begin: "BEGIN; " + EventStore.operatorScope) {
+        try await connection.withTransaction(begin: "BEGIN") {
             try await lock(on: connection, acceptingFailed: true)
             let rows = try await connection.query(
                 "SELECT error_position, coalesce(error, 'stopped') FROM projection_checkpoints WHERE projection = $1",

@@ -7,7 +7,7 @@ struct WorkQueue: Sendable {
     let store: EventStore
     let backoff: Waterfall.Backoff
 
-    static let begin = "BEGIN; SET LOCAL tally.operator = 'on'"
+    static let begin = "BEGIN"
 
     // MARK: - Claiming
 

@@ -372,9 +372,14 @@ struct StripeWebhookTests {
                     begin: "BEGIN; SET LOCAL ROLE tally_app; SET LOCAL tally.tenant_id = '\(tenant)'"
                 ) { try await connection.query("SELECT count(*) FROM stripe_events").first?.int64(0) }
                 #expect(asTenant == 0)
-                let asOperator = try await connection.withTransaction(
+                // The operator's scope is a role: a setting does not give it to a tenant's session.
+                let forged = try await connection.withTransaction(
                     begin: "BEGIN; SET LOCAL ROLE tally_app; SET LOCAL tally.operator = 'on'"
                 ) {
+                    try await connection.query("SELECT count(*) FROM stripe_events").first?.int64(0)
+                }
+                #expect(forged == 0)
+                let asOperator = try await connection.withTransaction(begin: "BEGIN") {
                     try await connection.query("SELECT count(*) FROM stripe_events").first?.int64(0)
                 }
                 #expect(asOperator == Int64(cases.count))
