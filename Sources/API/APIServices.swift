@@ -20,6 +20,10 @@ public struct APISettings: Sendable {
     public var rotationGrace: Duration
     /// `/readyz` fails when a projection is further behind than this.
     public var readyLagSeconds: Double = 30
+    /// How long a Server-Sent Event stream stays open before it ends (`event: end`, reason `lifetime`) and the
+    /// client reconnects with `Last-Event-ID`: a stream's key and plan are checked again on the way in, and no
+    /// connection stays pinned to one instance forever.
+    public var streamLifetime: Duration = .seconds(3600)
     /// The Stripe webhook endpoint's signing secrets (`whsec_...`, `TALLY_STRIPE_WEBHOOK_SECRETS`); a
     /// signature under any of them is accepted, so that a secret can be rolled. Empty: the endpoint refuses
     /// every delivery (503).
@@ -32,9 +36,11 @@ public struct APISettings: Sendable {
     public var masterKey: MasterKey?
 
     public init(
-        host: String = "127.0.0.1", port: Int = 8080, operatorToken: String, keyPepper: [UInt8], plans: Plans = .defaults,
+        host: String = "127.0.0.1", port: Int = 8080, operatorToken: String, keyPepper: [UInt8],
+        plans: Plans = .defaults,
         instanceID: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
-        consistencyTimeout: Duration = .seconds(2), rotationGrace: Duration = .seconds(86_400), stripeWebhookSecrets: [String] = []
+        consistencyTimeout: Duration = .seconds(2), rotationGrace: Duration = .seconds(86_400),
+        stripeWebhookSecrets: [String] = []
     ) {
         self.host = host
         self.port = port
@@ -70,6 +76,8 @@ public final class APIServices: Sendable {
     let runs: RunCache
     let metrics = APIMetrics()
     let routes = RouteTable()
+    let streams = StreamSlots()
+    let streamEventIDs: StreamEventIDs
     let operatorTokenDigest: [UInt8]
     /// Seals vendor secrets; nil when no master key is configured.
     let vault: SecretVault?
@@ -88,17 +96,20 @@ public final class APIServices: Sendable {
         runs = RunCache(store: store, logger: logger)
         meter = UsageMeter(store: store, instanceID: settings.instanceID, logger: logger)
         operatorTokenDigest = Sodium.sha256(Array(settings.operatorToken.utf8))
+        streamEventIDs = StreamEventIDs(pepper: settings.keyPepper)
         vault = settings.masterKey.map { SecretVault(pool: store.pool, masterKey: $0) }
     }
 
     /// Loads the key directory. When the database is not reachable yet the API starts all the same: the
     /// directory loads as soon as it is, and until then tenant requests get 503.
     public static func start(settings: APISettings, store: EventStore, logger: Logger) async -> APIServices {
-        let services = APIServices(settings: settings, store: store, database: Database(pool: store.pool, logger: logger), logger: logger)
+        let services = APIServices(
+            settings: settings, store: store, database: Database(pool: store.pool, logger: logger), logger: logger)
         do {
             try await services.keys.load()
         } catch {
-            logger.warning("the key directory could not load yet; retrying in the background", metadata: ["error": "\(error)"])
+            logger.warning(
+                "the key directory could not load yet; retrying in the background", metadata: ["error": "\(error)"])
         }
         return services
     }
@@ -122,7 +133,8 @@ public final class APIServices: Sendable {
         do {
             try await meter.flush()
         } catch {
-            logger.error("the last usage flush failed; these API calls are not metered", metadata: ["error": "\(error)"])
+            logger.error(
+                "the last usage flush failed; these API calls are not metered", metadata: ["error": "\(error)"])
         }
     }
 
@@ -130,7 +142,8 @@ public final class APIServices: Sendable {
         while !Task.isCancelled {
             do {
                 try await database.asOperator { connection in
-                    try await connection.query("DELETE FROM idempotency_keys WHERE expires_at < now() - interval '1 hour'")
+                    try await connection.query(
+                        "DELETE FROM idempotency_keys WHERE expires_at < now() - interval '1 hour'")
                 }
             } catch {
                 logger.warning("idempotency sweep failed", metadata: ["error": "\(error)"])
@@ -142,7 +155,8 @@ public final class APIServices: Sendable {
     /// The plan by name; an unknown name (a plan removed from the configuration) gets the most restrictive one.
     func plan(_ name: String) -> Plan {
         if let plan = settings.plans[name] { return plan }
-        logger.warning("tenant plan is not configured; applying the most restrictive plan", metadata: ["plan": "\(name)"])
+        logger.warning(
+            "tenant plan is not configured; applying the most restrictive plan", metadata: ["plan": "\(name)"])
         return mostRestrictivePlan
     }
 

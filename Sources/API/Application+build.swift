@@ -1,4 +1,5 @@
 import Events
+import Foundation
 public import Hummingbird
 public import Logging
 import Projections
@@ -110,15 +111,26 @@ struct OperationsRoutes {
         } catch {
             context.logger.warning("readiness: the database is not reachable", metadata: ["error": "\(error)"])
             throw Problem(
-                .serviceUnavailable, "not-ready", title: "Not ready", detail: "The database is not reachable.")
+                .serviceUnavailable, "not-ready", title: "Not ready", detail: "The database is not reachable.",
+                headers: [.retryAfter: "2"])
         }
-        let statuses = try await ProjectionStatus.all(ProductProjections.all, store: services.store)
+        let statuses: [ProjectionStatus]
+        do {
+            statuses = try await ProjectionStatus.all(ProductProjections.all, store: services.store)
+        } catch {
+            context.logger.warning("readiness: projection status unavailable", metadata: ["error": "\(error)"])
+            throw Problem(
+                .serviceUnavailable, "not-ready", title: "Not ready",
+                detail: "The projections' state cannot be read from the database.", headers: [.retryAfter: "1"])
+        }
         let behind = statuses.filter { $0.state != .running || $0.lagSeconds > services.settings.readyLagSeconds }
         guard behind.isEmpty else {
             throw Problem(
                 .serviceUnavailable, "not-ready", title: "Not ready",
                 detail: "Projections behind or stopped: "
-                    + behind.map { "\($0.name) (\($0.state.rawValue), \(Int($0.lagSeconds)) s behind)" }.joined(
+                    + behind.map {
+                        "\($0.name) (\($0.state.rawValue), \(String(format: "%.0f", $0.lagSeconds)) s behind)"
+                    }.joined(
                         separator: ", "))
         }
         // A parked stream is one tenant's problem, not the instance's: it stays ready and says how many.

@@ -22,17 +22,24 @@ struct RequestMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let problem as Problem {
-            response = problem.response
         } catch let error as HTTPError {
             response = problem(for: error, request: request).response
         } catch {
-            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            response =
-                Problem(
-                    .internalServerError, "internal", title: "Internal server error",
-                    detail: "The request failed on the server; its request id identifies it in the logs."
-                ).response
+            if let problem = Problem.mapping(error) {
+                response = problem.response
+                if problem.status.code >= 500 {
+                    context.logger.warning(
+                        "request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                }
+            } else {
+                // Not in the table: a bug. The request id in the answer finds this line.
+                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                response =
+                    Problem(
+                        .internalServerError, "internal", title: "Internal server error",
+                        detail: "The request failed on the server; its request id identifies it in the logs."
+                    ).response
+            }
         }
         response.headers[.requestID] = context.requestID
         let route = context.endpointPath.map(RouteTable.template(fromRouterPath:)) ?? "unmatched"

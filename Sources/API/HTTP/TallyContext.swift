@@ -89,7 +89,7 @@ extension Request {
         let value: T
         do {
             let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
+            decoder.dateDecodingStrategy = RFC3339.decodingStrategy
             value = try decoder.decode(T.self, from: data)
         } catch let error as DecodingError {
             throw Problem.validation([Pointer.fieldError(error)])

@@ -83,7 +83,7 @@ final class KeyDirectory: Sendable {
     func load() async throws {
         let snapshot = try await store.pool.withConnection { connection in
             try await connection.withTransaction(
-                begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL tally.operator = 'on'"
+                begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
             ) {
                 let built = try await connection.query(
                     """
@@ -297,7 +297,7 @@ final class KeyDirectory: Sendable {
     /// Whether `api_keys` has a key with this keyed hash (one index lookup).
     private func isIssued(_ hash: String) async throws -> Bool {
         try await store.pool.withConnection { connection in
-            try await connection.withTransaction(begin: "BEGIN READ ONLY; SET LOCAL tally.operator = 'on'") {
+            try await connection.withTransaction(begin: "BEGIN READ ONLY") {
                 do {
                     return try await !connection.query("SELECT 1 FROM api_keys WHERE key_hash = $1", [.string(hash)])
                         .isEmpty
@@ -332,4 +332,13 @@ final class KeyDirectory: Sendable {
     }
 
     func tenant(_ id: UUID) -> Tenant? { state.withLock { $0.tenants[id] } }
+
+    /// The verdict on a key that was verified before, by its id, from memory only: what an open stream asks
+    /// before each frame and every quarter second, so that it ends once its key or tenant is no longer valid.
+    func standing(keyID: UUID, now: Date = Date()) -> Verdict {
+        guard let hash = state.withLock({ $0.hashByKeyID[keyID] }), let verdict = lookup(hash, now: now) else {
+            return .rejected("The API key is not valid.")
+        }
+        return verdict
+    }
 }

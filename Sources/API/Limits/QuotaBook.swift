@@ -40,7 +40,9 @@ final class QuotaBook: Sendable {
         }) {
             return known
         }
-        let loaded = try await load([tenant], period: period)[tenant] ?? Usage(period: period, apiCalls: 0, runs: 0, lastSeen: .now)
+        let loaded =
+            try await load([tenant], period: period)[tenant]
+            ?? Usage(period: period, apiCalls: 0, runs: 0, lastSeen: .now)
         return usage.withLock { table in
             if let entry = table[tenant], entry.period == period { return entry }
             table[tenant] = loaded
@@ -66,6 +68,20 @@ final class QuotaBook: Sendable {
             Self.add(amount, to: meter, of: &entry)
             table[tenant] = entry
             return (true, quota - current - amount)
+        }
+    }
+
+    /// Gives back what `admit` counted for work that did not happen (its append failed). At worst, when a
+    /// refresh in between replaced the count with a higher one from the projection, the tenant may be
+    /// admitted `amount` more until the next refresh, a second later.
+    func release(_ tenant: UUID, _ meter: Meter, amount: Int64, now: Date = Date()) {
+        let period = PeriodClock.at(now).period
+        usage.withLock { table in
+            guard var entry = table[tenant], entry.period == period else { return }
+            Self.add(-amount, to: meter, of: &entry)
+            entry.apiCalls = max(0, entry.apiCalls)
+            entry.runs = max(0, entry.runs)
+            table[tenant] = entry
         }
     }
 
@@ -113,7 +129,11 @@ final class QuotaBook: Sendable {
         for row in rows {
             let tenant = try row.uuid(0)
             var entry = result[tenant] ?? Usage(period: period, apiCalls: 0, runs: 0, lastSeen: .now)
-            if try row.string(1) == "api_calls" { entry.apiCalls = try row.int64(2) } else { entry.runs = try row.int64(2) }
+            if try row.string(1) == "api_calls" {
+                entry.apiCalls = try row.int64(2)
+            } else {
+                entry.runs = try row.int64(2)
+            }
             result[tenant] = entry
         }
         return result
@@ -122,7 +142,7 @@ final class QuotaBook: Sendable {
     /// Before any runner created `usage_counters` there is nothing counted yet.
     private func usageRows(_ tenants: [UUID], period: BillingPeriod) async throws -> [PostgresRow] {
         let rows = try await store.pool.withConnection { connection in
-            try await connection.withTransaction(begin: "BEGIN READ ONLY; SET LOCAL tally.operator = 'on'") {
+            try await connection.withTransaction(begin: "BEGIN READ ONLY") {
                 try await connection.query(
                     """
                     SELECT tenant_id, meter, quantity FROM usage_counters

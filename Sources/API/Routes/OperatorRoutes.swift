@@ -229,17 +229,13 @@ struct OperatorRoutes {
             throw Problem.notFound("tenant")
         }
         if let event = try decide(state) {
-            do {
-                let results = try await services.append([
-                    StreamAppend(
-                        stream: .tenant(id), tenantID: id, expected: .exactly(state.version),
-                        events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-                ])
-                services.keys.applyOwn([event])
-                await services.awaitProjection("tenants", results[0].feedPositions[0])
-            } catch let error as EventsError where error.code == .conflict {
-                throw Problem.raced("tenant")
-            }
+            let results = try await services.append([
+                StreamAppend(
+                    stream: .tenant(id), tenantID: id, expected: .exactly(state.version),
+                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
+            ])
+            services.keys.applyOwn([event])
+            await services.awaitProjection("tenants", results[0].feedPositions[0])
         }
         guard let tenant = try await loadTenant(id) else { throw Problem.notFound("tenant") }
         return try JSON.response(tenant)
@@ -316,18 +312,14 @@ struct OperatorRoutes {
         let keyID = try context.uuidParameter("keyId", "key")
         let key = try await KeyState.load(keyID, tenant: tenantID, store: services.store)
         if key.status != "revoked" {
-            do {
-                let revoked = KeyRevoked(keyID: keyID, tenantID: tenantID, reason: "revoked by the operator")
-                let results = try await services.append([
-                    StreamAppend(
-                        stream: .apiKey(keyID), tenantID: tenantID, expected: .exactly(key.version),
-                        events: [try EventCatalog.tally.encode(revoked, metadata: context.eventMetadata)])
-                ])
-                services.keys.applyOwn([revoked])
-                await services.awaitProjection("api_keys", results[0].feedPositions[0])
-            } catch let error as EventsError where error.code == .conflict {
-                throw Problem.raced("key")
-            }
+            let revoked = KeyRevoked(keyID: keyID, tenantID: tenantID, reason: "revoked by the operator")
+            let results = try await services.append([
+                StreamAppend(
+                    stream: .apiKey(keyID), tenantID: tenantID, expected: .exactly(key.version),
+                    events: [try EventCatalog.tally.encode(revoked, metadata: context.eventMetadata)])
+            ])
+            services.keys.applyOwn([revoked])
+            await services.awaitProjection("api_keys", results[0].feedPositions[0])
         }
         return Response(status: .noContent)
     }
@@ -351,19 +343,14 @@ struct OperatorRoutes {
         let graceUntil = Date().addingTimeInterval(Double(grace.components.seconds))
         let rotated = KeyRotated(
             keyID: keyID, tenantID: tenantID, replacementKeyID: issued.keyID, graceUntil: graceUntil)
-        let results: [AppendResult]
-        do {
-            results = try await services.append([
-                StreamAppend(
-                    stream: .apiKey(issued.keyID), tenantID: tenantID, expected: .noStream,
-                    events: [try EventCatalog.tally.encode(issued, metadata: context.eventMetadata)]),
-                StreamAppend(
-                    stream: .apiKey(keyID), tenantID: tenantID, expected: .exactly(key.version),
-                    events: [try EventCatalog.tally.encode(rotated, metadata: context.eventMetadata)]),
-            ])
-        } catch let error as EventsError where error.code == .conflict {
-            throw Problem.raced("key")
-        }
+        let results = try await services.append([
+            StreamAppend(
+                stream: .apiKey(issued.keyID), tenantID: tenantID, expected: .noStream,
+                events: [try EventCatalog.tally.encode(issued, metadata: context.eventMetadata)]),
+            StreamAppend(
+                stream: .apiKey(keyID), tenantID: tenantID, expected: .exactly(key.version),
+                events: [try EventCatalog.tally.encode(rotated, metadata: context.eventMetadata)]),
+        ])
         services.keys.applyOwn([issued, rotated])
         await services.awaitProjection("api_keys", results.map { $0.feedPositions[0] }.max()!)
         var body = Self.keyBody(issued, createdAt: Date())

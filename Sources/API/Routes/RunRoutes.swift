@@ -104,7 +104,40 @@ struct RunRoutes {
                     "Starting \(inputs.count) run(s) would exceed the plan's monthly runs; \(quota.remaining ?? 0) remain this period."
             )
         }
+        // The runs are reserved above; if they are not appended after all, the reservation is given back.
+        let results: [AppendResult]
+        let runIDs: [UUID]
         let batchID = body.inputs == nil ? nil : UUID()
+        do {
+            (runIDs, results) = try await appendRuns(inputs, workflow: workflow, body: body, batchID: batchID, context)
+        } catch {
+            services.quotas.release(principal.tenantID, .runs, amount: Int64(inputs.count))
+            throw error
+        }
+        await services.awaitProjection("workflow_runs", results.compactMap { $0.feedPositions.last }.max()!)
+        struct Started: Encodable {
+            var id: UUID
+            var status: String
+            var location: String
+        }
+        struct Body: Encodable {
+            var batchId: UUID?
+            var runs: [Started]
+        }
+        let location = batchID.map { "/v1/runs?batchId=\($0.lowercased)" } ?? "/v1/runs/\(runIDs[0].lowercased)"
+        return try JSON.response(
+            Body(
+                batchId: batchID,
+                runs: runIDs.map { Started(id: $0, status: "running", location: "/v1/runs/\($0.lowercased)") }),
+            status: .accepted, headers: [.location: location])
+    }
+
+    /// Appends each run with its first step, atomically; returns the runs' ids and the append's results.
+    private func appendRuns(
+        _ inputs: [Input], workflow: WorkflowDefinition, body: StartRuns, batchID: UUID?,
+        _ context: TallyContext
+    ) async throws -> ([UUID], [AppendResult]) {
+        let principal = try context.tenant
         var runIDs: [UUID] = []
         var appends: [StreamAppend] = []
         for input in inputs {
@@ -127,23 +160,7 @@ struct RunRoutes {
                         try EventCatalog.tally.encode(first, metadata: context.eventMetadata),
                     ]))
         }
-        let results = try await services.append(appends)
-        await services.awaitProjection("workflow_runs", results.compactMap { $0.feedPositions.last }.max()!)
-        struct Started: Encodable {
-            var id: UUID
-            var status: String
-            var location: String
-        }
-        struct Body: Encodable {
-            var batchId: UUID?
-            var runs: [Started]
-        }
-        let location = batchID.map { "/v1/runs?batchId=\($0.lowercased)" } ?? "/v1/runs/\(runIDs[0].lowercased)"
-        return try JSON.response(
-            Body(
-                batchId: batchID,
-                runs: runIDs.map { Started(id: $0, status: "running", location: "/v1/runs/\($0.lowercased)") }),
-            status: .accepted, headers: [.location: location])
+        return (runIDs, try await services.append(appends))
     }
 
     /// The workflow's current definition, from its stream; a 422 pointing at `/workflowId` when it is another
@@ -162,6 +179,12 @@ struct RunRoutes {
         }
         guard let definition else {
             throw Problem.validation([.init(detail: "no workflow with this id exists", pointer: "/workflowId")])
+        }
+        // Defining a workflow refuses one without finders; a stream written otherwise cannot start runs.
+        guard !definition.finders.isEmpty else {
+            throw Problem.validation([
+                .init(detail: "this workflow has no finder to start with", pointer: "/workflowId")
+            ])
         }
         return definition
     }
@@ -382,17 +405,14 @@ struct RunRoutes {
         async throws
     {
         let principal = try context.tenant
-        do {
-            let results = try await services.append([
-                StreamAppend(
-                    stream: .run(run), tenantID: principal.tenantID, expected: .exactly(version),
-                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-            ])
-            services.runs.noteEvent(run, at: results[0].feedPositions[0])
-            await services.awaitProjection("workflow_runs", results[0].feedPositions[0])
-        } catch let error as EventsError where error.code == .conflict {
-            throw Problem.raced("run")
-        }
+        // A conflict (the run moved meanwhile) is a 409 from the error table.
+        let results = try await services.append([
+            StreamAppend(
+                stream: .run(run), tenantID: principal.tenantID, expected: .exactly(version),
+                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
+        ])
+        services.runs.noteEvent(run, at: results[0].feedPositions[0])
+        await services.awaitProjection("workflow_runs", results[0].feedPositions[0])
     }
 }
 

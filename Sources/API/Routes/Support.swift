@@ -57,7 +57,10 @@ enum Cursor {
             throw invalid
         }
         let parts = text.split(separator: "|")
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
+        // The API's own cursors hold times between 1970 and 9999; anything else was made up.
+        guard parts.count == 2, let micros = Int64(parts[0]), (0...253_402_300_799_999_999).contains(micros),
+            let id = UUID(uuidString: String(parts[1]))
+        else {
             throw invalid
         }
         return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)

@@ -78,10 +78,15 @@ struct TenantRoutes {
 
     func usage(_ request: Request, _ context: TallyContext) async throws -> Response {
         let principal = try context.tenant
-        var period = BillingPeriod(containing: Date())
+        let current = BillingPeriod(containing: Date())
+        var period = current
         if let text = request.uri.queryParameters["period"] {
-            guard let given = BillingPeriod(text) else {
-                throw Problem.validation([.init(detail: "must be a month written YYYY-MM", parameter: "period")])
+            // A month that has not begun has no usage to show or price.
+            guard let given = BillingPeriod(text), given <= current, given.year >= 2000 else {
+                throw Problem.validation([
+                    .init(
+                        detail: "must be a month from 2000-01 to the current one, written YYYY-MM", parameter: "period")
+                ])
             }
             period = given
         }
@@ -209,35 +214,19 @@ struct TenantRoutes {
         let secretVersion = state.secretVersion + 1
         var plaintext = Array(body.apiKey.utf8)
         defer { Sodium.memzero(&plaintext) }
-        let sealed: SealedSecret
-        do {
-            sealed = try await vault.seal(
-                plaintext, tenant: principal.tenantID, vendor: vendor, secretVersion: secretVersion)
-        } catch let error as EventsError where error.code == .tenantKeyDestroyed {
-            throw Problem.conflict("The tenant is erased; it cannot store secrets.")
-        } catch let error as EventsError where error.code == .masterKeyMismatch {
-            context.logger.error("cannot seal a vendor secret", metadata: ["error": "\(error)"])
-            throw Problem(
-                .serviceUnavailable, "secrets-unavailable", title: "Vendor secrets unavailable",
-                detail:
-                    "This server's master key does not open the tenant's key; the operator is rotating or misconfigured it."
-            )
-        }
+        // An erased tenant (409) and a master key that does not open its key (503) are in the error table.
+        let sealed = try await vault.seal(
+            plaintext, tenant: principal.tenantID, vendor: vendor, secretVersion: secretVersion)
         let event = VendorSecretSealed(
             tenantID: principal.tenantID, vendor: vendor, secretVersion: secretVersion,
             tenantKeyVersion: sealed.tenantKeyVersion,
             sealed: Data(sealed.sealed), fingerprint: sealed.fingerprint)
-        let results: [AppendResult]
-        do {
-            results = try await services.append([
-                StreamAppend(
-                    stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
-                    expected: state.version == 0 ? .noStream : .exactly(state.version),
-                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-            ])
-        } catch let error as EventsError where error.code == .conflict {
-            throw Problem.raced("vendor secret")
-        }
+        let results = try await services.append([
+            StreamAppend(
+                stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
+                expected: state.version == 0 ? .noStream : .exactly(state.version),
+                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
+        ])
         await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
         return try JSON.response(
             VendorSecretBody(
@@ -255,17 +244,13 @@ struct TenantRoutes {
         guard state.present else { throw Problem.notFound("vendor secret") }
         let event = VendorSecretRemoved(
             tenantID: principal.tenantID, vendor: vendor, secretVersion: state.secretVersion)
-        do {
-            let results = try await services.append([
-                StreamAppend(
-                    stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
-                    expected: .exactly(state.version),
-                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-            ])
-            await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
-        } catch let error as EventsError where error.code == .conflict {
-            throw Problem.raced("vendor secret")
-        }
+        let results = try await services.append([
+            StreamAppend(
+                stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
+                expected: .exactly(state.version),
+                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
+        ])
+        await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
         return Response(status: .noContent)
     }
 

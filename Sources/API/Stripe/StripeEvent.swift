@@ -26,8 +26,10 @@ struct StripeEvent {
         guard case .string(let type)? = document["type"], Self.isToken(type) else {
             throw Self.notAnEvent("type must be an event type")
         }
-        guard case .number(let number)? = document["created"], let created = Int64(exactly: number), created >= 0 else {
-            throw Self.notAnEvent("created must be unix seconds")
+        guard case .number(let number)? = document["created"], let created = Int64(exactly: number),
+            (0...253_402_300_799).contains(created)
+        else {
+            throw Self.notAnEvent("created must be unix seconds before the year 10000")
         }
         self.id = id
         self.type = type

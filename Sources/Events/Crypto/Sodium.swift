@@ -35,7 +35,9 @@ package enum Sodium {
         let keyBytes = key.isEmpty ? [0] : key
         let messageBytes = message.isEmpty ? [0] : message
         _ = keyBytes.withUnsafeBufferPointer { crypto_auth_hmacsha256_init(&state, $0.baseAddress!, key.count) }
-        _ = messageBytes.withUnsafeBufferPointer { crypto_auth_hmacsha256_update(&state, $0.baseAddress!, UInt64(message.count)) }
+        _ = messageBytes.withUnsafeBufferPointer {
+            crypto_auth_hmacsha256_update(&state, $0.baseAddress!, UInt64(message.count))
+        }
         _ = mac.withUnsafeMutableBufferPointer { crypto_auth_hmacsha256_final(&state, $0.baseAddress!) }
         sodium_memzero(&state, MemoryLayout<crypto_auth_hmacsha256_state>.size)
         return mac
@@ -46,7 +48,9 @@ package enum Sodium {
         ensureInitialized()
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
-        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in sodium_memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+        return a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in sodium_memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
     }
 
     /// Key length of XChaCha20-Poly1305.
@@ -55,12 +59,19 @@ package enum Sodium {
     package static let aeadOverheadBytes = 24 + 16
 
     /// XChaCha20-Poly1305 (IETF) under a 32-byte `key`, with a random nonce prefixed to the ciphertext.
-    /// `associatedData` is authenticated, not encrypted: opening with any other fails.
-    package static func seal(_ message: UnsafeRawBufferPointer, key: [UInt8], associatedData: [UInt8]) -> [UInt8] {
+    /// `associatedData` is authenticated, not encrypted: opening with any other fails. `nonce` (24 bytes)
+    /// replaces the random one only where the same message must seal to the same bytes, and then must be
+    /// derived from the message and a secret (never reused for another message under the key).
+    package static func seal(
+        _ message: UnsafeRawBufferPointer, key: [UInt8], associatedData: [UInt8], nonce: [UInt8]? = nil
+    ) -> [UInt8] {
         ensureInitialized()
         precondition(key.count == aeadKeyBytes, "an AEAD key is 32 bytes")
         let nonceBytes = Int(crypto_aead_xchacha20poly1305_ietf_npubbytes())
-        var out = randomBytes(nonceBytes) + [UInt8](repeating: 0, count: message.count + Int(crypto_aead_xchacha20poly1305_ietf_abytes()))
+        precondition(nonce == nil || nonce?.count == nonceBytes, "an XChaCha20 nonce is 24 bytes")
+        var out =
+            (nonce ?? randomBytes(nonceBytes))
+            + [UInt8](repeating: 0, count: message.count + Int(crypto_aead_xchacha20poly1305_ietf_abytes()))
         var written: UInt64 = 0
         // A zero-length buffer may have no base address; libsodium reads nothing when the length is 0.
         let empty: [UInt8] = [0]
@@ -68,10 +79,12 @@ package enum Sodium {
             key.withUnsafeBufferPointer { key in
                 associatedData.withUnsafeBufferPointer { ad in
                     empty.withUnsafeBufferPointer { empty in
-                        let messagePointer = message.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? empty.baseAddress!
+                        let messagePointer =
+                            message.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? empty.baseAddress!
                         _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
                             out.baseAddress! + nonceBytes, &written, messagePointer, UInt64(message.count),
-                            ad.baseAddress ?? empty.baseAddress!, UInt64(ad.count), nil, out.baseAddress!, key.baseAddress!)
+                            ad.baseAddress ?? empty.baseAddress!, UInt64(ad.count), nil, out.baseAddress!,
+                            key.baseAddress!)
                     }
                 }
             }
@@ -85,7 +98,9 @@ package enum Sodium {
         _ sealed: [UInt8], key: [UInt8], associatedData: [UInt8], into plaintext: UnsafeMutableRawBufferPointer
     ) -> Bool {
         ensureInitialized()
-        guard key.count == aeadKeyBytes, sealed.count >= aeadOverheadBytes, plaintext.count == sealed.count - aeadOverheadBytes else {
+        guard key.count == aeadKeyBytes, sealed.count >= aeadOverheadBytes,
+            plaintext.count == sealed.count - aeadOverheadBytes
+        else {
             return false
         }
         let nonceBytes = Int(crypto_aead_xchacha20poly1305_ietf_npubbytes())

@@ -62,7 +62,8 @@ package struct PostgresValue: Sendable {
     }
 
     package static func timestamp(_ value: Date) -> PostgresValue {
-        PostgresValue(oid: PostgresType.timestamptz, format: 1, bytes: BigEndian.bytes(PostgresType.microseconds(value)))
+        PostgresValue(
+            oid: PostgresType.timestamptz, format: 1, bytes: BigEndian.bytes(PostgresType.microseconds(value)))
     }
 
     /// JSON text as `jsonb` in binary form (a version byte, then the text).
@@ -172,14 +173,29 @@ package enum PostgresType {
     /// 2000-01-01T00:00:00Z, PostgreSQL's epoch, in seconds since 1970.
     static let epochOffsetSeconds: Int64 = 946_684_800
 
+    /// PostgreSQL's microseconds since its epoch. Never traps: a date past what a timestamp holds (years
+    /// 4713 BC to 294276 AD) becomes `infinity` or `-infinity`, which PostgreSQL stores as Int64.max and .min.
+    /// Whatever reaches this from a request is range-checked before (422); this only keeps a bad value from
+    /// taking the process down.
     package static func microseconds(_ date: Date) -> Int64 {
-        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
-        return Int64(micros) - epochOffsetSeconds * 1_000_000
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded() - Double(epochOffsetSeconds * 1_000_000)
+        guard micros.isFinite else { return micros < 0 || micros.isNaN ? Int64.min : Int64.max }
+        if micros > Double(maxMicroseconds) { return Int64.max }
+        if micros < Double(minMicroseconds) { return Int64.min }
+        return Int64(micros)
     }
 
+    /// The inverse of `microseconds(_:)`: `infinity` and `-infinity` are `distantFuture` and `distantPast`.
     package static func date(microseconds: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(microseconds + epochOffsetSeconds * 1_000_000) / 1_000_000)
+        if microseconds == Int64.max { return .distantFuture }
+        if microseconds == Int64.min { return .distantPast }
+        return Date(timeIntervalSince1970: Double(microseconds) / 1_000_000 + Double(epochOffsetSeconds))
     }
+
+    /// The finite range of timestamptz: 4714-11-24 00:00:00 BC to 294276-12-31 23:59:59.999999, in
+    /// microseconds since 2000-01-01.
+    static let minMicroseconds: Int64 = -211_813_488_000_000_000
+    static let maxMicroseconds: Int64 = 9_223_371_331_199_999_999
 
     package static func uuidBytes(_ value: UUID) -> [UInt8] {
         withUnsafeBytes(of: value.uuid) { Array($0) }

@@ -23,7 +23,7 @@ public struct BillingPeriod: Hashable, Sendable, Comparable, CustomStringConvert
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard text.utf8.count == 7, parts.count == 2, parts[0].count == 4, parts[1].count == 2,
-            parts.allSatisfy({ $0.allSatisfy(\.isASCII) }),
+            parts.allSatisfy({ $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
             let year = Int(parts[0]), let month = Int(parts[1]), (1...12).contains(month), year >= 1970
         else { return nil }
         self.year = year
@@ -38,7 +38,9 @@ public struct BillingPeriod: Hashable, Sendable, Comparable, CustomStringConvert
     public var start: Date { Self.utc.date(from: DateComponents(year: year, month: month, day: 1))! }
     public var end: Date { Self.utc.date(byAdding: .month, value: 1, to: start)! }
 
-    public static func < (lhs: BillingPeriod, rhs: BillingPeriod) -> Bool { (lhs.year, lhs.month) < (rhs.year, rhs.month) }
+    public static func < (lhs: BillingPeriod, rhs: BillingPeriod) -> Bool {
+        (lhs.year, lhs.month) < (rhs.year, rhs.month)
+    }
 
     /// The period containing an instant given in microseconds since 1970 (UTC), without a calendar: the
     /// projections call this once per event.

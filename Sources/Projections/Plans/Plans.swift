@@ -13,7 +13,8 @@ public enum Meter: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// Every meter, in the order billing lists them.
     public static let all: [Meter] =
-        [.baseFee, .apiCalls, .runs] + Vendor.allCases.map { .vendorCalls($0) } + Vendor.allCases.map { .vendorCredits($0) }
+        [.baseFee, .apiCalls, .runs] + Vendor.allCases.map { .vendorCalls($0) }
+        + Vendor.allCases.map { .vendorCredits($0) }
 
     public init?(_ name: String) {
         switch name {
@@ -61,6 +62,10 @@ public struct Plan: Sendable, Hashable {
     public var monthlyAPICalls: Int64?
     /// Runs started per billing period; nil is unlimited.
     public var monthlyRuns: Int64?
+    /// Server-Sent Event streams one API key may hold open at once (per API instance).
+    public var keyStreams: Int
+    /// Server-Sent Event streams all of a tenant's keys may hold open at once (per API instance).
+    public var tenantStreams: Int
     /// ISO 4217 currency of the prices, lower case as Stripe writes it.
     public var currency: String
     /// The fixed fee per billing period in millionths of the currency's major unit; a plan segment shorter
@@ -74,11 +79,14 @@ public struct Plan: Sendable, Hashable {
     public var stripePriceIDs: [Meter: String]
 
     public init(
-        name: String, keyRequestsPerSecond: Int, tenantRequestsPerSecond: Int, monthlyAPICalls: Int64?, monthlyRuns: Int64?,
-        currency: String = "usd", baseFeeMicros: Int64 = 0, unitPriceMicros: [Meter: Int64] = [:],
-        stripePriceIDs: [Meter: String] = [:]
+        name: String, keyRequestsPerSecond: Int, tenantRequestsPerSecond: Int, monthlyAPICalls: Int64?,
+        monthlyRuns: Int64?,
+        keyStreams: Int = 5, tenantStreams: Int = 20, currency: String = "usd", baseFeeMicros: Int64 = 0,
+        unitPriceMicros: [Meter: Int64] = [:], stripePriceIDs: [Meter: String] = [:]
     ) {
         self.name = name
+        self.keyStreams = keyStreams
+        self.tenantStreams = tenantStreams
         self.keyRequestsPerSecond = keyRequestsPerSecond
         self.tenantRequestsPerSecond = tenantRequestsPerSecond
         self.monthlyAPICalls = monthlyAPICalls
@@ -102,17 +110,21 @@ public struct Plans: Sendable {
 
     /// `free`, `pro` and `enterprise`, used when no plans file is given.
     public static let defaults = try! Plans([
-        Plan(name: "free", keyRequestsPerSecond: 5, tenantRequestsPerSecond: 10, monthlyAPICalls: 10_000, monthlyRuns: 500),
         Plan(
-            name: "pro", keyRequestsPerSecond: 50, tenantRequestsPerSecond: 100, monthlyAPICalls: 1_000_000, monthlyRuns: 50_000,
-            baseFeeMicros: 49_000_000,
+            name: "free", keyRequestsPerSecond: 5, tenantRequestsPerSecond: 10, monthlyAPICalls: 10_000,
+            monthlyRuns: 500),
+        Plan(
+            name: "pro", keyRequestsPerSecond: 50, tenantRequestsPerSecond: 100, monthlyAPICalls: 1_000_000,
+            monthlyRuns: 50_000,
+            keyStreams: 10, tenantStreams: 50, baseFeeMicros: 49_000_000,
             unitPriceMicros: [
                 .apiCalls: 100, .runs: 20_000, .vendorCredits(.prospeo): 10_000, .vendorCredits(.findymail): 10_000,
                 .vendorCredits(.zerobounce): 8_000,
             ]),
         Plan(
-            name: "enterprise", keyRequestsPerSecond: 500, tenantRequestsPerSecond: 2_000, monthlyAPICalls: nil, monthlyRuns: nil,
-            baseFeeMicros: 499_000_000,
+            name: "enterprise", keyRequestsPerSecond: 500, tenantRequestsPerSecond: 2_000, monthlyAPICalls: nil,
+            monthlyRuns: nil,
+            keyStreams: 20, tenantStreams: 200, baseFeeMicros: 499_000_000,
             unitPriceMicros: [
                 .apiCalls: 50, .runs: 10_000, .vendorCredits(.prospeo): 5_000, .vendorCredits(.findymail): 5_000,
                 .vendorCredits(.zerobounce): 4_000,
@@ -129,9 +141,15 @@ public struct Plans: Sendable {
                 throw PlansError("\(at).name: \"\(plan.name)\" must be 1 to 40 of a-z, 0-9, - and _")
             }
             guard all[plan.name] == nil else { throw PlansError("\(at).name: plan \(plan.name) is defined twice") }
-            guard plan.keyRequestsPerSecond > 0 else { throw PlansError("\(at).keyRequestsPerSecond: must be positive") }
-            guard plan.tenantRequestsPerSecond > 0 else { throw PlansError("\(at).tenantRequestsPerSecond: must be positive") }
-            guard (plan.monthlyAPICalls ?? 0) >= 0 else { throw PlansError("\(at).monthlyApiCalls: cannot be negative") }
+            guard plan.keyRequestsPerSecond > 0 else {
+                throw PlansError("\(at).keyRequestsPerSecond: must be positive")
+            }
+            guard plan.tenantRequestsPerSecond > 0 else {
+                throw PlansError("\(at).tenantRequestsPerSecond: must be positive")
+            }
+            guard (plan.monthlyAPICalls ?? 0) >= 0 else {
+                throw PlansError("\(at).monthlyApiCalls: cannot be negative")
+            }
             guard (plan.monthlyRuns ?? 0) >= 0 else { throw PlansError("\(at).monthlyRuns: cannot be negative") }
             guard plan.currency.utf8.count == 3, plan.currency.utf8.allSatisfy({ (0x61...0x7a).contains($0) }) else {
                 throw PlansError("\(at).currency: must be a lower-case ISO 4217 code such as usd")
@@ -144,14 +162,17 @@ public struct Plans: Sendable {
                 }
                 guard price >= 0 else { throw PlansError("\(at).unitPriceMicros.\(meter): cannot be negative") }
                 // A quantity beyond this would overflow the amount in micros.
-                guard price <= 1_000_000_000_000 else { throw PlansError("\(at).unitPriceMicros.\(meter): is too large") }
+                guard price <= 1_000_000_000_000 else {
+                    throw PlansError("\(at).unitPriceMicros.\(meter): is too large")
+                }
             }
             for (meter, price) in plan.stripePriceIDs.sorted(by: { $0.key < $1.key }) {
                 guard !price.isEmpty, price.utf8.count <= 255, price.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
                     throw PlansError("\(at).stripePriceIds.\(meter): must be a Stripe price id such as price_123")
                 }
                 if let owner = byStripePrice[price] {
-                    throw PlansError("\(at).stripePriceIds.\(meter): \(price) is already the price of \(owner.plan) \(owner.meter)")
+                    throw PlansError(
+                        "\(at).stripePriceIds.\(meter): \(price) is already the price of \(owner.plan) \(owner.meter)")
                 }
                 byStripePrice[price] = (plan.name, meter)
             }
@@ -182,8 +203,12 @@ public struct Plans: Sendable {
         } catch {
             throw PlansError("not valid JSON")
         }
-        guard case .object(let root) = document else { throw PlansError("the document must be an object {\"plans\": [...]}") }
-        if let unknown = root.keys.sorted().first(where: { $0 != "plans" }) { throw PlansError("\(unknown): unknown field") }
+        guard case .object(let root) = document else {
+            throw PlansError("the document must be an object {\"plans\": [...]}")
+        }
+        if let unknown = root.keys.sorted().first(where: { $0 != "plans" }) {
+            throw PlansError("\(unknown): unknown field")
+        }
         guard case .array(let items)? = root["plans"] else { throw PlansError("plans: must be an array") }
         try self.init(try items.enumerated().map { try Self.plan(from: $0.element, at: "plans[\($0.offset)]") })
     }
@@ -198,11 +223,14 @@ public struct Plans: Sendable {
 
     public static func isValidName(_ name: String) -> Bool {
         (1...40).contains(name.utf8.count)
-            && name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d || $0 == 0x5f }
+            && name.utf8.allSatisfy {
+                (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d || $0 == 0x5f
+            }
     }
 
     private static let fields: Set<String> = [
-        "name", "keyRequestsPerSecond", "tenantRequestsPerSecond", "monthlyApiCalls", "monthlyRuns", "currency",
+        "name", "keyRequestsPerSecond", "tenantRequestsPerSecond", "monthlyApiCalls", "monthlyRuns", "keyStreams",
+        "tenantStreams", "currency",
         "baseFeeMicros", "unitPriceMicros", "stripePriceIds",
     ]
 
@@ -217,7 +245,9 @@ public struct Plans: Sendable {
                 if required { throw PlansError("\(path).\(field): is required") }
                 return nil
             case .number(let number)?:
-                guard let exact = Int64(exactly: number) else { throw PlansError("\(path).\(field): must be a whole number") }
+                guard let exact = Int64(exactly: number) else {
+                    throw PlansError("\(path).\(field): must be a whole number")
+                }
                 return exact
             default:
                 throw PlansError("\(path).\(field): must be a number")
@@ -255,12 +285,21 @@ public struct Plans: Sendable {
             return text
         }
         guard let keyRPS = try integer("keyRequestsPerSecond", required: true), let keyRate = Int(exactly: keyRPS),
-            let tenantRPS = try integer("tenantRequestsPerSecond", required: true), let tenantRate = Int(exactly: tenantRPS)
+            let tenantRPS = try integer("tenantRequestsPerSecond", required: true),
+            let tenantRate = Int(exactly: tenantRPS)
         else { throw PlansError("\(path): requests per second are required") }
+        func streams(_ field: String, default value: Int) throws -> Int {
+            guard let given = try integer(field, required: false) else { return value }
+            guard (0...10_000).contains(given) else { throw PlansError("\(path).\(field): must be from 0 to 10000") }
+            return Int(given)
+        }
         return Plan(
             name: name, keyRequestsPerSecond: keyRate, tenantRequestsPerSecond: tenantRate,
-            monthlyAPICalls: try integer("monthlyApiCalls", required: false), monthlyRuns: try integer("monthlyRuns", required: false),
-            currency: currency, baseFeeMicros: try integer("baseFeeMicros", required: false) ?? 0, unitPriceMicros: prices,
+            monthlyAPICalls: try integer("monthlyApiCalls", required: false),
+            monthlyRuns: try integer("monthlyRuns", required: false),
+            keyStreams: try streams("keyStreams", default: 5), tenantStreams: try streams("tenantStreams", default: 20),
+            currency: currency, baseFeeMicros: try integer("baseFeeMicros", required: false) ?? 0,
+            unitPriceMicros: prices,
             stripePriceIDs: stripe)
     }
 }
