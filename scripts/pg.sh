@@ -32,8 +32,9 @@ start)
             "shared_buffers = 256MB"
         )
         if [ "$fast" = "--fast" ]; then
-            # The test suite runs its tests in parallel, each with its own pools and projection runners.
-            settings+=("fsync = off" "synchronous_commit = off" "full_page_writes = off" "max_connections = 1000")
+            # The test suite runs its tests in parallel, each with its own pools and projection runners: a full run
+            # was seen to hold 1,000 sessions at once.
+            settings+=("fsync = off" "synchronous_commit = off" "full_page_writes = off" "max_connections = 2000")
         fi
         printf '%s\n' "${settings[@]}" | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
     fi

@@ -455,6 +455,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       },
@@ -517,6 +520,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -659,6 +665,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -731,6 +740,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -816,6 +828,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -895,6 +910,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -991,6 +1009,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       },
@@ -1038,6 +1059,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1091,6 +1115,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1182,6 +1209,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1228,6 +1258,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1274,6 +1307,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1330,6 +1366,9 @@ enum OpenAPIDocument {
               }
             }
           },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
           "401": {
             "$ref": "#/components/responses/Unauthorized"
           },
@@ -1338,6 +1377,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1406,6 +1448,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1474,6 +1519,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1550,6 +1598,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1632,6 +1683,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       },
@@ -1672,6 +1726,9 @@ enum OpenAPIDocument {
           },
           "500": {
             "$ref": "#/components/responses/InternalServerError"
+          },
+          "503": {
+            "$ref": "#/components/responses/ServiceUnavailable"
           }
         }
       }
@@ -1855,7 +1912,7 @@ enum OpenAPIDocument {
             "name": "period",
             "in": "query",
             "required": false,
-            "description": "A month written YYYY-MM (UTC); the current month when absent; another form is 422.",
+            "description": "A month written YYYY-MM (UTC), from 2000-01 to the current month; the current month when absent; anything else is 422.",
             "schema": {
               "type": "string",
               "pattern": "^[0-9]{4}-[0-9]{2}$"
@@ -3006,7 +3063,7 @@ enum OpenAPIDocument {
           "Events"
         ],
         "summary": "Live events of a run",
-        "description": "The run's events as Server-Sent Events. Without Last-Event-ID the stream starts with the run's history; with it, right after that event. The stream stays open until the client or the server ends it.",
+        "description": "The run's events as Server-Sent Events. Without Last-Event-ID the stream starts with the run's history; with it, right after that event. The stream stays open until the client or the server ends it. A key may hold the plan's keyStreams streams open at once and a tenant tenantStreams (per instance); beyond that 429 (key-streams, tenant-streams).",
         "operationId": "streamRunEvents",
         "parameters": [
           {
@@ -3056,7 +3113,7 @@ enum OpenAPIDocument {
               "text/event-stream": {
                 "schema": {
                   "type": "string",
-                  "description": "A Server-Sent Events stream. It opens with the comment \": stream open\"; then one frame per event: \"id:\" the event's feed position (transaction/position, to send back as Last-Event-ID), \"event:\" the event type, \"data:\" one line of JSON {type, stream, version, position, recordedAt, data} (see the StreamEvent schema). A \": keepalive\" comment comes every 15 seconds; \": the stream stopped; reconnect with Last-Event-ID\" precedes an end on error; a graceful shutdown ends the stream."
+                  "description": "A Server-Sent Events stream. It opens with the comment \": stream open\"; then one frame per event: \"id:\" an opaque id (the event's feed position sealed for the tenant; send it back as Last-Event-ID), \"event:\" the event type, \"data:\" JSON {data, recordedAt, stream, type, version} with the event as the tenant sees it (ids in lower case, no workerId or fencingToken). Nothing is dropped: a client that does not read holds the stream back. A comment every 15 s keeps it open. It ends with \"event: end\", data {reason, detail}: unauthorized (the key was revoked, expired or rotated out, or the tenant suspended or erased), parked, lifetime (at most an hour), shutdown or error; then the response ends."
                 },
                 "example": ": stream open\n\nid: 48213/1207\nevent: RunStarted\ndata: {\"data\":{\"runId\":\"0b7e7a4e-3c8e-4f2a-9d51-6a7d2f0c1e35\"},\"position\":\"48213/1207\",\"recordedAt\":\"2025-01-31T09:30:00.000Z\",\"stream\":\"run-0b7e7a4e-3c8e-4f2a-9d51-6a7d2f0c1e35\",\"type\":\"RunStarted\",\"version\":1}\n\n"
               }
@@ -3089,7 +3146,7 @@ enum OpenAPIDocument {
           "Events"
         ],
         "summary": "Live events of the tenant",
-        "description": "Every run and workflow event of the tenant as Server-Sent Events. Without Last-Event-ID the stream starts now; with it, right after that event.",
+        "description": "Every run and workflow event of the tenant as Server-Sent Events. Without Last-Event-ID the stream starts now; with it, right after that event. A key may hold the plan's keyStreams streams open at once and a tenant tenantStreams (per instance); beyond that 429 (key-streams, tenant-streams).",
         "operationId": "streamTenantEvents",
         "parameters": [
           {
@@ -3139,7 +3196,7 @@ enum OpenAPIDocument {
               "text/event-stream": {
                 "schema": {
                   "type": "string",
-                  "description": "A Server-Sent Events stream. It opens with the comment \": stream open\"; then one frame per event: \"id:\" the event's feed position (transaction/position, to send back as Last-Event-ID), \"event:\" the event type, \"data:\" one line of JSON {type, stream, version, position, recordedAt, data} (see the StreamEvent schema). A \": keepalive\" comment comes every 15 seconds; \": the stream stopped; reconnect with Last-Event-ID\" precedes an end on error; a graceful shutdown ends the stream."
+                  "description": "A Server-Sent Events stream. It opens with the comment \": stream open\"; then one frame per event: \"id:\" an opaque id (the event's feed position sealed for the tenant; send it back as Last-Event-ID), \"event:\" the event type, \"data:\" JSON {data, recordedAt, stream, type, version} with the event as the tenant sees it (ids in lower case, no workerId or fencingToken). Nothing is dropped: a client that does not read holds the stream back. A comment every 15 s keeps it open. It ends with \"event: end\", data {reason, detail}: unauthorized (the key was revoked, expired or rotated out, or the tenant suspended or erased), parked, lifetime (at most an hour), shutdown or error; then the response ends."
                 },
                 "example": ": stream open\n\nid: 48213/1207\nevent: RunStarted\ndata: {\"data\":{\"runId\":\"0b7e7a4e-3c8e-4f2a-9d51-6a7d2f0c1e35\"},\"position\":\"48213/1207\",\"recordedAt\":\"2025-01-31T09:30:00.000Z\",\"stream\":\"run-0b7e7a4e-3c8e-4f2a-9d51-6a7d2f0c1e35\",\"type\":\"RunStarted\",\"version\":1}\n\n"
               }
@@ -5174,13 +5231,13 @@ enum OpenAPIDocument {
         }
       },
       "ServiceUnavailable": {
-        "description": "The service cannot answer now: not ready (not-ready); API keys cannot be verified while the database is unreachable (unavailable, with Retry-After); the resource's history could not all be applied (stream-parked: an operator must fix and retry it); or the key's own history is parked (parked).",
+        "description": "The service cannot answer now, and nothing was done: the database is unreachable or restarting, every connection is busy, a statement timed out, or concurrent writers kept the request from committing (unavailable, with Retry-After: send the same request again); not ready (not-ready); the resource's history could not all be applied (stream-parked: an operator must fix and retry it); or the key's own history is parked (parked).",
         "headers": {
           "X-Request-Id": {
             "$ref": "#/components/headers/X-Request-Id"
           },
           "Retry-After": {
-            "description": "1, when API keys cannot be verified.",
+            "description": "Seconds to wait before sending the same request again (with unavailable and not-ready).",
             "schema": {
               "type": "integer"
             }
@@ -5237,9 +5294,10 @@ enum OpenAPIDocument {
         "name": "Last-Event-ID",
         "in": "header",
         "required": false,
-        "description": "The id of the last event received: the stream continues right after it. Anything but an id this API sent is 400 (invalid-last-event-id).",
+        "description": "The id of the last event received on an earlier stream of this tenant: the stream goes on right after it. Any other value (forged, another tenant's) is 400 invalid-last-event-id.",
         "schema": {
-          "$ref": "#/components/schemas/FeedPosition"
+          "type": "string",
+          "maxLength": 128
         }
       },
       "limit": {

@@ -459,7 +459,8 @@ struct OperatorRoutes {
         if let unknown = readers.first(where: { !known.contains($0) }) {
             throw Problem.validation([
                 .init(
-                    detail: "\(unknown) is not a reader; readers are \(known.sorted().joined(separator: ", "))",
+                    detail:
+                        "\(unknown.prefix(100)) is not a reader; readers are \(known.sorted().joined(separator: ", "))",
                     parameter: "reader")
             ])
         }

@@ -21,7 +21,7 @@ struct EventStreamTests {
         settings: APISettings = APIHarness.settings(),
         _ body: @Sendable (any TestClientProtocol, Int, EventStore) async throws -> Void
     ) async throws {
-        try await TestDatabase.withStore(pollInterval: .milliseconds(100)) { store, _ in
+        try await TestDatabase.withStore(maxConnections: 8, pollInterval: .milliseconds(100)) { store, _ in
             var settings = settings
             settings.port = 0
             let services = await APIServices.start(settings: settings, store: store, logger: APIHarness.logger)
@@ -73,9 +73,11 @@ struct EventStreamTests {
                 .delete, "/v1/admin/tenants/\(tenant)/keys/\(keyID)", token: APIHarness.operatorToken)
             #expect(revoked.status == .noContent)
             let revokedAt = ContinuousClock.now
-            let after = try await Self.startRun(client, second, workflow)
+            // A run started with the tenant's other key while the stream is being read: never streamed.
+            let starting = Task { try await Self.startRun(client, second, workflow) }
             let rest = try await stream.frames(until: { $0.event == "end" })
             let ended = ContinuousClock.now - revokedAt
+            let after = try await starting.value
             #expect(rest.last?.event == "end")
             #expect(rest.last?.data.contains(#""reason":"unauthorized""#) == true, "\(rest)")
             #expect(!rest.contains { $0.data.contains(after) }, "a run started after the revocation was streamed")
