@@ -409,7 +409,20 @@ struct ReadModelTests {
             let runner = ProjectionRunner(store: store, projections: ProductProjections.all, options: options)
             let running = Task { await runner.run() }
             defer { running.cancel() }
-            try await Eventually.wait("every projection to catch up", timeout: .seconds(60)) {
+            // Batches of 25 (many batch boundaries): on a loaded machine that is a couple of hundred
+            // transactions per projection, hence the long deadline.
+            try await Eventually.wait(
+                "every projection to catch up", timeout: .seconds(150),
+                state: {
+                    let statuses = (try? await ProjectionStatus.all(ProductProjections.all, store: store)) ?? []
+                    let horizon = (try? await store.pool.query(
+                        "SELECT tally_feed_horizon()::text, pg_current_snapshot()::text, (SELECT max(tx_id) FROM events)::text"
+                    ).first.map { "horizon \(try $0.string(0)), snapshot \(try $0.string(1)), newest \(try $0.string(2))" }) ?? "?"
+                    let holders = (try? await store.horizonHolders()) ?? []
+                    return statuses.map { "\($0.name) \($0.state.rawValue) lag \($0.lagEvents) applied \($0.eventsApplied)" }
+                        .joined(separator: "; ") + "\n\(horizon)\nholders: \(holders)"
+                }
+            ) {
                 let statuses = try await ProjectionStatus.all(ProductProjections.all, store: store)
                 return statuses.allSatisfy { $0.state == .running && $0.lagEvents == 0 }
             }
