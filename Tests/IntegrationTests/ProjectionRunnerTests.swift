@@ -41,10 +41,11 @@ struct CountingProjection: Projection {
 enum Eventually {
     /// Polls `condition` until it holds, failing the test after `timeout`. An error counts as "not yet"
     /// (a table the runner has not created yet), and is reported if it is still there at the end. The default
-    /// deadline is generous: `make stress-test` runs the suite beside two busy loops on two cores.
+    /// deadline is generous: `make stress-test` runs the suite beside two busy loops on two cores, where a
+    /// projection catching up while forty suites run was seen to take over 60 s.
     /// `state`, when given, describes what was seen instead, for the failure message.
     static func wait(
-        _ what: String, timeout: Duration = .seconds(60), state: (() async -> String)? = nil,
+        _ what: String, timeout: Duration = .seconds(120), state: (() async -> String)? = nil,
         _ condition: () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
