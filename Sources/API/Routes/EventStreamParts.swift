@@ -23,7 +23,6 @@ final class FrameQueue: Sendable {
     }
 
     var isEnded: Bool { state.withLock { $0.ended } }
-    var isEmpty: Bool { state.withLock { $0.count == 0 } }
 
     /// Queues `frame`, waiting while the queue is full; false when the stream has ended (nothing was queued).
     func send(_ frame: String) async -> Bool {
@@ -176,9 +175,6 @@ final class StreamSlots: Sendable {
         if let refusal { return .failure(refusal) }
         return .success(Slot(self, key: key, tenant: tenant))
     }
-
-    /// Open streams on this instance, for the metrics.
-    var open: Int { counts.withLock { $0.tenants.values.reduce(0, +) } }
 }
 
 /// Event ids of the streams: the feed position sealed (XChaCha20-Poly1305) under a key derived from the key
@@ -211,9 +207,9 @@ struct StreamEventIDs: Sendable {
             Sodium.open(sealed, key: key, associatedData: PostgresType.uuidBytes(tenant), into: $0)
         }
         guard opened else { return nil }
-        let transaction = plain[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let global = plain[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard let globalPosition = Int64(exactly: global) else { return nil }
+        guard let transaction = BigEndian.read(UInt64.self, plain[0..<8]),
+            let globalPosition = BigEndian.read(Int64.self, plain[8..<16]), globalPosition >= 0
+        else { return nil }
         return FeedPosition(transactionID: transaction, globalPosition: globalPosition)
     }
 }

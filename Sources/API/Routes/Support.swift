@@ -44,16 +44,11 @@ extension TallyContext {
 enum Cursor {
     static func encode(_ date: Date, _ id: UUID) -> String {
         let text = "\(Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))|\(id.lowercased)"
-        return Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
-            of: "/", with: "_"
-        )
-        .replacingOccurrences(of: "=", with: "")
+        return Base64URL.encode(Array(text.utf8))
     }
 
     static func decode(_ cursor: String) throws -> (Date, UUID) {
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else {
+        guard let bytes = Base64URL.decode(cursor), let text = String(validating: bytes, as: UTF8.self) else {
             throw invalid
         }
         let parts = text.split(separator: "|")
