@@ -29,13 +29,12 @@ struct ProjectionTakeoverTests {
             var second: Runner?
             var appender: Appender?
             do {
-                try await Eventually.wait("the first process to lead every projection", timeout: .seconds(30)) {
+                try await Eventually.wait("the first process to lead every projection") {
                     try await Self.leaders(store) == Dictionary(uniqueKeysWithValues: names.map { ($0, first.pid) })
                 }
                 let standby = try Runner(url: url)
                 second = standby
-                try await Eventually.wait("the second process to stand by for every projection", timeout: .seconds(30))
-                {
+                try await Eventually.wait("the second process to stand by for every projection") {
                     try await Self.sessions(store).filter { $0.pid == standby.pid }.count == names.count
                 }
 
@@ -86,7 +85,7 @@ struct ProjectionTakeoverTests {
                 let expected = try await load.stop()
                 appender = nil
                 try await TestDatabase.settle(store)
-                try await Eventually.wait("every projection to catch up", timeout: .seconds(60)) {
+                try await Eventually.wait("every projection to catch up") {
                     try await ProjectionStatus.all(ProductProjections.all, store: store).allSatisfy {
                         $0.state == .running && $0.lagEvents == 0
                     }

@@ -25,7 +25,13 @@ struct RebuildTests {
                     .run()
             }
             defer { runner.cancel() }
-            try await Eventually.wait("the live projection", timeout: .seconds(60)) {
+            // The default deadline: a full suite on two cores held this runner's first 500 events past 60 s.
+            try await Eventually.wait(
+                "the live projection",
+                state: {
+                    "counted \((try? await store.count("rebuilt", "RunStarted")).map(String.init) ?? "nothing yet") of 500"
+                }
+            ) {
                 try await store.count("rebuilt", "RunStarted") == 500
             }
 

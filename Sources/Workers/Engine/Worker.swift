@@ -28,7 +28,8 @@ public struct WorkerConfiguration: Sendable {
 
     public init(
         workerID: String = WorkerConfiguration.defaultWorkerID, slots: Int = 64, lease: Duration = .seconds(30),
-        pollInterval: Duration = .milliseconds(50), backoff: Waterfall.Backoff = .init(), commitBatch: Int = 128, dispatch: Bool = true
+        pollInterval: Duration = .milliseconds(50), backoff: Waterfall.Backoff = .init(), commitBatch: Int = 128,
+        dispatch: Bool = true
     ) {
         self.workerID = workerID
         self.slots = slots
@@ -65,7 +66,8 @@ public final class Worker: Sendable {
 
     private struct State {
         var inFlight = 0
-        var finished: [WorkQueue.Finished] = []
+        /// Finished steps waiting to be committed, each with the instant its lease runs out.
+        var finished: [(WorkQueue.Finished, leaseEnds: ContinuousClock.Instant)] = []
         var stopping = false
         var stats = WorkerStats()
     }
@@ -74,7 +76,10 @@ public final class Worker: Sendable {
     private let claimWake = ChangeSignal()
     private let commitWake = ChangeSignal()
 
-    public init(store: EventStore, masterKey: MasterKey, caller: any VendorCalling, configuration: WorkerConfiguration, logger: Logger) {
+    public init(
+        store: EventStore, masterKey: MasterKey, caller: any VendorCalling, configuration: WorkerConfiguration,
+        logger: Logger
+    ) {
         self.queue = WorkQueue(store: store, backoff: configuration.backoff)
         self.vault = SecretVault(pool: store.pool, masterKey: masterKey)
         self.caller = caller
@@ -105,10 +110,13 @@ public final class Worker: Sendable {
     private var stopping: Bool { state.withLock { $0.stopping } }
 
     private func work() async {
-        logger.info("worker started", metadata: ["worker": "\(configuration.workerID)", "slots": "\(configuration.slots)"])
+        logger.info(
+            "worker started", metadata: ["worker": "\(configuration.workerID)", "slots": "\(configuration.slots)"])
         await withTaskGroup(of: Void.self) { group in
             if configuration.dispatch {
-                let dispatcher = Dispatcher(queue: queue, logger: logger, pollInterval: .milliseconds(500)) { [claimWake] in claimWake.signal() }
+                let dispatcher = Dispatcher(queue: queue, logger: logger, pollInterval: .milliseconds(500)) {
+                    [claimWake] in claimWake.signal()
+                }
                 group.addTask { await dispatcher.run(stopping: { self.stopping }) }
             }
             group.addTask { await self.housekeeping() }
@@ -128,7 +136,10 @@ public final class Worker: Sendable {
             let free = configuration.slots - state.withLock { $0.inFlight }
             if free > 0 {
                 do {
-                    let steps = try await queue.claim(worker: configuration.workerID, slots: free, lease: configuration.lease)
+                    // Taken before the claim: the lease the database grants ends no earlier than this.
+                    let leaseEnds = ContinuousClock.now + configuration.lease
+                    let steps = try await queue.claim(
+                        worker: configuration.workerID, slots: free, lease: configuration.lease)
                     failures = 0
                     if !steps.isEmpty {
                         state.withLock {
@@ -136,7 +147,7 @@ public final class Worker: Sendable {
                             $0.stats.claimed += steps.count
                         }
                         for step in steps {
-                            Task { await self.execute(step) }
+                            Task { await self.execute(step, leaseEnds: leaseEnds) }
                         }
                         continue
                     }
@@ -151,7 +162,7 @@ public final class Worker: Sendable {
     }
 
     /// Opens the tenant's key for the length of the call, calls, and hands the outcome to the committers.
-    private func execute(_ step: ClaimedStep) async {
+    private func execute(_ step: ClaimedStep, leaseEnds: ContinuousClock.Instant) async {
         let request = VendorRequest(vendor: step.vendor, kind: step.kind, person: step.input, email: step.email)
         let result: VendorCallResult
         do {
@@ -162,19 +173,23 @@ public final class Worker: Sendable {
                 await caller.call(request, key: key)
             }
         } catch let error as EventsError where error.code == .tenantKeyDestroyed {
-            result = VendorCallResult(outcome: .keyFatal(reason: "the tenant was erased: its keys are destroyed"), credits: 0, answered: false, httpStatus: nil)
+            result = VendorCallResult(
+                outcome: .keyFatal(reason: "the tenant was erased: its keys are destroyed"), credits: 0,
+                answered: false, httpStatus: nil)
         } catch let error as EventsError where error.code == .secretUnopenable {
             result = VendorCallResult(
-                outcome: .keyFatal(reason: "the stored key does not open: store the key again"), credits: 0, answered: false, httpStatus: nil)
+                outcome: .keyFatal(reason: "the stored key does not open: store the key again"), credits: 0,
+                answered: false, httpStatus: nil)
         } catch {
             // The master key is not the one that wrapped the tenant's key, or the database is unreachable:
             // nothing the tenant's key or the vendor did.
             let code = (error as? EventsError)?.code.description ?? "error"
             result = VendorCallResult(
-                outcome: .transient(reason: "the stored key could not be opened (\(code))", retryAfterSeconds: nil), credits: 0, answered: false,
+                outcome: .transient(reason: "the stored key could not be opened (\(code))", retryAfterSeconds: nil),
+                credits: 0, answered: false,
                 httpStatus: nil)
         }
-        state.withLock { $0.finished.append(WorkQueue.Finished(step: step, result: result)) }
+        state.withLock { $0.finished.append((WorkQueue.Finished(step: step, result: result), leaseEnds)) }
         commitWake.signal()
     }
 
@@ -183,35 +198,23 @@ public final class Worker: Sendable {
     private func commitLoop() async {
         while true {
             let generation = commitWake.generation
-            let (batch, done) = state.withLock { state -> ([WorkQueue.Finished], Bool) in
+            let (taken, done) = state.withLock {
+                state -> ([(WorkQueue.Finished, leaseEnds: ContinuousClock.Instant)], Bool) in
                 let count = min(configuration.commitBatch, state.finished.count)
                 let batch = Array(state.finished.prefix(count))
                 state.finished.removeFirst(count)
                 return (batch, state.stopping && state.inFlight == 0)
             }
-            if batch.isEmpty {
+            if taken.isEmpty {
                 if done { return }
                 await commitWake.wait(after: generation, timeout: .milliseconds(100))
                 continue
             }
-            var report = WorkQueue.CommitReport()
-            var attempt = 0
-            while true {
-                do {
-                    report = try await queue.commit(batch)
-                    break
-                } catch {
-                    attempt += 1
-                    guard attempt < 3 else {
-                        logger.error("commit failed; the steps will be claimed again when their leases run out", metadata: ["error": "\(error)"])
-                        report.deferred = batch.count
-                        break
-                    }
-                    try? await Task.sleep(for: .milliseconds(100 * attempt))
-                }
-            }
+            let batch = taken.map(\.0)
+            let report = await commitWhileLeased(batch, until: taken.map(\.leaseEnds).min() ?? .now)
             if report.fenced > 0 {
-                logger.notice("outcomes dropped: another claim took their steps over", metadata: ["steps": "\(report.fenced)"])
+                logger.notice(
+                    "outcomes dropped: another claim took their steps over", metadata: ["steps": "\(report.fenced)"])
             }
             state.withLock {
                 $0.inFlight -= batch.count
@@ -221,6 +224,37 @@ public final class Worker: Sendable {
             }
             claimWake.signal()
             commitWake.signal()
+        }
+    }
+
+    /// Commits a batch, retrying a failure (the database away, a serialization or order refusal that
+    /// outlived the store's own retries) with growing pauses for as long as the batch's leases hold: the
+    /// outcome in hand is a vendor call already paid for, and until a lease runs out no one else may decide
+    /// that step. Past that the outcome is deferred: the step is claimed again, and a commit of this outcome
+    /// would be fenced off by the new claim anyway.
+    private func commitWhileLeased(_ batch: [WorkQueue.Finished], until leaseEnds: ContinuousClock.Instant) async
+        -> WorkQueue.CommitReport
+    {
+        var pause = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await queue.commit(batch)
+            } catch {
+                let left = leaseEnds - ContinuousClock.now
+                guard left > pause else {
+                    logger.error(
+                        "commit failed until the leases ran out; the steps will be claimed again",
+                        metadata: ["error": "\(error)", "steps": "\(batch.count)"])
+                    var report = WorkQueue.CommitReport()
+                    report.deferred = batch.count
+                    return report
+                }
+                logger.warning(
+                    "commit failed; retrying while the leases hold",
+                    metadata: ["error": "\(error)", "retryIn": "\(pause)"])
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
         }
     }
 

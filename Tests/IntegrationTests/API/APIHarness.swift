@@ -47,7 +47,7 @@ struct APIHarness {
             }
             // Every projection leads (its tables exist, its checkpoint is loaded) before the first request, so
             // that a command's wait for its projection never includes the runner's start on a loaded machine.
-            try await Eventually.wait("every projection to start", timeout: .seconds(60)) {
+            try await Eventually.wait("every projection to start") {
                 try await store.pool.query("SELECT count(*) FROM projection_checkpoints").first?.int(0)
                     == ProductProjections.all.count
             }

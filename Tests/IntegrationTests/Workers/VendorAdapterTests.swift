@@ -372,7 +372,9 @@ struct VendorAdapterTests {
             let results = await withTaskGroup(of: VendorCallResult.self) { group in
                 for index in 0..<6 {
                     group.addTask {
-                        await caller.call(Self.find(.prospeo, PersonInput(fullName: "Ada Lovelace", domain: "n\(index).acme.com")), key: "rk")
+                        await caller.call(
+                            Self.find(.prospeo, PersonInput(fullName: "Ada Lovelace", domain: "n\(index).acme.com")),
+                            key: "rk")
                     }
                 }
                 return await group.reduce(into: []) { $0.append($1) }

@@ -13,8 +13,9 @@ struct WaterfallTests {
             let tenant = try await h.tenant()
             try await h.storeKeys(tenant: tenant)
             let run = try await h.startRun(tenant: tenant, domain: "acme.com")
-            try await h.working(h.worker()) { try await h.waitFinished([run]) }
-            let history = try await h.history(run)
+            let worker = h.worker()
+            try await h.working(worker) { try await h.waitFinished([run]) }
+            let history = try await h.history(run) + "\nworker: \(worker.0.stats)"
             #expect(
                 try await h.types(run) == [
                     "RunStarted", "StepScheduled", "StepStarted", "StepFinished", "VendorCallBilled", "StepScheduled",
@@ -33,6 +34,46 @@ struct WaterfallTests {
             // The token counts the run's claims: every claim raises it.
             #expect(started.map(\.fencingToken) == [1, 2])
             #expect(started.allSatisfy { $0.workerID == "test-worker" })
+        }
+    }
+
+    @Test("a commit the database refuses for a while is retried while the lease holds: no second claim, one bill")
+    func commitRetried() async throws {
+        try await WorkerHarness.with { h in
+            let tenant = try await h.tenant()
+            try await h.storeKeys(tenant: tenant)
+            // This database refuses every StepFinished (a fault of the test's own) and counts the refusals in a
+            // sequence, which a rolled-back transaction does not undo.
+            try await h.store.pool.withConnection { connection in
+                try await connection.execute(
+                    """
+                    CREATE SEQUENCE refusals;
+                    CREATE FUNCTION refuse_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN PERFORM nextval('refusals'); RAISE EXCEPTION 'refused by the test' USING ERRCODE = '57014'; END $$;
+                    CREATE TRIGGER refuse_outcomes BEFORE INSERT ON events FOR EACH ROW
+                        WHEN (NEW.event_type = 'StepFinished') EXECUTE FUNCTION refuse_outcomes();
+                    """)
+            }
+            let run = try await h.startRun(
+                tenant: tenant, domain: "acme.com",
+                definition: WorkflowDefinition(finders: [.prospeo], validator: nil, maxAttempts: 3))
+            let worker = h.worker()
+            try await h.working(worker) {
+                try await Eventually.wait("the worker to have its commit refused three times") {
+                    let rows = try await h.store.pool.query(
+                        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM refusals")
+                    return try (rows.first?.int64(0) ?? 0) >= 3
+                }
+                try await h.store.pool.query("DROP TRIGGER refuse_outcomes ON events")
+                try await h.waitFinished([run])
+            }
+            let events = try await h.events(run)
+            let history = try await h.history(run) + "\nworker: \(worker.0.stats)"
+            #expect(events.compactMap { $0 as? StepStarted }.map(\.fencingToken) == [1], "\(history)")
+            #expect(events.compactMap { $0 as? VendorCallBilled }.count == 1, "\(history)")
+            #expect(try await h.finished(run)?.status == .succeeded)
+            #expect(worker.0.stats.deferred == 0)
+            #expect(worker.0.stats.committed == 1)
         }
     }
 

@@ -34,9 +34,11 @@ struct WorkerHarness: Sendable {
 
     var vault: SecretVault { SecretVault(pool: store.pool, masterKey: masterKey) }
 
-    /// A worker in this process, calling the fake vendors.
+    /// A worker in this process, calling the fake vendors. The lease is long by default: a loaded 2-core
+    /// machine held one step's call and commit past 10 s, and only the tests about leases want one to run out.
+    /// It logs warnings and worse, so a failed test shows what the worker met.
     func worker(
-        slots: Int = 32, lease: Duration = .seconds(10), callTimeout: Duration = .seconds(5),
+        slots: Int = 32, lease: Duration = .seconds(60), callTimeout: Duration = .seconds(5),
         retryBase: Duration = .milliseconds(50),
         dispatch: Bool = true, id: String = "test-worker"
     ) -> (Worker, VendorCaller) {
@@ -47,7 +49,11 @@ struct WorkerHarness: Sendable {
                 workerID: id, slots: slots, lease: lease, pollInterval: .milliseconds(20),
                 backoff: .init(base: retryBase, cap: .seconds(2)),
                 dispatch: dispatch),
-            logger: Logger(label: "test.worker", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logger: {
+                var logger = Logger(label: "test.worker.\(id)", factory: { StreamLogHandler.standardError(label: $0) })
+                logger.logLevel = .warning
+                return logger
+            }())
         return (worker, caller)
     }
 
@@ -159,7 +165,7 @@ struct WorkerHarness: Sendable {
     }
 
     /// Waits until every run has a RunFinished.
-    func waitFinished(_ runs: [UUID], timeout: Duration = .seconds(60)) async throws {
+    func waitFinished(_ runs: [UUID], timeout: Duration = .seconds(120)) async throws {
         try await Eventually.wait("\(runs.count) runs to finish", timeout: timeout) {
             let rows = try await store.pool.query(
                 "SELECT count(DISTINCT stream_id) FROM events WHERE stream_id = ANY($1) AND event_type = 'RunFinished'",

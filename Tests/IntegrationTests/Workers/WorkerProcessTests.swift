@@ -219,7 +219,7 @@ struct WorkerProcessTests {
                 tenant: tenant, inputs: (0..<45).map { PersonInput(fullName: "Person \($0)", domain: "acme.com") },
                 definition: single)
             let workers = try (0..<3).map { try WorkerProcess(h, id: "fw\($0)") }
-            try await Eventually.wait("a third of the runs to finish", timeout: .seconds(60)) {
+            try await Eventually.wait("a third of the runs to finish") {
                 try await h.store.pool.query(
                     "SELECT count(*) FROM events WHERE stream_id = ANY($1) AND event_type = 'RunFinished'",
                     [.stringArray(runs.map { "run-" + $0.lowercased })]
@@ -279,7 +279,7 @@ struct WorkerProcessTests {
                 tenant: tenant, inputs: (0..<6).map { PersonInput(fullName: "Other \($0)", domain: "acme.com") },
                 definition: single)
             let workers = try (0..<3).map { try WorkerProcess(h, id: "rw\($0)") }
-            try await h.waitFinished([limited] + others, timeout: .seconds(60))
+            try await h.waitFinished([limited] + others)
             for worker in workers { try await worker.stop() }
             // The fake answered the 429 to the first call of `limited`; after it, nothing reached the key for
             // the reset's second (parallelism 1: no call was in flight beside it).
@@ -314,12 +314,12 @@ struct WorkerProcessTests {
                 tenant: flood, inputs: (0..<1500).map { PersonInput(fullName: "Flood \($0)", domain: "acme.com") },
                 definition: single)
             let workers = try (0..<3).map { try WorkerProcess(h, id: "fair\($0)") }
-            try await Eventually.wait("the flood to be under way", timeout: .seconds(60)) {
+            try await Eventually.wait("the flood to be under way") {
                 try await h.store.pool.query("SELECT count(*) FROM flow_starts WHERE tenant_id = $1", [.uuid(flood)])
                     .first?.int(0) ?? 0 > 100
             }
             let run = try await h.startRun(tenant: small, domain: "acme.com", definition: single)
-            try await h.waitFinished([run], timeout: .seconds(60))
+            try await h.waitFinished([run])
             for worker in workers { try await worker.stop() }
             // Between the small run's scheduling and its start, count the flood's starts.
             let events = try await Self.allEvents(h)
