@@ -33,7 +33,9 @@ struct Bench: AsyncParsableCommand {
             try await store.pool.query("CREATE TABLE bench_raw_events (LIKE events INCLUDING ALL)")
 
             let payload = try benchPayload(catalog: store.catalog)
-            print("payload: \(payload.json.count) bytes of JSON; synchronous_commit on; \(rounds) x \(seconds) s per side")
+            print(
+                "payload: \(payload.json.count) bytes of JSON; synchronous_commit on; \(rounds) x \(seconds) s per side"
+            )
             print("shape".padding(toLength: 30, withPad: " ", startingAt: 0), "tally ev/s", "  raw ev/s", " ratio")
             let shapes: [(writers: Int, batch: Int)] = [(1, 1), (4, 1), (16, 1), (64, 1), (1, 100), (4, 100)]
             let raw = RawInsert(payload: payload)
@@ -103,8 +105,10 @@ struct Bench: AsyncParsableCommand {
 func benchPayload(catalog: EventCatalog) throws -> EventData {
     let event = StepFinished(
         runID: UUID(), step: 2, attempt: 1, vendor: .findymail, outcome: .found,
-        email: "margaret.hamilton.\(String(repeating: "x", count: 80))@example-company-domain.com", validationStatus: "valid")
-    return try catalog.encode(event, metadata: EventMetadata(correlationID: UUID(), actor: "worker:bench", requestID: "req-bench-0001"))
+        email: "margaret.hamilton.\(String(repeating: "x", count: 80))@example-company-domain.com",
+        validationStatus: "valid")
+    return try catalog.encode(
+        event, metadata: EventMetadata(correlationID: UUID(), actor: "worker:bench", requestID: "req-bench-0001"))
 }
 
 /// The physical limit: the same rows, INSERTed as they are into a table identical to `events`, with the SQL
@@ -121,7 +125,9 @@ struct RawInsert: Sendable {
         self.metadata = (try? String(decoding: encoder.encode(payload.metadata), as: UTF8.self)) ?? "{}"
         var sql: [Int: String] = [:]
         for batch in [1, 100] {
-            let values = (0..<batch).map { index in "(" + (1...9).map { "$\(index * 9 + $0)" }.joined(separator: ",") + ")" }
+            let values = (0..<batch).map { index in
+                "(" + (1...9).map { "$\(index * 9 + $0)" }.joined(separator: ",") + ")"
+            }
             sql[batch] = """
                 INSERT INTO bench_raw_events (tenant_id, stream_id, stream_version, event_id, event_type, schema_version,
                                               codec, payload, metadata) VALUES \(values.joined(separator: ","))
@@ -136,7 +142,8 @@ struct RawInsert: Sendable {
         for index in 0..<batch {
             parameters += [
                 .uuid(nil), .string(stream), .int64(version + Int64(index)), .uuid(UUID()), .string(payload.type),
-                .int32(Int32(payload.schemaVersion)), .int16(PayloadCodec.json.tag), .bytes(payload.json), .text(metadata),
+                .int32(Int32(payload.schemaVersion)), .int16(PayloadCodec.json.tag), .bytes(payload.json),
+                .text(metadata),
             ]
         }
         try await store.pool.query(sql[batch]!, parameters)
@@ -165,7 +172,10 @@ extension Bench {
         @Option(help: "At most this many projections apply a page of the log at the same time (default: all).")
         var parallel: Int?
 
-        @Flag(help: "Rebuild the history an earlier run left in the database instead of generating one (to compare changes on one history).")
+        @Flag(
+            help:
+                "Rebuild the history an earlier run left in the database instead of generating one (to compare changes on one history)."
+        )
         var reuseHistory = false
 
         func run() async throws {
@@ -176,10 +186,14 @@ extension Bench {
             let existing = Int(try await store.pool.query("SELECT count(*) FROM events").first?.int64(0) ?? 0)
             var generated = existing
             if reuseHistory {
-                guard existing > 0 else { throw ValidationError("--reuse-history needs a database that holds a history") }
+                guard existing > 0 else {
+                    throw ValidationError("--reuse-history needs a database that holds a history")
+                }
                 print("history: \(existing) events, reused")
             } else {
-                guard existing == 0 else { throw ValidationError("bench rebuild needs an empty database; this one has \(existing) events") }
+                guard existing == 0 else {
+                    throw ValidationError("bench rebuild needs an empty database; this one has \(existing) events")
+                }
                 var history = SyntheticHistory(seed: 1)
                 var tenants = 0
                 let generateStart = ContinuousClock.now
@@ -191,17 +205,25 @@ extension Bench {
                 }
                 let generateSeconds = (ContinuousClock.now - generateStart) / .seconds(1)
                 try await store.pool.query("VACUUM ANALYZE events")
-                print(String(format: "history: %d events, %d tenants, appended in %.1f s (%.0f ev/s)", generated, tenants, generateSeconds, Double(generated) / generateSeconds))
+                print(
+                    String(
+                        format: "history: %d events, %d tenants, appended in %.1f s (%.0f ev/s)", generated, tenants,
+                        generateSeconds, Double(generated) / generateSeconds))
             }
 
             let bytes = ByteCounter()
             let readStart = ContinuousClock.now
             try await store.pool.withConnection { connection in
-                try await connection.copyOut("COPY (SELECT * FROM events ORDER BY tx_id, global_position) TO STDOUT (FORMAT binary)") { bytes.add($0.count) }
+                try await connection.copyOut(
+                    "COPY (SELECT * FROM events ORDER BY tx_id, global_position) TO STDOUT (FORMAT binary)"
+                ) { bytes.add($0.count) }
             }
             let readSeconds = (ContinuousClock.now - readStart) / .seconds(1)
             let rawRate = Double(generated) / readSeconds
-            print(String(format: "raw read (COPY of every event in feed order): %.1f s, %.0f ev/s, %.0f MB", readSeconds, rawRate, Double(bytes.total) / 1e6))
+            print(
+                String(
+                    format: "raw read (COPY of every event in feed order): %.1f s, %.0f ev/s, %.0f MB", readSeconds,
+                    rawRate, Double(bytes.total) / 1e6))
 
             let rebuildStart = ContinuousClock.now
             var applied: Int64 = 0
@@ -210,13 +232,18 @@ extension Bench {
             // One pass over the log for all of them: each projection's figure is when it was swapped in.
             for outcome in try await rebuilder.rebuild(projections, parallel: parallel ?? projections.count) {
                 applied += outcome.eventsApplied
-                print(String(format: "  %@: %lld events, swapped in after %.1f s", outcome.projection, outcome.eventsApplied, outcome.seconds))
+                print(
+                    String(
+                        format: "  %@: %lld events, swapped in after %.1f s", outcome.projection, outcome.eventsApplied,
+                        outcome.seconds))
             }
             let rebuildSeconds = (ContinuousClock.now - rebuildStart) / .seconds(1)
             let rate = Double(generated) / rebuildSeconds
             print(
                 "rebuild of all projections in one pass (\(parallel.map(String.init) ?? "all") applying at a time):",
-                String(format: "%.1f s, %.0f log events/s (%lld applications), %.3fx the raw read", rebuildSeconds, rate, applied, rate / rawRate))
+                String(
+                    format: "%.1f s, %.0f log events/s (%lld applications), %.3fx the raw read", rebuildSeconds, rate,
+                    applied, rate / rawRate))
         }
     }
 }

@@ -30,12 +30,16 @@ struct BillingCommand: AsyncParsableCommand {
     }
 
     static func period(_ text: String) throws -> BillingPeriod {
-        guard let period = BillingPeriod(text) else { throw ValidationError("--period must be YYYY-MM, such as 2026-10.") }
+        guard let period = BillingPeriod(text) else {
+            throw ValidationError("--period must be YYYY-MM, such as 2026-10.")
+        }
         return period
     }
 
     /// Loads a statement, turning the failures an operator can act on into exit status 1 with the reason.
-    static func statement(_ period: BillingPeriod, plans: Plans, database: DatabaseOptions) async throws -> BillingStatement {
+    static func statement(_ period: BillingPeriod, plans: Plans, database: DatabaseOptions) async throws
+        -> BillingStatement
+    {
         let store = try database.makeStore(applicationName: "tally-billing", maxConnections: 2)
         defer { store.close() }
         do {
@@ -74,7 +78,8 @@ struct BillingCommand: AsyncParsableCommand {
         func run() async throws {
             let period = try BillingCommand.period(period)
             guard let format = BillingExportFormat(rawValue: format) else {
-                throw ValidationError("--format must be one of \(BillingExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+                throw ValidationError(
+                    "--format must be one of \(BillingExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
             let plans = try planOptions.load()
             let statement = try await BillingCommand.statement(period, plans: plans, database: database)
@@ -84,7 +89,8 @@ struct BillingCommand: AsyncParsableCommand {
                 guard format != .stripeMeterEvents else {
                     throw ValidationError("\(period) has not ended; meter events are exported for ended periods only.")
                 }
-                FileHandle.standardError.write(Data("warning: \(period) has not ended; its figures will still change\n".utf8))
+                FileHandle.standardError.write(
+                    Data("warning: \(period) has not ended; its figures will still change\n".utf8))
             }
             let (text, skipped) = try statement.render(format)
             for line in skipped { FileHandle.standardError.write(Data("skipped: \(line)\n".utf8)) }
@@ -120,7 +126,9 @@ struct BillingCommand: AsyncParsableCommand {
         func run() async throws {
             let period = try BillingCommand.period(period)
             let format = format ?? (isatty(STDOUT_FILENO) == 1 ? "table" : "csv")
-            guard ["table", "csv", "json"].contains(format) else { throw ValidationError("--format must be table, csv or json.") }
+            guard ["table", "csv", "json"].contains(format) else {
+                throw ValidationError("--format must be table, csv or json.")
+            }
             let plans = try planOptions.load()
             let lines: [StripeInvoiceLine]
             do {
@@ -137,11 +145,16 @@ struct BillingCommand: AsyncParsableCommand {
             default:
                 printTable([Reconciliation.columns] + report.cells)
                 let mismatches = report.rows.filter { $0.status != .match }.count
-                print(mismatches == 0 ? "\(period): clean, \(report.rows.count) rows match" : "\(period): \(mismatches) of \(report.rows.count) rows differ")
+                print(
+                    mismatches == 0
+                        ? "\(period): clean, \(report.rows.count) rows match"
+                        : "\(period): \(mismatches) of \(report.rows.count) rows differ")
             }
             if report.linesOutsidePeriod > 0 {
                 FileHandle.standardError.write(
-                    Data("note: \(report.linesOutsidePeriod) Stripe lines start outside \(period) and were left out\n".utf8))
+                    Data(
+                        "note: \(report.linesOutsidePeriod) Stripe lines start outside \(period) and were left out\n"
+                            .utf8))
             }
             if !report.isClean { throw ExitCode(1) }
         }

@@ -15,7 +15,8 @@ struct DatabaseOptions: ParsableArguments {
 
     func makeStore(applicationName: String, maxConnections: Int = 16) throws -> EventStore {
         EventStore(
-            configuration: .init(databaseURL: try resolvedURL(), maxConnections: maxConnections, applicationName: applicationName))
+            configuration: .init(
+                databaseURL: try resolvedURL(), maxConnections: maxConnections, applicationName: applicationName))
     }
 }
 
@@ -23,4 +24,21 @@ struct DatabaseOptions: ParsableArguments {
 /// values, payloads or secrets.
 func reportError(_ error: any Error) {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+}
+
+/// Refuses to start on a database that was restored or rewound under its log (`EventStore.restoreProblems`),
+/// printing each problem with its repair. A database that cannot be reached yet is not refused: the service
+/// starts and reports it unready, as it does for any outage.
+func refuseRestoredDatabase(_ store: EventStore) async throws {
+    let problems: [String]
+    do {
+        problems = try await store.restoreProblems()
+    } catch let error as EventsError where error.code == .unavailable || error.code == .timeout {
+        return
+    }
+    guard !problems.isEmpty else { return }
+    for problem in problems {
+        FileHandle.standardError.write(Data("error: \(problem)\n".utf8))
+    }
+    throw ExitCode(1)
 }

@@ -4,8 +4,8 @@ import Foundation
 
 struct Log: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Read the event log, as JSON lines with decoded payloads.",
-        subcommands: [Tail.self, Show.self])
+        abstract: "Read the event log, as JSON lines with decoded payloads; export, verify and import archives of it.",
+        subcommands: [Tail.self, Show.self, Export.self, Verify.self, Import.self, Reanchor.self])
 
     struct Tail: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -266,7 +266,7 @@ extension ProjectionsCommand {
     }
 }
 
-/// Rebuild progress: a bar redrawn in place on a terminal, a plain line every second otherwise.
+/// Progress of a long command: a bar redrawn in place on a terminal, a plain line every second otherwise.
 final class ProgressReporter: @unchecked Sendable {
     private let interactive: Bool
     private let lock = NSLock()
@@ -277,22 +277,26 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     func report(_ progress: ProjectionRebuilder.Progress) {
+        let fraction = progress.eventsTotal > 0 ? Double(progress.eventsApplied) / Double(progress.eventsTotal) : 1
+        show(
+            fraction: fraction,
+            String(
+                format: "%@ %lld/%lld events, %.0f ev/s, ETA %.0f s", progress.projection, progress.eventsApplied,
+                progress.eventsTotal, progress.eventsPerSecond, progress.etaSeconds))
+    }
+
+    /// Draws the bar at `fraction` (0...1) with `text` beside it.
+    func show(fraction: Double, _ text: String) {
         lock.withLock {
             let now = ContinuousClock.now
             guard interactive || now - lastLine >= .seconds(1) else { return }
             lastLine = now
-            let fraction =
-                progress.eventsTotal > 0 ? min(1, Double(progress.eventsApplied) / Double(progress.eventsTotal)) : 1
-            let text = String(
-                format: "%@ %lld/%lld events, %.0f ev/s, ETA %.0f s", progress.projection, progress.eventsApplied,
-                progress.eventsTotal, progress.eventsPerSecond, progress.etaSeconds)
+            let filled = Int(min(1, max(0, fraction)) * 30)
             if interactive {
-                let bar =
-                    String(repeating: "#", count: Int(fraction * 30))
-                    + String(repeating: ".", count: 30 - Int(fraction * 30))
+                let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
                 FileHandle.standardError.write(Data("\r[\(bar)] \(text)\u{1B}[K".utf8))
             } else {
-                FileHandle.standardError.write(Data("\(text)\n".utf8))
+                FileHandle.standardError.write(Data("\(Int(min(1, max(0, fraction)) * 100))% \(text)\n".utf8))
             }
         }
     }

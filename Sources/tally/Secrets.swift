@@ -6,7 +6,7 @@ struct SecretsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secrets",
         abstract: "Manage the keys that seal vendor secrets.",
-        subcommands: [RotateMasterKey.self])
+        subcommands: [RotateMasterKey.self, TransferKey.self])
 
     struct RotateMasterKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -30,7 +30,8 @@ struct SecretsCommand: AsyncParsableCommand {
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             guard let current = try ServeSettings.checkMasterKey(environment) else {
-                throw ValidationError("The current master key is needed: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE.")
+                throw ValidationError(
+                    "The current master key is needed: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE.")
             }
             guard let data = FileManager.default.contents(atPath: newKeyFile) else {
                 throw ValidationError("--new-key-file: cannot read \(newKeyFile).")
@@ -51,6 +52,25 @@ struct SecretsCommand: AsyncParsableCommand {
                 reportError(error)
                 throw ExitCode(1)
             }
+        }
+    }
+
+    struct TransferKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "transfer-key",
+            abstract:
+                "Print this database's transfer key: what another database seals tenant keys to when a tenant moves here.",
+            discussion: """
+                The key is derived from the master key (TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE) and is public:
+                give it to the source's tally log export --seal-keys-to. Only this master key opens what is sealed
+                to it. Exit status: 0 printed; 64 no master key.
+                """)
+
+        func run() async throws {
+            guard let key = try ServeSettings.checkMasterKey(ProcessInfo.processInfo.environment) else {
+                throw ValidationError("The master key is needed: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE.")
+            }
+            print(key.transferKey.hex)
         }
     }
 }

@@ -59,6 +59,7 @@ struct Serve: AsyncParsableCommand {
         settings.masterKey = try ServeSettings.checkMasterKey(environment)
         let store = try database.makeStore(applicationName: "tally-serve", maxConnections: 32)
         defer { store.close() }
+        try await refuseRestoredDatabase(store)
 
         var services: [any Service] = []
         var background: [@Sendable () async -> Void] = []
@@ -75,7 +76,9 @@ struct Serve: AsyncParsableCommand {
         // (the runner stops between batches, the usage meter flushes).
         services.insert(Background(work: background), at: 0)
         let group = ServiceGroup(
-            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
     }
 }
@@ -95,7 +98,9 @@ struct Background: Service {
 
 /// The settings of `tally serve`, validated from the environment.
 enum ServeSettings {
-    static func resolve(environment: [String: String], listen: String?, development: Bool, logger: Logger) throws -> APISettings {
+    static func resolve(environment: [String: String], listen: String?, development: Bool, logger: Logger) throws
+        -> APISettings
+    {
         let listenText = listen ?? environment["TALLY_LISTEN"] ?? "127.0.0.1:8080"
         guard let (host, port) = APISettings.parseListen(listenText) else {
             throw ValidationError("TALLY_LISTEN / --listen must be host:port, got \(listenText)")
@@ -106,9 +111,11 @@ enum ServeSettings {
                 return value
             }
             guard development else {
-                throw ValidationError("\(name) is not set; refusing to start without it (use --development for throwaway values).")
+                throw ValidationError(
+                    "\(name) is not set; refusing to start without it (use --development for throwaway values).")
             }
-            logger.warning("generated a throwaway secret; it lasts until this process exits", metadata: ["secret": "\(name)"])
+            logger.warning(
+                "generated a throwaway secret; it lasts until this process exits", metadata: ["secret": "\(name)"])
             return Sodium.hex(Sodium.randomBytes(32))
         }
         let operatorToken = try secret("TALLY_OPERATOR_TOKEN")
@@ -125,7 +132,8 @@ enum ServeSettings {
         let stripeSecrets = (environment["TALLY_STRIPE_WEBHOOK_SECRETS"] ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard stripeSecrets.allSatisfy({ $0.hasPrefix("whsec_") && $0.utf8.count > 6 }) else {
-            throw ValidationError("TALLY_STRIPE_WEBHOOK_SECRETS must be comma-separated secrets that start with whsec_.")
+            throw ValidationError(
+                "TALLY_STRIPE_WEBHOOK_SECRETS must be comma-separated secrets that start with whsec_.")
         }
         if stripeSecrets.isEmpty {
             logger.notice("TALLY_STRIPE_WEBHOOK_SECRETS is not set: POST /webhooks/stripe refuses every delivery (503)")
@@ -137,7 +145,8 @@ enum ServeSettings {
                     ["http", "https"].contains(url.scheme ?? ""), url.host != nil
                 else {
                     throw ValidationError(
-                        "TALLY_VENDOR_BASE_URLS must be vendor=url pairs separated by commas (vendors: prospeo, findymail, zerobounce).")
+                        "TALLY_VENDOR_BASE_URLS must be vendor=url pairs separated by commas (vendors: prospeo, findymail, zerobounce)."
+                    )
                 }
             }
         }
@@ -151,7 +160,9 @@ enum ServeSettings {
     static func checkMasterKey(_ environment: [String: String]) throws -> MasterKey? {
         var value = environment["TALLY_MASTER_KEY"]
         if let path = environment["TALLY_MASTER_KEY_FILE"], !path.isEmpty {
-            guard value == nil else { throw ValidationError("Set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE, not both.") }
+            guard value == nil else {
+                throw ValidationError("Set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE, not both.")
+            }
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ValidationError("TALLY_MASTER_KEY_FILE: cannot read \(path).")
             }

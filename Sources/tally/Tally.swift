@@ -9,5 +9,8 @@ struct Tally: AsyncParsableCommand {
             Every state change is an event in one append-only PostgreSQL table; everything else is derived
             from it. The database comes from --database-url or DATABASE_URL.
             """,
-        subcommands: [Serve.self, Migrate.self, ProjectionsCommand.self, BillingCommand.self, Log.self, SecretsCommand.self, Work.self, Bench.self, FakeVendorsCommand.self])
+        subcommands: [
+            Serve.self, Migrate.self, ProjectionsCommand.self, BillingCommand.self, Log.self, SecretsCommand.self,
+            Work.self, Bench.self, FakeVendorsCommand.self,
+        ])
 }

@@ -58,27 +58,32 @@ struct Work: AsyncParsableCommand {
         logger.logLevel = .info
         let environment = ProcessInfo.processInfo.environment
         guard let masterKey = try ServeSettings.checkMasterKey(environment) else {
-            throw ValidationError("TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE must be set: workers open the tenants' vendor keys.")
+            throw ValidationError(
+                "TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE must be set: workers open the tenants' vendor keys.")
         }
         let endpoints = try Self.endpoints(environment: environment, vendorsURL: vendorsURL)
         let store = try database.makeStore(applicationName: "tally-work", maxConnections: 8)
         defer { store.close() }
+        try await refuseRestoredDatabase(store)
         let caller = VendorCaller(endpoints: endpoints, timeout: .milliseconds(Int64(callTimeoutSeconds * 1000)))
         let worker = Worker(
             store: store, masterKey: masterKey, caller: caller,
             configuration: WorkerConfiguration(
-                workerID: workerID ?? WorkerConfiguration.defaultWorkerID, slots: slots, lease: .milliseconds(Int64(leaseSeconds * 1000)),
+                workerID: workerID ?? WorkerConfiguration.defaultWorkerID, slots: slots,
+                lease: .milliseconds(Int64(leaseSeconds * 1000)),
                 backoff: .init(base: .milliseconds(retryBaseMs)), dispatch: dispatch),
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: Background(work: [{ await worker.run() }]))], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [.init(service: Background(work: [{ await worker.run() }]))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         try await caller.shutdown()
         let stats = worker.stats
         logger.info(
-            "worker done", metadata: ["claimed": "\(stats.claimed)", "committed": "\(stats.committed)", "fenced": "\(stats.fenced)"])
+            "worker done",
+            metadata: ["claimed": "\(stats.claimed)", "committed": "\(stats.committed)", "fenced": "\(stats.fenced)"])
     }
 
     /// The vendors' base URLs: production, then TALLY_VENDOR_BASE_URLS, then --vendors-url.
@@ -94,7 +99,9 @@ struct Work: AsyncParsableCommand {
             for pair in pairs.split(separator: ",") {
                 let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard parts.count == 2, let vendor = Vendor(rawValue: parts[0]) else {
-                    throw ValidationError("TALLY_VENDOR_BASE_URLS must be vendor=url pairs separated by commas (vendors: prospeo, findymail, zerobounce).")
+                    throw ValidationError(
+                        "TALLY_VENDOR_BASE_URLS must be vendor=url pairs separated by commas (vendors: prospeo, findymail, zerobounce)."
+                    )
                 }
                 let url = try checked(parts[1], "TALLY_VENDOR_BASE_URLS")
                 switch vendor {

@@ -30,6 +30,9 @@ public struct EventCatalog: Sendable {
     /// Every registered type name, sorted.
     public var eventTypes: [String] { entries.keys.sorted() }
 
+    /// Every registered type with the schema version this build writes.
+    public var schemaVersions: [String: Int] { entries.mapValues(\.schemaVersion) }
+
     /// Whether `type` is registered.
     public func contains(_ type: String) -> Bool { entries[type] != nil }
 

@@ -9,16 +9,7 @@ public struct MasterKey: Sendable, CustomStringConvertible {
 
     /// Parses 64 hex digits (either case); throws `invalidArgument` without echoing the value.
     public init(hex: String) throws {
-        let digits = Array(hex.utf8)
-        guard digits.count == 2 * Sodium.aeadKeyBytes else { throw Self.malformed }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(Sodium.aeadKeyBytes)
-        var index = 0
-        while index < digits.count {
-            guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else { throw Self.malformed }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
+        guard let bytes = Sodium.bytes(hex: hex), bytes.count == Sodium.aeadKeyBytes else { throw Self.malformed }
         self.init(bytes: bytes)
     }
 
@@ -36,14 +27,7 @@ public struct MasterKey: Sendable, CustomStringConvertible {
 
     public var description: String { "MasterKey(id: \(id))" }
 
-    private static let malformed = EventsError(.invalidArgument, "a master key is 64 hex digits (32 bytes); its value is not shown")
+    private static let malformed = EventsError(
+        .invalidArgument, "a master key is 64 hex digits (32 bytes); its value is not shown")
 
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case 0x30...0x39: digit - 0x30
-        case 0x61...0x66: digit - 0x61 + 10
-        case 0x41...0x46: digit - 0x41 + 10
-        default: nil
-        }
-    }
 }

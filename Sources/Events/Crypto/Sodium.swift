@@ -18,6 +18,87 @@ package enum Sodium {
         return digest
     }
 
+    /// SHA-256 over bytes given piece by piece.
+    package struct SHA256Stream {
+        private var state = crypto_hash_sha256_state()
+
+        package init() {
+            ensureInitialized()
+            _ = crypto_hash_sha256_init(&state)
+        }
+
+        package mutating func update(_ bytes: [UInt8]) {
+            guard !bytes.isEmpty else { return }
+            _ = bytes.withUnsafeBufferPointer { crypto_hash_sha256_update(&state, $0.baseAddress!, UInt64($0.count)) }
+        }
+
+        /// The digest of everything given so far (the stream can go on).
+        package func digest() -> [UInt8] {
+            var copy = state
+            var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_bytes()))
+            _ = digest.withUnsafeMutableBufferPointer { crypto_hash_sha256_final(&copy, $0.baseAddress!) }
+            return digest
+        }
+    }
+
+    /// Length of an X25519 public or secret key.
+    package static let boxKeyBytes = 32
+
+    /// The X25519 key pair `seed` (32 bytes) determines.
+    package static func boxKeyPair(seed: [UInt8]) -> (publicKey: [UInt8], secretKey: [UInt8]) {
+        ensureInitialized()
+        precondition(seed.count == Int(crypto_box_SEEDBYTES), "a key-pair seed is 32 bytes")
+        var publicKey = [UInt8](repeating: 0, count: Int(crypto_box_PUBLICKEYBYTES))
+        var secretKey = [UInt8](repeating: 0, count: Int(crypto_box_SECRETKEYBYTES))
+        _ = publicKey.withUnsafeMutableBufferPointer { pk in
+            secretKey.withUnsafeMutableBufferPointer { sk in
+                seed.withUnsafeBufferPointer {
+                    crypto_box_seed_keypair(pk.baseAddress!, sk.baseAddress!, $0.baseAddress!)
+                }
+            }
+        }
+        return (publicKey, secretKey)
+    }
+
+    /// A sealed box: `message` encrypted to `publicKey` under a fresh ephemeral key, so that only the
+    /// holder of the secret key opens it and the sender keeps no way to.
+    package static func sealBox(_ message: [UInt8], to publicKey: [UInt8]) -> [UInt8] {
+        ensureInitialized()
+        precondition(publicKey.count == Int(crypto_box_PUBLICKEYBYTES), "an X25519 public key is 32 bytes")
+        var out = [UInt8](repeating: 0, count: message.count + Int(crypto_box_sealbytes()))
+        let bytes = message.isEmpty ? [0] : message
+        _ = out.withUnsafeMutableBufferPointer { out in
+            bytes.withUnsafeBufferPointer { m in
+                publicKey.withUnsafeBufferPointer {
+                    crypto_box_seal(out.baseAddress!, m.baseAddress!, UInt64(message.count), $0.baseAddress!)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Opens a sealed box; nil when it was not sealed to this key pair or a byte is wrong.
+    package static func openBox(_ sealed: [UInt8], publicKey: [UInt8], secretKey: [UInt8]) -> [UInt8]? {
+        ensureInitialized()
+        let overhead = Int(crypto_box_sealbytes())
+        guard sealed.count >= overhead, publicKey.count == Int(crypto_box_PUBLICKEYBYTES),
+            secretKey.count == Int(crypto_box_SECRETKEYBYTES)
+        else { return nil }
+        var out = [UInt8](repeating: 0, count: max(1, sealed.count - overhead))
+        let opened = out.withUnsafeMutableBufferPointer { out in
+            sealed.withUnsafeBufferPointer { c in
+                publicKey.withUnsafeBufferPointer { pk in
+                    secretKey.withUnsafeBufferPointer { sk in
+                        crypto_box_seal_open(
+                            out.baseAddress!, c.baseAddress!, UInt64(c.count), pk.baseAddress!, sk.baseAddress!)
+                    }
+                }
+            }
+        }
+        guard opened == 0 else { return nil }
+        return Array(out.prefix(sealed.count - overhead))
+    }
+
     /// `count` bytes from the operating system's CSPRNG.
     package static func randomBytes(_ count: Int) -> [UInt8] {
         ensureInitialized()
@@ -131,6 +212,29 @@ package enum Sodium {
     /// Overwrites the array's storage with zeros (its length stays).
     package static func memzero(_ bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { memzero($0) }
+    }
+
+    /// The bytes of hexadecimal text (either case); nil when it is not an even number of hex digits.
+    package static func bytes(hex: String) -> [UInt8]? {
+        func nibble(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case 0x30...0x39: digit - 0x30
+            case 0x61...0x66: digit - 0x61 + 10
+            case 0x41...0x46: digit - 0x41 + 10
+            default: nil
+            }
+        }
+        let digits = Array(hex.utf8)
+        guard digits.count.isMultiple(of: 2) else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
     }
 
     /// Lower-case hexadecimal.

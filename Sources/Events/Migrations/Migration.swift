@@ -16,6 +16,6 @@ public struct Migration: Sendable, Hashable {
 
     /// Every migration of this build, in order.
     public static let all: [Migration] = [
-        eventLog, projections, idempotency, stripeEvents, tenantKeys, workers, feedOrder, tenantIsolation,
+        eventLog, projections, idempotency, stripeEvents, tenantKeys, workers, feedOrder, tenantIsolation, logIdentity,
     ]
 }

@@ -135,8 +135,7 @@ package struct PostgresRow: Sendable {
     package func uuid(_ column: Int) throws -> UUID {
         let (oid, bytes) = try required(column, "a uuid")
         guard oid == PostgresType.uuid, bytes.count == 16 else { throw mismatch(column, "a uuid") }
-        let b = Array(bytes)
-        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        return PostgresType.uuid(Array(bytes))
     }
 
     package func optionalUUID(_ column: Int) throws -> UUID? {

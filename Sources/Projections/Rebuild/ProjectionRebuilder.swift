@@ -346,7 +346,13 @@ public struct ProjectionRebuilder: Sendable {
             while true {
                 let page = try await store.readFeed(
                     after: state.position, limit: batchSize, filter: projection.feedFilter)
-                if page.events.isEmpty { break }
+                if page.events.isEmpty {
+                    // Everything below the horizon was scanned: the checkpoint goes there, not to the last event
+                    // this projection reads (a reader checking that it is caught up with the head, as the billing
+                    // export does, would wait for a runner to move it).
+                    state.position = max(state.position, page.next)
+                    break
+                }
                 try await applyToRebuild(page.events, projection, state: &state, on: connection)
             }
             let liveTables = try await connection.query(
