@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both install missing Debian packages and
 # start their own PostgreSQL when needed.
-.PHONY: run test stress-test build deps bench-append bench-rebuild bench-workers bench-api format lint clean
+.PHONY: run test stress-test build deps bench-append bench-rebuild bench-workers bench-archive bench-api format lint clean
 
 run: deps
 	scripts/run.sh
@@ -25,6 +25,9 @@ bench-rebuild: deps
 
 bench-workers: deps
 	scripts/bench.sh workers
+
+bench-archive: deps
+	scripts/bench.sh archive
 
 bench-api:
 	@WITH_WRK=1 scripts/deps.sh

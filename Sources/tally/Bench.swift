@@ -6,7 +6,7 @@ import Projections
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure this machine: Tally against the physical limit of the same database.",
-        subcommands: [Append.self, Rebuild.self, WorkersBench.self])
+        subcommands: [Append.self, Rebuild.self, WorkersBench.self, Archive.self])
 
     struct Append: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -183,33 +183,7 @@ extension Bench {
             try await Migrator(databaseURL: url).migrate()
             let store = try database.makeStore(applicationName: "tally-bench", maxConnections: 8)
             defer { store.close() }
-            let existing = Int(try await store.pool.query("SELECT count(*) FROM events").first?.int64(0) ?? 0)
-            var generated = existing
-            if reuseHistory {
-                guard existing > 0 else {
-                    throw ValidationError("--reuse-history needs a database that holds a history")
-                }
-                print("history: \(existing) events, reused")
-            } else {
-                guard existing == 0 else {
-                    throw ValidationError("bench rebuild needs an empty database; this one has \(existing) events")
-                }
-                var history = SyntheticHistory(seed: 1)
-                var tenants = 0
-                let generateStart = ContinuousClock.now
-                while generated < events {
-                    let appends = try history.tenant(runs: 40, erased: tenants % 100 == 99)
-                    generated += appends.reduce(0) { $0 + $1.events.count }
-                    tenants += 1
-                    try await store.append(appends)
-                }
-                let generateSeconds = (ContinuousClock.now - generateStart) / .seconds(1)
-                try await store.pool.query("VACUUM ANALYZE events")
-                print(
-                    String(
-                        format: "history: %d events, %d tenants, appended in %.1f s (%.0f ev/s)", generated, tenants,
-                        generateSeconds, Double(generated) / generateSeconds))
-            }
+            let generated = try await generateHistory(store: store, events: events, reuse: reuseHistory)
 
             let bytes = ByteCounter()
             let readStart = ContinuousClock.now

@@ -259,6 +259,12 @@ enum TenantEraser {
             )
         }
         let stream = StreamName.tenant(tenant)
+        if try await source.read(stream: stream, from: 1, limit: 100_000).contains(where: {
+            $0.type == TenantErased.eventType
+        }) {
+            print("tenant \(tenant.lowercased) is erased at the source already")
+            return
+        }
         let version = archived[stream.rawValue] ?? 0
         guard version > 0 else {
             throw EventsError(.invalidArgument, "the archive holds no tenant stream for \(tenant.lowercased)")

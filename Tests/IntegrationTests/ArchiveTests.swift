@@ -151,12 +151,24 @@ struct ArchiveTests {
                 try await target.append(
                     [try Fixtures.tenantCreated(clashing, name: "Target")], to: .tenant(clashing), tenantID: clashing,
                     expected: .noStream)
+                // And holds the id of the source's run event in a stream of its own.
+                let run = try #require(
+                    try await source.pool.query("SELECT stream_id, event_id FROM events WHERE stream_id LIKE 'run-%'")
+                        .first)
+                let runStream = try run.string(0)
+                let elsewhere = UUID()
+                try await target.append(
+                    [try Fixtures.tenantCreated(elsewhere).withID(try run.uuid(1))], to: .tenant(elsewhere),
+                    tenantID: elsewhere,
+                    expected: .noStream)
                 let before = try await target.read(stream: .tenant(clashing))
                 let result = try await CLI.run(["log", "import", file, "--database-url", targetURL])
                 #expect(result.status == 1)
                 #expect(result.stderr.contains("refused stream tenant-\(clashing.lowercased)"), "\(result.stderr)")
+                #expect(result.stderr.contains("refused stream \(runStream): event"), "\(result.stderr)")
                 #expect(result.stderr.contains("nothing of it was written"))
-                #expect(result.stdout.contains("imported 2 events"), "\(result.stdout)")
+                #expect(result.stdout.contains("imported 1 events"), "\(result.stdout)")
+                #expect(try await target.version(of: StreamName(runStream)) == 0)
                 let after = try await target.read(stream: .tenant(clashing))
                 #expect(after.map(\.id) == before.map(\.id), "nothing of the refused stream was written")
                 #expect(try await target.read(stream: .tenant(kept)).count == 1)
@@ -403,5 +415,13 @@ struct RestoreTests {
             #expect(try await CLI.run(["projections", "rebuild", "tenants", "--database-url", url]).status == 0)
             #expect(try await store.restoreProblems() == [])
         }
+    }
+}
+
+extension EventData {
+    fileprivate func withID(_ id: UUID) -> EventData {
+        var copy = self
+        copy.id = id
+        return copy
     }
 }

@@ -28,7 +28,14 @@ final class ArchiveWriter {
         try record(.tenantKey, Array(try LogArchive.encoder.encode(key)))
     }
 
-    func event(_ event: ArchivedEvent) throws { try record(.event, event.bytes) }
+    /// Writes a page of events with one hash update and one frame write.
+    func events(_ events: [ArchivedEvent]) throws {
+        page.removeAll(keepingCapacity: true)
+        for event in events { event.appendRecord(to: &page) }
+        try writeHashed(page)
+    }
+
+    private var page: [UInt8] = []
 
     /// Writes the trailer with the content's hash, ends the frame and flushes the file.
     func finish(_ trailer: (_ sha256: String) -> ArchiveTrailer) throws -> ArchiveTrailer {

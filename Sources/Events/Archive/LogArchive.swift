@@ -122,34 +122,43 @@ public struct ArchivedEvent: Sendable, Hashable {
         self.payload = payload
     }
 
-    var bytes: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(96 + stream.utf8.count + type.utf8.count + metadataJSON.count + payload.count)
-        out += PostgresType.uuidBytes(id)
+    /// Appends the event's record (kind, length, body) to `out`, with no intermediate arrays: this is the
+    /// export's inner loop.
+    func appendRecord(to out: inout [UInt8]) {
+        func integer<T: FixedWidthInteger>(_ value: T) {
+            withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+        }
+        func uuid(_ value: UUID) {
+            withUnsafeBytes(of: value.uuid) { out.append(contentsOf: $0) }
+        }
+        func text(_ value: String) {
+            integer(UInt32(value.utf8.count))
+            out.append(contentsOf: value.utf8)
+        }
+        out.append(LogArchive.Kind.event.rawValue)
+        let lengthAt = out.count
+        integer(UInt32(0))
+        uuid(id)
         if let tenantID {
             out.append(1)
-            out += PostgresType.uuidBytes(tenantID)
+            uuid(tenantID)
         } else {
             out.append(0)
         }
-        Self.appendText(stream, to: &out)
-        out += BigEndian.bytes(streamVersion)
-        Self.appendText(type, to: &out)
-        out += BigEndian.bytes(schemaVersion)
-        out += BigEndian.bytes(codec)
-        out += BigEndian.bytes(recordedAtMicroseconds)
-        out += BigEndian.bytes(sourcePosition.transactionID)
-        out += BigEndian.bytes(sourcePosition.globalPosition)
-        out += BigEndian.bytes(UInt32(metadataJSON.count))
-        out += metadataJSON
-        out += BigEndian.bytes(UInt32(payload.count))
-        out += payload
-        return out
-    }
-
-    private static func appendText(_ text: String, to out: inout [UInt8]) {
-        out += BigEndian.bytes(UInt32(text.utf8.count))
-        out += Array(text.utf8)
+        text(stream)
+        integer(streamVersion)
+        text(type)
+        integer(schemaVersion)
+        integer(codec)
+        integer(recordedAtMicroseconds)
+        integer(sourcePosition.transactionID)
+        integer(sourcePosition.globalPosition)
+        integer(UInt32(metadataJSON.count))
+        out.append(contentsOf: metadataJSON)
+        integer(UInt32(payload.count))
+        out.append(contentsOf: payload)
+        let length = UInt32(out.count - lengthAt - 4)
+        for index in 0..<4 { out[lengthAt + index] = UInt8(truncatingIfNeeded: length >> (24 - 8 * index)) }
     }
 
     init(decoding body: [UInt8]) throws {

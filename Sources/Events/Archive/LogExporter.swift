@@ -68,13 +68,20 @@ public struct LogExporter: Sendable {
         var events: Int64 = 0
         var streams = Set<String>()
         var first: FeedPosition?
-        while position < end {
-            let page = try await readPage(after: position, upTo: end, tenant: options.tenant)
+        // The next page is read while this one is written.
+        let tenant = options.tenant
+        func read(after position: FeedPosition) -> Task<[ArchivedEvent], any Error>? {
+            guard position < end else { return nil }
+            return Task { try await readPage(after: position, upTo: end, tenant: tenant) }
+        }
+        var pending = read(after: position)
+        defer { pending?.cancel() }
+        while let current = pending {
+            let page = try await current.value
             guard let last = page.last else { break }
-            for event in page {
-                try writer.event(event)
-                streams.insert(event.stream)
-            }
+            pending = read(after: last.sourcePosition)
+            try writer.events(page)
+            for event in page { streams.insert(event.stream) }
             if first == nil { first = page.first?.sourcePosition }
             events += Int64(page.count)
             position = last.sourcePosition
@@ -111,7 +118,7 @@ public struct LogExporter: Sendable {
     {
         var sql = """
             SELECT event_id, tenant_id, stream_id, stream_version, event_type, schema_version, codec,
-                   (extract(epoch FROM recorded_at) * 1000000)::int8, tx_id, global_position, metadata::text, payload
+                   recorded_at, tx_id, global_position, metadata, payload
             FROM events
             WHERE (tx_id, global_position) > ($1::text::xid8, $2) AND (tx_id, global_position) <= ($3::text::xid8, $4)
             """
@@ -130,9 +137,9 @@ public struct LogExporter: Sendable {
                 streamVersion: try row.int64(3),
                 type: try row.string(4), schemaVersion: Int32(clamping: try row.int64(5)),
                 codec: Int16(clamping: try row.int64(6)),
-                recordedAtMicroseconds: try row.int64(7),
+                recordedAtMicroseconds: try row.unixMicroseconds(7),
                 sourcePosition: FeedPosition(transactionID: try row.uint64(8), globalPosition: try row.int64(9)),
-                metadataJSON: Array(try row.string(10).utf8), payload: try row.bytes(11))
+                metadataJSON: try row.jsonBytes(10), payload: try row.bytes(11))
         }
     }
 

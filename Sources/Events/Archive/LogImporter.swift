@@ -36,7 +36,7 @@ public struct LogImporter: Sendable {
 
     let store: EventStore
     let masterKey: MasterKey?
-    public var batchSize = 2000
+    public var batchSize = 5000
 
     /// `masterKey` opens keys sealed to this database's transfer key, and wraps them; not needed otherwise.
     public init(store: EventStore, masterKey: MasterKey?) {
@@ -83,14 +83,24 @@ public struct LogImporter: Sendable {
 
     private func importBatch(_ batch: [ArchivedEvent], into report: inout Report) async throws {
         let refusedBefore = report.refused
-        let outcome = try await store.retryingSerializationFailures {
-            try await store.asOperator { connection in
-                var decided = Report()
-                decided.refused = refusedBefore
-                let write = try await decide(batch, into: &decided, on: connection)
-                try await insert(write, on: connection)
-                return decided
+        func attempt(everyID: Bool) async throws -> Report {
+            try await store.retryingSerializationFailures {
+                try await store.asOperator { connection in
+                    var decided = Report()
+                    decided.refused = refusedBefore
+                    let write = try await decide(batch, everyID: everyID, into: &decided, on: connection)
+                    try await insert(write, on: connection)
+                    return decided
+                }
             }
+        }
+        let outcome: Report
+        do {
+            // Ids are looked up only for events of streams that exist here; an id elsewhere in this log trips
+            // the unique constraint, and the batch is decided again looking up every id.
+            outcome = try await attempt(everyID: false)
+        } catch let error as EventsError where error.sqlState == "23505" {
+            outcome = try await attempt(everyID: true)
         }
         report.imported += outcome.imported
         report.alreadyPresent += outcome.alreadyPresent
@@ -104,9 +114,9 @@ public struct LogImporter: Sendable {
         var streams: [(name: String, tenant: UUID?, from: Int64, to: Int64)] = []
     }
 
-    private func decide(_ batch: [ArchivedEvent], into report: inout Report, on connection: PostgresConnection)
-        async throws -> Write
-    {
+    private func decide(
+        _ batch: [ArchivedEvent], everyID: Bool, into report: inout Report, on connection: PostgresConnection
+    ) async throws -> Write {
         let names = Array(Set(batch.map(\.stream)))
         var here: [String: (version: Int64, tenant: UUID?)] = [:]
         for row in try await connection.query(
@@ -116,11 +126,14 @@ public struct LogImporter: Sendable {
             here[try row.string(0)] = (try row.int64(1), try row.optionalUUID(2))
         }
         var known: [UUID: (stream: String, version: Int64)] = [:]
-        for row in try await connection.query(
-            "SELECT event_id, stream_id, stream_version FROM events WHERE event_id = ANY($1)",
-            [.uuidArray(batch.map(\.id))])
-        {
-            known[try row.uuid(0)] = (try row.string(1), try row.int64(2))
+        let lookedUp = everyID ? batch.map(\.id) : batch.filter { here[$0.stream] != nil }.map(\.id)
+        if !lookedUp.isEmpty {
+            for row in try await connection.query(
+                "SELECT event_id, stream_id, stream_version FROM events WHERE event_id = ANY($1)",
+                [.uuidArray(lookedUp)])
+            {
+                known[try row.uuid(0)] = (try row.string(1), try row.int64(2))
+            }
         }
         var write = Write()
         var current: [String: Int64] = [:]
@@ -258,8 +271,9 @@ public struct LogImporter: Sendable {
                 )
                 return
             }
+            // Only `plain` holds the key from here (wiped on return); `opened` is not used again.
             plain = opened
-            wrapped = SecretVault.wrap(opened, tenant: key.tenantID, version: key.keyVersion, masterKey: masterKey)
+            wrapped = SecretVault.wrap(plain!, tenant: key.tenantID, version: key.keyVersion, masterKey: masterKey)
             masterKeyID = masterKey.id
         }
         let destroyed = key.form == .destroyed

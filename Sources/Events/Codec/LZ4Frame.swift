@@ -8,18 +8,24 @@ final class LZ4FrameWriter {
     private var context: OpaquePointer?
     private var preferences = LZ4F_preferences_t()
     private let file: FileHandle
+    private let path: String
+    private let partialPath: String
     private var input: [UInt8] = []
     private var output: [UInt8]
     private static let chunk = 1 << 20
     /// Compressed bytes written so far.
     private(set) var bytesWritten: Int64 = 0
 
-    /// Creates `path` (replacing a file there) and writes the frame header.
+    /// Writes the frame header into `path`.partial (readable by the owner only); `finish()` renames it to
+    /// `path`, replacing a file there, so a failed or interrupted write never leaves a file that looks whole.
     init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil),
-            let file = FileHandle(forWritingAtPath: path)
+        self.path = path
+        partialPath = path + ".partial"
+        guard
+            FileManager.default.createFile(atPath: partialPath, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let file = FileHandle(forWritingAtPath: partialPath)
         else {
-            throw EventsError(.invalidArgument, "cannot create \(path)")
+            throw EventsError(.invalidArgument, "cannot create \(partialPath)")
         }
         self.file = file
         preferences.frameInfo.blockSizeID = LZ4F_max256KB
@@ -37,7 +43,13 @@ final class LZ4FrameWriter {
         input.reserveCapacity(Self.chunk)
     }
 
-    deinit { LZ4F_freeCompressionContext(context) }
+    deinit {
+        LZ4F_freeCompressionContext(context)
+        if !finished {
+            try? file.close()
+            try? FileManager.default.removeItem(atPath: partialPath)
+        }
+    }
 
     func write(_ bytes: [UInt8]) throws {
         var offset = 0
@@ -57,7 +69,13 @@ final class LZ4FrameWriter {
         try emit(Int(end))
         try file.synchronize()
         try file.close()
+        guard rename(partialPath, path) == 0 else {
+            throw EventsError(.invalidArgument, "cannot rename \(partialPath) to \(path)")
+        }
+        finished = true
     }
+
+    private var finished = false
 
     private func compressInput() throws {
         guard !input.isEmpty else { return }

@@ -150,6 +150,15 @@ package struct PostgresRow: Sendable {
         return PostgresType.date(microseconds: micros)
     }
 
+    /// A timestamp exactly: microseconds since 1970-01-01 UTC (no trip through a Double).
+    package func unixMicroseconds(_ column: Int) throws -> Int64 {
+        let (oid, bytes) = try required(column, "a timestamp")
+        guard oid == PostgresType.timestamptz || oid == PostgresType.timestamp,
+            let micros = BigEndian.read(Int64.self, bytes)
+        else { throw mismatch(column, "a timestamp") }
+        return micros + PostgresType.epochOffsetSeconds * 1_000_000
+    }
+
     package func optionalDate(_ column: Int) throws -> Date? {
         try isNull(column) ? nil : date(column)
     }
