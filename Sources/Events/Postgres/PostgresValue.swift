@@ -203,7 +203,9 @@ package enum PostgresType {
 
     /// The UUID of 16 bytes in network order (the caller checks the count).
     package static func uuid(_ b: [UInt8]) -> UUID {
-        UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        UUID(
+            uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
+        )
     }
 }
 

@@ -1,13 +1,15 @@
-@testable import API
-@testable import Events
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-@testable import Projections
+import Synchronization
 import Testing
 
+@testable import API
+@testable import Events
+@testable import Projections
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("API: errors, request ids, metrics, secrets, live events", .timeLimit(.minutes(5)))
@@ -30,10 +32,12 @@ struct OperationsAPITests {
         try await APIHarness.with { harness, client in
             let (tenant, key, _) = try await client.tenantWithKey("acme")
             let given = try await client.call(
-                .post, "/v1/workflows", token: key, json: #"{"name":"w","finders":["prospeo"]}"#, headers: [.requestID: "req-42"])
+                .post, "/v1/workflows", token: key, json: #"{"name":"w","finders":["prospeo"]}"#,
+                headers: [.requestID: "req-42"])
             #expect(given.headers[.requestID] == "req-42")
             let workflow = try #require(given.string("id"))
-            let metadata = try await harness.store.read(stream: .workflow(UUID(uuidString: workflow)!)).first?.metadata()
+            let metadata = try await harness.store.read(stream: .workflow(UUID(uuidString: workflow)!)).first?
+                .metadata()
             #expect(metadata?.requestID == "req-42")
             #expect(metadata?.actor?.hasPrefix("key:") == true)
 
@@ -49,13 +53,17 @@ struct OperationsAPITests {
         }
     }
 
-    @Test("/metrics exposes request counts and latency per route, key-cache hits, rate-limit rejections and projection lag")
+    @Test(
+        "/metrics exposes request counts and latency per route, key-cache hits, rate-limit rejections and projection lag"
+    )
     func metrics() async throws {
         try await APIHarness.with { harness, client in
             let (_, key, _) = try await client.tenantWithKey("acme")
             for _ in 0..<3 { try await client.call(.get, "/v1/tenant", token: key) }
             let text = try await client.call(.get, "/metrics").text
-            #expect(text.contains(#"tally_http_requests_total{route="/v1/tenant",method="GET",status="200"} 3"#), "\(text.prefix(2000))")
+            #expect(
+                text.contains(#"tally_http_requests_total{route="/v1/tenant",method="GET",status="200"} 3"#),
+                "\(text.prefix(2000))")
             #expect(text.contains("tally_http_request_duration_seconds_bucket"))
             #expect(text.contains("tally_key_cache_hits_total"))
             #expect(text.contains(#"tally_projection_lag_events{projection="tenants"}"#))
@@ -63,7 +71,9 @@ struct OperationsAPITests {
         }
     }
 
-    @Test("plaintext keys appear only in the issuing response: never in the log, any table, idempotency records or log lines")
+    @Test(
+        "plaintext keys appear only in the issuing response: never in the log, any table, idempotency records or log lines"
+    )
     func secretsStayOut() async throws {
         try await APIHarness.with { harness, client in
             let (tenant, key, keyID) = try await client.tenantWithKey("acme")
@@ -74,7 +84,9 @@ struct OperationsAPITests {
             let repeated = try await client.call(
                 .post, "/v1/admin/tenants/\(tenant)/keys/\(keyID)/rotate", token: APIHarness.operatorToken, json: "{}",
                 headers: [.idempotencyKey: #""rotate-1""#])
-            #expect(repeated.status == .conflict && !repeated.text.contains(newKey), "the replay does not reveal the key again")
+            #expect(
+                repeated.status == .conflict && !repeated.text.contains(newKey),
+                "the replay does not reveal the key again")
             for secret in [key, newKey] {
                 try await client.call(.get, "/v1/tenant", token: secret)
                 try await client.call(.get, "/v1/tenant", token: secret + "x")
@@ -84,7 +96,8 @@ struct OperationsAPITests {
             // Every text and byte column of every table, the log included.
             let dump = try await harness.services.database.asOperator(readOnly: true) { connection in
                 let tables = try await connection.query(
-                    "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname IN ('public', 'tally_rebuild')")
+                    "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname IN ('public', 'tally_rebuild')"
+                )
                 var text = ""
                 for table in tables {
                     let rows = try await connection.query("SELECT t::text FROM \(try table.string(0)) t")
@@ -105,13 +118,19 @@ struct OperationsAPITests {
         }
     }
 
-    @Test("Server-Sent Events over a real socket: a run's history then live events; Last-Event-ID resumes after the last one seen")
+    @Test(
+        "Server-Sent Events over a real socket: a run's history then live events; Last-Event-ID resumes after the last one seen"
+    )
     func serverSentEvents() async throws {
         try await TestDatabase.withStore(pollInterval: .milliseconds(100)) { store, _ in
             var settings = APIHarness.settings()
             settings.port = 0
             let services = await APIServices.start(settings: settings, store: store, logger: APIHarness.logger)
-            let runner = Task { await ProjectionRunner(store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast).run() }
+            let runner = Task {
+                await ProjectionRunner(
+                    store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast
+                ).run()
+            }
             let background = Task { await services.run() }
             defer {
                 runner.cancel()
@@ -123,32 +142,47 @@ struct OperationsAPITests {
                 let workflow = try await client.workflow(key)
                 let run = try #require(
                     try await client.call(
-                        .post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/a"}}"#
+                        .post, "/v1/runs", token: key,
+                        json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/a"}}"#
                     )["runs"]?[0]?["id"]?.stringValue)
 
-                let reader = Task { try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: key, count: 3) }
-                try await Task.sleep(for: .milliseconds(300))
+                let runOpen = SSE.Opened()
+                let reader = Task {
+                    try await SSE.read(
+                        port: port, path: "/v1/runs/\(run)/events", token: key, count: 3, opened: runOpen)
+                }
+                try await Eventually.wait("the run's stream to open") { runOpen.isOpen }
                 #expect(try await client.call(.post, "/v1/runs/\(run)/cancel", token: key).status == .ok)
                 let frames = try await reader.value
                 #expect(frames.map(\.event) == ["RunStarted", "StepScheduled", "RunCancelled"])
                 #expect(frames[0].data.contains(#""stream":"run-\#(run)""#))
 
-                let resumed = try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: key, lastEventID: frames[1].id, count: 1)
-                #expect(resumed.map(\.event) == ["RunCancelled"] && resumed[0].id == frames[2].id, "\(frames) \(resumed)")
+                let resumed = try await SSE.read(
+                    port: port, path: "/v1/runs/\(run)/events", token: key, lastEventID: frames[1].id, count: 1)
+                #expect(
+                    resumed.map(\.event) == ["RunCancelled"] && resumed[0].id == frames[2].id, "\(frames) \(resumed)")
 
                 let (_, other, _) = try await client.tenantWithKey("other")
                 let denied = try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: other, count: 1)
                 #expect(denied.isEmpty, "another tenant's run streams nothing (404)")
 
                 // The tenant's stream starts now and carries only its own runs.
-                let tenantStream = Task { try await SSE.read(port: port, path: "/v1/events", token: key, count: 2) }
-                try await Task.sleep(for: .milliseconds(300))
+                let tenantOpen = SSE.Opened()
+                let tenantStream = Task {
+                    try await SSE.read(port: port, path: "/v1/events", token: key, count: 2, opened: tenantOpen)
+                }
+                // The stream's start is taken before the server writes ": stream open"; runs created after that
+                // line arrived are on it.
+                try await Eventually.wait("the tenant's stream to open") { tenantOpen.isOpen }
                 let otherWorkflow = try await client.workflow(other)
                 try await client.call(
-                    .post, "/v1/runs", token: other, json: #"{"workflowId":"\#(otherWorkflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/o"}}"#)
+                    .post, "/v1/runs", token: other,
+                    json: #"{"workflowId":"\#(otherWorkflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/o"}}"#
+                )
                 let mine = try #require(
                     try await client.call(
-                        .post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/b"}}"#
+                        .post, "/v1/runs", token: key,
+                        json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/b"}}"#
                     )["runs"]?[0]?["id"]?.stringValue)
                 let live = try await tenantStream.value
                 #expect(live.map(\.event) == ["RunStarted", "StepScheduled"])
@@ -167,11 +201,21 @@ enum SSE {
         var data: String
     }
 
-    static func read(port: Int, path: String, token: String, lastEventID: String? = nil, count: Int) async throws -> [Frame] {
+    /// Set once the server's `: stream open` line has arrived.
+    final class Opened: Sendable {
+        private let flag = Mutex(false)
+        var isOpen: Bool { flag.withLock { $0 } }
+        func set() { flag.withLock { $0 = true } }
+    }
+
+    static func read(
+        port: Int, path: String, token: String, lastEventID: String? = nil, count: Int, opened: Opened? = nil
+    ) async throws -> [Frame] {
         try await offPool {
             let fd = try connectLoopback(port)
             defer { close(fd) }
-            var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nAccept: text/event-stream\r\n"
+            var request =
+                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nAccept: text/event-stream\r\n"
             if let lastEventID { request += "Last-Event-ID: \(lastEventID)\r\n" }
             request += "\r\n"
             _ = request.withCString { send(fd, $0, strlen($0), 0) }
@@ -183,6 +227,7 @@ enum SSE {
                 let n = recv(fd, &buffer, buffer.count, 0)
                 if n <= 0 { return frames }
                 received += String(decoding: buffer[0..<n], as: UTF8.self)
+                if received.contains(": stream open") { opened?.set() }
             }
         }
     }
@@ -200,7 +245,9 @@ enum SSE {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
             close(fd)
@@ -214,7 +261,8 @@ enum SSE {
         try await offPool {
             guard let fd = try? connectLoopback(port) else { return -1 }
             defer { close(fd) }
-            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n"
+            let request =
+                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n"
             _ = request.withCString { send(fd, $0, strlen($0), 0) }
             var buffer = [UInt8](repeating: 0, count: 64)
             let n = recv(fd, &buffer, buffer.count, 0)
