@@ -9,7 +9,9 @@ import Foundation
 /// archive again changes nothing; a stream that holds other content here (another event at a version, the
 /// event id elsewhere, another tenant, or a version gap) is refused, and since a stream's archived versions
 /// only grow, every event of it that is compared comes before any that would be written: nothing of a refused
-/// stream is written. The other streams go on.
+/// stream is written. (The one exception: an event id this database holds in another stream refuses its
+/// stream from that event on; earlier batches may have written the stream's earlier events.) The other
+/// streams go on.
 public struct LogImporter: Sendable {
     /// How an import went.
     public struct Report: Sendable, Hashable {
@@ -170,8 +172,8 @@ public struct LogImporter: Sendable {
             }
             report.eventsOfRefusedStreams += 1
         }
-        // A stream refused in this batch after some of its events were taken: impossible (compared versions
-        // come before written ones), but never write half a stream.
+        // A stream refused in this batch after some of its events were taken (an id held by another stream
+        // here): none of its events of this batch are written.
         let taken = write.events.count
         write.events.removeAll { report.refused[$0.stream] != nil }
         report.imported -= Int64(taken - write.events.count)
