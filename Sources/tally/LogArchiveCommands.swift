@@ -130,7 +130,8 @@ extension Log {
             discussion: """
                 The archive is verified whole first; nothing is written from a damaged one. Events already here
                 are skipped (importing the same archive again changes nothing); a stream that holds other content
-                here is refused and nothing of it is written, while the other streams go on. Keys sealed to this
+                here is refused and nothing of it is written (unless the conflict is an event id this database
+                holds in another stream: then the stream's earlier events stay), while the other streams go on. Keys sealed to this
                 database's transfer key need TALLY_MASTER_KEY. With --erase-source, once every event of a tenant
                 archive is here, the tenant is erased at the source database (its data keys destroyed, then
                 TenantErased appended), unless it changed there after the export.

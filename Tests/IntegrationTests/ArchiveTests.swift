@@ -49,75 +49,78 @@ struct ArchiveTests {
         "restore drill: export, verify, import into another cluster, rebuild: every read model and the billing export are the same"
     )
     func drill() async throws {
-        let server = try PrivateServer()
-        try await server.run("start")
-        defer { Task { await server.destroy() } }
-        let targetURL = server.url.replacingOccurrences(of: "/postgres?", with: "/drill?")
-        try await TestDatabase.admin("CREATE DATABASE drill", url: server.url)
-        try await Migrator(databaseURL: targetURL).migrate()
-        let target = EventStore(configuration: .init(databaseURL: targetURL, maxConnections: 4))
-        defer { target.close() }
+        try await PrivateServer.with { server in
+            try await server.run("start")
+            let targetURL = server.url(database: "drill")
+            try await TestDatabase.admin("CREATE DATABASE drill", url: server.url)
+            try await Migrator(databaseURL: targetURL).migrate()
+            let target = EventStore(configuration: .init(databaseURL: targetURL, maxConnections: 4))
+            defer { target.close() }
 
-        try await TestDatabase.withStore { source, sourceURL in
-            try await Self.history(source, seed: 77)
-            try await TestDatabase.settle(source)
-            let file = Self.scratchFile("drill.tlog")
-            defer { try? FileManager.default.removeItem(atPath: file) }
+            try await TestDatabase.withStore { source, sourceURL in
+                try await Self.history(source, seed: 77)
+                try await TestDatabase.settle(source)
+                let file = Self.scratchFile("drill.tlog")
+                defer { try? FileManager.default.removeItem(atPath: file) }
 
-            let exported = try await CLI.run(["log", "export", "--out", file, "--database-url", sourceURL])
-            #expect(exported.status == 0, "\(exported.stdout) \(exported.stderr)")
-            let (count, digest) = try await Self.logDigest(source)
-            #expect(exported.stdout.contains("exported \(count) events"), "\(exported.stdout)")
-            let verified = try await CLI.run(["log", "verify", file])
-            #expect(verified.status == 0, "\(verified.stderr)")
-            #expect(verified.stdout.contains("is whole: \(count) events"), "\(verified.stdout)")
+                let exported = try await CLI.run(["log", "export", "--out", file, "--database-url", sourceURL])
+                #expect(exported.status == 0, "\(exported.stdout) \(exported.stderr)")
+                let (count, digest) = try await Self.logDigest(source)
+                #expect(exported.stdout.contains("exported \(count) events"), "\(exported.stdout)")
+                let verified = try await CLI.run(["log", "verify", file])
+                #expect(verified.status == 0, "\(verified.stderr)")
+                #expect(verified.stdout.contains("is whole: \(count) events"), "\(verified.stdout)")
 
-            let imported = try await CLI.run(["log", "import", file, "--database-url", targetURL])
-            #expect(imported.status == 0, "\(imported.stdout) \(imported.stderr)")
-            #expect(imported.stdout.contains("imported \(count) events"), "\(imported.stdout)")
-            let copied = try await Self.logDigest(target)
-            #expect(copied.count == count)
-            #expect(
-                copied.digest == digest, "every event's id, stream, version, type, payload bytes, metadata and time")
-            // Each stream's versions keep their order in the target's feed.
-            let inversions = try await target.pool.query(
-                """
-                SELECT count(*) FROM (SELECT tx_id, global_position, lag(tx_id) OVER w AS btx, lag(global_position) OVER w AS bgp
-                                      FROM events WINDOW w AS (PARTITION BY stream_id ORDER BY stream_version)) o
-                WHERE (btx, bgp) > (tx_id, global_position)
-                """
-            ).first?.int64(0)
-            #expect(inversions == 0)
+                let imported = try await CLI.run(["log", "import", file, "--database-url", targetURL])
+                #expect(imported.status == 0, "\(imported.stdout) \(imported.stderr)")
+                #expect(imported.stdout.contains("imported \(count) events"), "\(imported.stdout)")
+                let copied = try await Self.logDigest(target)
+                #expect(copied.count == count)
+                #expect(
+                    copied.digest == digest, "every event's id, stream, version, type, payload bytes, metadata and time"
+                )
+                // Each stream's versions keep their order in the target's feed.
+                let inversions = try await target.pool.query(
+                    """
+                    SELECT count(*) FROM (SELECT tx_id, global_position, lag(tx_id) OVER w AS btx, lag(global_position) OVER w AS bgp
+                                          FROM events WINDOW w AS (PARTITION BY stream_id ORDER BY stream_version)) o
+                    WHERE (btx, bgp) > (tx_id, global_position)
+                    """
+                ).first?.int64(0)
+                #expect(inversions == 0)
 
-            // Importing the same archive again changes nothing.
-            let again = try await CLI.run(["log", "import", file, "--database-url", targetURL])
-            #expect(again.status == 0, "\(again.stderr)")
-            #expect(again.stdout.contains("imported 0 events"), "\(again.stdout)")
-            #expect(again.stdout.contains("\(count) were here already"), "\(again.stdout)")
-            #expect(try await Self.logDigest(target).count == count)
+                // Importing the same archive again changes nothing.
+                let again = try await CLI.run(["log", "import", file, "--database-url", targetURL])
+                #expect(again.status == 0, "\(again.stderr)")
+                #expect(again.stdout.contains("imported 0 events"), "\(again.stdout)")
+                #expect(again.stdout.contains("\(count) were here already"), "\(again.stdout)")
+                #expect(try await Self.logDigest(target).count == count)
 
-            // The source's read models (as a running serve would hold them), the target's rebuilt from the
-            // imported log, then rebuilt again with --verify: equal, so swapped.
-            for arguments in [
-                ["--database-url", sourceURL], ["--database-url", targetURL],
-                ["--verify", "--database-url", targetURL],
-            ] {
-                let rebuilt = try await CLI.run(["projections", "rebuild", "--all"] + arguments)
-                #expect(rebuilt.status == 0, "\(rebuilt.stdout) \(rebuilt.stderr)")
-                #expect(!rebuilt.stdout.contains("differ"), "\(rebuilt.stdout)")
-            }
-            for table in ProductProjections.all.flatMap({ $0.tables.map(\.name) }) {
-                let left = try await Self.digest(table, source)
-                #expect(left == (try await Self.digest(table, target)), "\(table) differs")
-            }
-            #expect(try await source.pool.query("SELECT count(*) FROM tenants").first?.int64(0) == 4)
-            for period in ["2026-09", "2026-10"] {
-                let arguments = ["billing", "export", "--period", period, "--format", "csv"]
-                let left = try await CLI.run(arguments + ["--database-url", sourceURL])
-                let right = try await CLI.run(arguments + ["--database-url", targetURL])
-                #expect(left.status == 0, "\(left.stderr)")
-                #expect(left.stdout == right.stdout, "billing \(period) is byte-identical")
-                if period == "2026-09" { #expect(left.stdout.split(separator: "\n").count > 1, "the period has lines") }
+                // The source's read models (as a running serve would hold them), the target's rebuilt from the
+                // imported log, then rebuilt again with --verify: equal, so swapped.
+                for arguments in [
+                    ["--database-url", sourceURL], ["--database-url", targetURL],
+                    ["--verify", "--database-url", targetURL],
+                ] {
+                    let rebuilt = try await CLI.run(["projections", "rebuild", "--all"] + arguments)
+                    #expect(rebuilt.status == 0, "\(rebuilt.stdout) \(rebuilt.stderr)")
+                    #expect(!rebuilt.stdout.contains("differ"), "\(rebuilt.stdout)")
+                }
+                for table in ProductProjections.all.flatMap({ $0.tables.map(\.name) }) {
+                    let left = try await Self.digest(table, source)
+                    #expect(left == (try await Self.digest(table, target)), "\(table) differs")
+                }
+                #expect(try await source.pool.query("SELECT count(*) FROM tenants").first?.int64(0) == 4)
+                for period in ["2026-09", "2026-10"] {
+                    let arguments = ["billing", "export", "--period", period, "--format", "csv"]
+                    let left = try await CLI.run(arguments + ["--database-url", sourceURL])
+                    let right = try await CLI.run(arguments + ["--database-url", targetURL])
+                    #expect(left.status == 0, "\(left.stderr)")
+                    #expect(left.stdout == right.stdout, "billing \(period) is byte-identical")
+                    if period == "2026-09" {
+                        #expect(left.stdout.split(separator: "\n").count > 1, "the period has lines")
+                    }
+                }
             }
         }
     }
@@ -210,6 +213,29 @@ struct ArchiveTests {
                     #expect(try await Self.logDigest(target).count == 0, "nothing half-written")
                 }
                 #expect(try await CLI.run(["log", "verify", file]).status == 0)
+
+                // Whole and hashed, but holding an event the log's constraints refuse (schema version 0).
+                let refusedByLog = Self.scratchFile("version0.tlog")
+                defer { try? FileManager.default.removeItem(atPath: refusedByLog) }
+                let writer = try ArchiveWriter(path: refusedByLog)
+                try writer.header(summary.header)
+                let event = ArchivedEvent(
+                    id: UUID(), tenantID: nil, stream: "flow-limits", streamVersion: 1, type: "FlowLimitsSet",
+                    schemaVersion: 0,
+                    codec: 1, recordedAtMicroseconds: 0,
+                    sourcePosition: FeedPosition(transactionID: 1, globalPosition: 1),
+                    metadataJSON: Array("{}".utf8), payload: Array("{}".utf8))
+                try writer.events([event])
+                _ = try writer.finish { digest in
+                    ArchiveTrailer(
+                        events: 1, streams: 1, tenantKeys: 0, firstPosition: "1/1", lastPosition: "1/1", sha256: digest)
+                }
+                let verify = try await CLI.run(["log", "verify", refusedByLog])
+                #expect(verify.status == 1)
+                #expect(verify.stderr.contains("no type, stream or schema version"), "\(verify.stderr)")
+                let imported = try await CLI.run(["log", "import", refusedByLog, "--database-url", targetURL])
+                #expect(imported.status == 1)
+                #expect(try await Self.logDigest(target).count == 0, "nothing half-written")
             }
         }
     }
@@ -329,57 +355,66 @@ struct RestoreTests {
         "restored from pg_dump into another cluster: serve refuses with the repair; after it, the read models equal the source's"
     )
     func dumpRestored() async throws {
-        let server = try PrivateServer()
-        try await server.run("start")
-        defer { Task { await server.destroy() } }
-        func url(_ database: String) -> String {
-            server.url.replacingOccurrences(of: "/postgres?", with: "/\(database)?")
-        }
-        // The roles a Tally database grants to exist cluster-wide: a first migration here creates them.
-        for database in ["roles", "restored", "repaired"] {
-            try await TestDatabase.admin("CREATE DATABASE \(database)", url: server.url)
-        }
-        try await Migrator(databaseURL: url("roles")).migrate()
+        try await PrivateServer.with { server in
+            try await server.run("start")
+            // The roles a Tally database grants to exist cluster-wide: a first migration here creates them.
+            for database in ["roles", "restored", "repaired"] {
+                try await TestDatabase.admin("CREATE DATABASE \(database)", url: server.url)
+            }
+            try await Migrator(databaseURL: server.url(database: "roles")).migrate()
 
-        try await TestDatabase.withStore { source, sourceURL in
-            try await ArchiveTests.history(source, seed: 31)
-            try await TestDatabase.settle(source)
-            let rebuilt = try await CLI.run(["projections", "rebuild", "--all", "--database-url", sourceURL])
-            #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
-            let dump = ArchiveTests.scratchFile("source.dump")
-            let file = ArchiveTests.scratchFile("repair.tlog")
-            defer { for path in [dump, file] { try? FileManager.default.removeItem(atPath: path) } }
-            let dumped = try await Subprocess.run(
-                Self.pgBinary("pg_dump"), ["-Fc", "-f", dump, "--dbname", sourceURL],
-                environment: ProcessInfo.processInfo.environment)
-            #expect(dumped.status == 0, "\(dumped.stderr)")
-            let restored = try await Subprocess.run(
-                Self.pgBinary("pg_restore"), ["--exit-on-error", "--dbname", url("restored"), dump],
-                environment: ProcessInfo.processInfo.environment)
-            #expect(restored.status == 0, "\(restored.stderr)")
+            try await TestDatabase.withStore { source, sourceURL in
+                try await ArchiveTests.history(source, seed: 31)
+                try await TestDatabase.settle(source)
+                let rebuilt = try await CLI.run(["projections", "rebuild", "--all", "--database-url", sourceURL])
+                #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+                let dump = ArchiveTests.scratchFile("source.dump")
+                let file = ArchiveTests.scratchFile("repair.tlog")
+                defer { for path in [dump, file] { try? FileManager.default.removeItem(atPath: path) } }
+                let dumped = try await Subprocess.run(
+                    Self.pgBinary("pg_dump"), ["-Fc", "-f", dump, "--dbname", sourceURL],
+                    environment: ProcessInfo.processInfo.environment)
+                #expect(dumped.status == 0, "\(dumped.stderr)")
+                let restored = try await Subprocess.run(
+                    Self.pgBinary("pg_restore"),
+                    ["--exit-on-error", "--dbname", server.url(database: "restored"), dump],
+                    environment: ProcessInfo.processInfo.environment)
+                #expect(restored.status == 0, "\(restored.stderr)")
 
-            // This fresh cluster's transaction counter is behind the log's ids, and the anchor is the source's.
-            let refused = try await CLI.run(["serve", "--no-api", "--development", "--database-url", url("restored")])
-            #expect(refused.status == 1, "\(refused.stdout)")
-            #expect(refused.stderr.contains("restored into another cluster"), "\(refused.stderr)")
-            #expect(refused.stderr.contains("tally log import"), "the repair is named: \(refused.stderr)")
-            let reanchor = try await CLI.run(["log", "reanchor", "--database-url", url("restored")])
-            #expect(reanchor.status == 1, "re-anchoring alone would not fix it: \(reanchor.stdout)")
+                // This fresh cluster's transaction counter is behind the log's ids, and the anchor is the source's.
+                let refused = try await CLI.run([
+                    "serve", "--no-api", "--development", "--database-url", server.url(database: "restored"),
+                ])
+                #expect(refused.status == 1, "\(refused.stdout)")
+                #expect(refused.stderr.contains("restored into another cluster"), "\(refused.stderr)")
+                #expect(refused.stderr.contains("tally log import"), "the repair is named: \(refused.stderr)")
+                let reanchor = try await CLI.run([
+                    "log", "reanchor", "--database-url", server.url(database: "restored"),
+                ])
+                #expect(reanchor.status == 1, "re-anchoring alone would not fix it: \(reanchor.stdout)")
 
-            // The repair: the log into a database of this cluster, with this cluster's transaction ids.
-            let exported = try await CLI.run(["log", "export", "--out", file, "--database-url", url("restored")])
-            #expect(exported.status == 0, "\(exported.stderr)")
-            #expect(try await CLI.run(["migrate", "--database-url", url("repaired")]).status == 0)
-            let imported = try await CLI.run(["log", "import", file, "--database-url", url("repaired")])
-            #expect(imported.status == 0, "\(imported.stderr)")
-            let rebuiltHere = try await CLI.run(["projections", "rebuild", "--all", "--database-url", url("repaired")])
-            #expect(rebuiltHere.status == 0, "\(rebuiltHere.stderr)")
-            let repaired = EventStore(configuration: .init(databaseURL: url("repaired"), maxConnections: 2))
-            defer { repaired.close() }
-            #expect(try await repaired.restoreProblems() == [])
-            for table in ProductProjections.all.flatMap({ $0.tables.map(\.name) }) {
-                let left = try await ArchiveTests.digest(table, source)
-                #expect(left == (try await ArchiveTests.digest(table, repaired)), "\(table) differs")
+                // The repair: the log into a database of this cluster, with this cluster's transaction ids.
+                let exported = try await CLI.run([
+                    "log", "export", "--out", file, "--database-url", server.url(database: "restored"),
+                ])
+                #expect(exported.status == 0, "\(exported.stderr)")
+                #expect(try await CLI.run(["migrate", "--database-url", server.url(database: "repaired")]).status == 0)
+                let imported = try await CLI.run([
+                    "log", "import", file, "--database-url", server.url(database: "repaired"),
+                ])
+                #expect(imported.status == 0, "\(imported.stderr)")
+                let rebuiltHere = try await CLI.run([
+                    "projections", "rebuild", "--all", "--database-url", server.url(database: "repaired"),
+                ])
+                #expect(rebuiltHere.status == 0, "\(rebuiltHere.stderr)")
+                let repaired = EventStore(
+                    configuration: .init(databaseURL: server.url(database: "repaired"), maxConnections: 2))
+                defer { repaired.close() }
+                #expect(try await repaired.restoreProblems() == [])
+                for table in ProductProjections.all.flatMap({ $0.tables.map(\.name) }) {
+                    let left = try await ArchiveTests.digest(table, source)
+                    #expect(left == (try await ArchiveTests.digest(table, repaired)), "\(table) differs")
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
-@testable import Events
 import Foundation
 import Testing
+
+@testable import Events
 
 @Suite("The libpq layer", .timeLimit(.minutes(5)))
 struct PostgresTests {
@@ -12,7 +13,10 @@ struct PostgresTests {
         let date = Date(timeIntervalSince1970: 1_800_000_000.25)
         let rows = try await connection.query(
             "SELECT $1::int8, $2::text, $3::uuid, $4::timestamptz, $5::bytea, $6::bool, NULL::text, $7::int8[], pg_current_xact_id()",
-            [.int64(-42), .string("héllo"), .uuid(id), .timestamp(date), .bytes([0, 1, 255]), .bool(true), .int64Array([1, 2])])
+            [
+                .int64(-42), .string("héllo"), .uuid(id), .timestamp(date), .bytes([0, 1, 255]), .bool(true),
+                .int64Array([1, 2]),
+            ])
         let row = try #require(rows.first)
         #expect(try row.int64(0) == -42)
         #expect(try row.string(1) == "héllo")
@@ -49,11 +53,14 @@ struct PostgresTests {
         let copied = try await connection.copyIn("COPY copy_test FROM STDIN (FORMAT csv)", chunks: chunks)
         #expect(copied == 1000)
         let collected = CollectedBytes()
-        try await connection.copyOut("COPY (SELECT * FROM copy_test ORDER BY id) TO STDOUT (FORMAT csv)") { collected.append($0) }
+        try await connection.copyOut("COPY (SELECT * FROM copy_test ORDER BY id) TO STDOUT (FORMAT csv)") {
+            collected.append($0)
+        }
         #expect(collected.text == chunks.map { String(decoding: $0, as: UTF8.self) }.joined())
         // A malformed row fails the whole COPY; nothing is copied.
         await #expect(throws: EventsError.self) {
-            try await connection.copyIn("COPY copy_test FROM STDIN (FORMAT csv)", chunks: [Array("1,a\nnot-a-number,b\n".utf8)])
+            try await connection.copyIn(
+                "COPY copy_test FROM STDIN (FORMAT csv)", chunks: [Array("1,a\nnot-a-number,b\n".utf8)])
         }
         #expect(try await connection.query("SELECT count(*) FROM copy_test").first?.int64(0) == 1000)
     }
@@ -93,7 +100,8 @@ struct PostgresTests {
 
     @Test("a connection left inside a transaction is not reused")
     func abandonedTransaction() async throws {
-        let pool = PostgresPool(configuration: PostgresConfiguration(url: TestDatabase.adminURL), options: .init(maxConnections: 1))
+        let pool = PostgresPool(
+            configuration: PostgresConfiguration(url: TestDatabase.adminURL), options: .init(maxConnections: 1))
         defer { pool.close() }
         let first = try await pool.withConnection { connection in
             try await connection.execute("BEGIN")
@@ -108,14 +116,7 @@ struct PostgresTests {
 
     @Test("the pool survives a PostgreSQL restart: fails fast while it is down, recovers without a restart of ours")
     func poolSurvivesRestart() async throws {
-        let server = try PrivateServer()
-        do {
-            try await exerciseRestart(server)
-            await server.destroy()
-        } catch {
-            await server.destroy()
-            throw error
-        }
+        try await PrivateServer.with { try await exerciseRestart($0) }
     }
 
     private func exerciseRestart(_ server: PrivateServer) async throws {
@@ -172,12 +173,30 @@ struct PrivateServer {
         directory = scratch + "/pg-" + UUID().uuidString.prefix(8).lowercased()
     }
 
-    var url: String { "postgresql://postgres@/postgres?host=\(directory)" }
+    var url: String { url(database: "postgres") }
+
+    func url(database: String) -> String { "postgresql://postgres@/\(database)?host=\(directory)" }
+
+    /// Runs `body` with a new server (not started yet), then stops and removes it, whatever `body` did.
+    static func with<T>(_ body: (PrivateServer) async throws -> T) async throws -> T {
+        let server = try PrivateServer()
+        do {
+            let result = try await body(server)
+            await server.destroy()
+            return result
+        } catch {
+            await server.destroy()
+            throw error
+        }
+    }
 
     func run(_ command: String) async throws {
-        let script = ProcessInfo.processInfo.environment["TALLY_PG_SCRIPT"]
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/pg.sh").path
-        let result = try await Subprocess.run(script, [command, directory, "--fast"], environment: ProcessInfo.processInfo.environment)
+        let script =
+            ProcessInfo.processInfo.environment["TALLY_PG_SCRIPT"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/pg.sh")
+            .path
+        let result = try await Subprocess.run(
+            script, [command, directory, "--fast"], environment: ProcessInfo.processInfo.environment)
         guard result.status == 0 else {
             throw EventsError(.unavailable, "pg.sh \(command) failed with status \(result.status): \(result.stderr)")
         }

@@ -192,6 +192,10 @@ public final class ArchiveReader {
             throw failure("the event at \(event.sourcePosition) is not of the archive's tenant")
         }
         let expected = versions[event.stream].map { $0 + 1 } ?? (header.after == nil ? 1 : event.streamVersion)
+        // What the log's own constraints refuse, refused here: an import must not fail half-way on it.
+        guard event.schemaVersion > 0, !event.type.isEmpty, !event.stream.isEmpty else {
+            throw failure("the event at \(event.sourcePosition) has no type, stream or schema version")
+        }
         guard event.streamVersion == expected, event.streamVersion > 0 else {
             throw failure(
                 "the event at \(event.sourcePosition) is version \(event.streamVersion) of \(event.stream); the stream is at \(expected - 1)"

@@ -15,15 +15,10 @@ struct OutageTests {
         "with PostgreSQL stopped every route that needs it is a 503 problem with Retry-After; after it is back the same requests succeed"
     )
     func outage() async throws {
-        let server = try PrivateServer()
-        do {
+        try await PrivateServer.with { server in
             try await server.run("start")
             try await Migrator(databaseURL: server.url).migrate()
             try await exercise(server)
-            await server.destroy()
-        } catch {
-            await server.destroy()
-            throw error
         }
     }
 
