@@ -95,6 +95,8 @@ package enum Sodium {
                 }
             }
         }
+        // The plaintext is a key: the working buffer is wiped, only the returned copy lives on.
+        defer { memzero(&out) }
         guard opened == 0 else { return nil }
         return Array(out.prefix(sealed.count - overhead))
     }
