@@ -27,13 +27,16 @@ func reportError(_ error: any Error) {
 }
 
 /// Refuses to start on a database that was restored or rewound under its log (`EventStore.restoreProblems`),
-/// printing each problem with its repair. A database that cannot be reached yet is not refused: the service
-/// starts and reports it unready, as it does for any outage.
+/// printing each problem with its repair. A database that cannot be reached yet, or is not migrated to this
+/// build yet, is not refused here: the service starts and reports it unready, as it does for any outage.
 func refuseRestoredDatabase(_ store: EventStore) async throws {
     let problems: [String]
     do {
         problems = try await store.restoreProblems()
     } catch let error as EventsError where error.code == .unavailable || error.code == .timeout {
+        return
+    } catch let error as EventsError where error.sqlState == "42P01" {
+        // Not migrated to this build yet (no log_identity): nothing restored can be told; tally migrate comes first.
         return
     }
     guard !problems.isEmpty else { return }
