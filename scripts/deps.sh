@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Tally builds and tests with, when any is missing.
 set -euo pipefail
-packages=(libpq-dev libsodium-dev liblz4-dev pkg-config postgresql)
+packages=(libpq-dev libsodium-dev liblz4-dev pkg-config postgresql pgbouncer)
 [ "${WITH_WRK:-0}" = 1 ] && packages+=(wrk)
 missing=()
 for package in "${packages[@]}"; do

@@ -25,8 +25,7 @@ struct Bench: AsyncParsableCommand {
         var rounds: Int = 3
 
         func run() async throws {
-            let url = try database.resolvedURL()
-            try await Migrator(databaseURL: url).migrate()
+            try await database.makeMigrator().migrate()
             let store = try database.makeStore(applicationName: "tally-bench", maxConnections: 64)
             defer { store.close() }
             try await store.pool.query("DROP TABLE IF EXISTS bench_raw_events")
@@ -179,8 +178,7 @@ extension Bench {
         var reuseHistory = false
 
         func run() async throws {
-            let url = try database.resolvedURL()
-            try await Migrator(databaseURL: url).migrate()
+            try await database.makeMigrator().migrate()
             let store = try database.makeStore(applicationName: "tally-bench", maxConnections: 8)
             defer { store.close() }
             let generated = try await generateHistory(store: store, events: events, reuse: reuseHistory)

@@ -35,12 +35,14 @@ extension Bench {
 
         func run() async throws {
             let url = try database.resolvedURL()
-            try await Migrator(databaseURL: url).migrate()
-            try await Migrator(databaseURL: importDatabaseURL).migrate()
+            try await database.makeMigrator().migrate()
+            try await Migrator(databaseURL: importDatabaseURL, schema: try database.resolvedSchema()).migrate()
             let store = try database.makeStore(applicationName: "tally-bench", maxConnections: 4)
             defer { store.close() }
             let target = EventStore(
-                configuration: .init(databaseURL: importDatabaseURL, maxConnections: 4, applicationName: "tally-bench"))
+                configuration: .init(
+                    databaseURL: importDatabaseURL, maxConnections: 4, applicationName: "tally-bench",
+                    schema: try database.resolvedSchema()))
             defer { target.close() }
             let count = try await generateHistory(store: store, events: events, reuse: reuseHistory)
             guard try await target.pool.query("SELECT count(*) FROM events").first?.int64(0) == 0 else {

@@ -80,8 +80,7 @@ extension Bench {
         }
 
         func run() async throws {
-            let url = try database.resolvedURL()
-            try await Migrator(databaseURL: url).migrate()
+            try await database.makeMigrator().migrate()
             let store = try database.makeStore(applicationName: "tally-bench", maxConnections: 16 + 8 * workers)
             defer { store.close() }
             let masterKey = try MasterKey(hex: MasterKey.generateHex())

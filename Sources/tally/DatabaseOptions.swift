@@ -2,21 +2,68 @@ import ArgumentParser
 import Events
 import Foundation
 
-/// `--database-url`, falling back to `DATABASE_URL`.
+/// Where the database is and how it is reached: `--database-url` (else `DATABASE_URL`), `--direct-database-url`
+/// (else `TALLY_DIRECT_DATABASE_URL`), and from the environment only `TALLY_SCHEMA` and `TALLY_POOL_MODE`.
 struct DatabaseOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "libpq URL of the database (default: $DATABASE_URL).")
     var databaseURL: String?
 
+    @Option(
+        name: .customLong("direct-database-url"),
+        help: """
+            libpq URL of a direct session when --database-url is a pooler in transaction mode, for LISTEN and             migrations (default: $TALLY_DIRECT_DATABASE_URL).
+            """)
+    var directDatabaseURL: String?
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
     func resolvedURL() throws -> String {
         if let databaseURL, !databaseURL.isEmpty { return databaseURL }
-        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty { return url }
+        if let url = environment["DATABASE_URL"], !url.isEmpty { return url }
         throw ValidationError("No database: pass --database-url or set DATABASE_URL.")
+    }
+
+    /// The direct URL, when one is configured.
+    func resolvedDirectURL() -> String? {
+        if let directDatabaseURL, !directDatabaseURL.isEmpty { return directDatabaseURL }
+        if let url = environment["TALLY_DIRECT_DATABASE_URL"], !url.isEmpty { return url }
+        return nil
+    }
+
+    /// `TALLY_SCHEMA`, default `tally`.
+    func resolvedSchema() throws -> DatabaseSchema {
+        guard let text = environment["TALLY_SCHEMA"], !text.isEmpty else { return .default }
+        guard let schema = DatabaseSchema(text) else {
+            throw ValidationError(
+                "TALLY_SCHEMA must be 1 to 48 characters of a-z, 0-9 and _, not starting with a digit, and not public, "
+                    + "information_schema or pg_*; got \(text.debugDescription)")
+        }
+        return schema
+    }
+
+    /// `TALLY_POOL_MODE`: auto (default), transaction or session.
+    func resolvedPoolMode() throws -> PoolMode {
+        guard let text = environment["TALLY_POOL_MODE"], !text.isEmpty else { return .automatic }
+        guard let mode = PoolMode(rawValue: text) else {
+            throw ValidationError("TALLY_POOL_MODE must be auto, transaction or session; got \(text.debugDescription)")
+        }
+        return mode
     }
 
     func makeStore(applicationName: String, maxConnections: Int = 16) throws -> EventStore {
         EventStore(
             configuration: .init(
-                databaseURL: try resolvedURL(), maxConnections: maxConnections, applicationName: applicationName))
+                databaseURL: try resolvedURL(), maxConnections: maxConnections, applicationName: applicationName,
+                schema: try resolvedSchema(), poolMode: try resolvedPoolMode(), directDatabaseURL: resolvedDirectURL()))
+    }
+
+    /// Migrates through the direct URL when there is one.
+    func makeMigrator() throws -> Migrator {
+        let mode = try resolvedPoolMode()
+        if let direct = resolvedDirectURL() {
+            return Migrator(databaseURL: direct, schema: try resolvedSchema(), poolMode: .session)
+        }
+        return Migrator(databaseURL: try resolvedURL(), schema: try resolvedSchema(), poolMode: mode)
     }
 }
 

@@ -191,7 +191,8 @@ extension Log {
             }
             if let eraseSource, let summary = report.summary {
                 do {
-                    try await TenantEraser.eraseMoved(summary: summary, file: file, sourceURL: eraseSource)
+                    try await TenantEraser.eraseMoved(
+                        summary: summary, file: file, sourceURL: eraseSource, schema: try database.resolvedSchema())
                 } catch {
                     reportError(error)
                     throw ExitCode(1)
@@ -229,7 +230,9 @@ extension Log {
 
 /// Erases a moved tenant at its source, by the same crypto-shredding as the operator API.
 enum TenantEraser {
-    static func eraseMoved(summary: ArchiveSummary, file: String, sourceURL: String) async throws {
+    static func eraseMoved(summary: ArchiveSummary, file: String, sourceURL: String, schema: DatabaseSchema)
+        async throws
+    {
         guard let tenant = summary.header.tenant else {
             throw EventsError(.invalidArgument, "--erase-source needs a tenant archive (tally log export --tenant)")
         }
@@ -244,7 +247,8 @@ enum TenantEraser {
             if case .event(let event) = record { archived[event.stream] = event.streamVersion }
         }
         let source = EventStore(
-            configuration: .init(databaseURL: sourceURL, maxConnections: 2, applicationName: "tally-log-erase"))
+            configuration: .init(
+                databaseURL: sourceURL, maxConnections: 2, applicationName: "tally-log-erase", schema: schema))
         defer { source.close() }
         let changed = try await source.pool.query(
             """

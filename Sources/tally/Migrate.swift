@@ -1,14 +1,21 @@
 import ArgumentParser
 import Events
 import Foundation
+import Projections
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply the database migrations built into this binary.",
         discussion: """
-            Each migration runs in its own transaction and is recorded with a checksum. Running it again is a
-            no-op; concurrent runs are safe (an advisory lock makes them take turns). An applied migration
-            whose SQL changed stops it with an error before anything is applied.
+            Everything Tally creates lives in one schema ($TALLY_SCHEMA, default tally), created here when
+            missing; other schemas (public included) are left alone. Migrations run through the direct URL
+            when one is set. Each migration runs in its own transaction and is recorded with a checksum.
+            Running it again is a no-op; concurrent runs are safe (a transaction-level advisory lock makes
+            them take turns, so this works through a pooler too). An applied migration whose SQL changed stops
+            it with an error before anything is applied.
+
+            A database migrated by an earlier Tally holds its tables in public; migrate refuses it until
+            --move-from-public has moved them (one transaction; stop serve and work first).
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -16,8 +23,11 @@ struct Migrate: AsyncParsableCommand {
     @Flag(help: "List applied and pending migrations instead of applying them.")
     var status = false
 
+    @Flag(help: "Move an earlier Tally's tables and functions from the schema public into $TALLY_SCHEMA, then migrate.")
+    var moveFromPublic = false
+
     func run() async throws {
-        let migrator = Migrator(databaseURL: try database.resolvedURL())
+        let migrator = try database.makeMigrator()
         do {
             if status {
                 for entry in try await migrator.status() {
@@ -26,9 +36,14 @@ struct Migrate: AsyncParsableCommand {
                 }
                 return
             }
+            if moveFromPublic {
+                let tables = ProductProjections.all.flatMap { $0.tables.map(\.name) }
+                let moved = try await migrator.moveFromPublic(tables: tables)
+                print("moved into \(moved[0]): \(moved.dropFirst().joined(separator: ", "))")
+            }
             let applied = try await migrator.migrate()
             if applied.isEmpty {
-                print("database is up to date (\(migrator.migrations.count) migrations)")
+                print("database is up to date (\(migrator.migrations.count) migrations in schema \(migrator.schema))")
             } else {
                 for migration in applied {
                     print("applied", String(format: "%04d", migration.version), migration.name)

@@ -13,7 +13,11 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the HTTP API and the projection runner (each can be turned off to scale them separately).",
         discussion: """
             Environment (the names are the contract; a flag, where there is one, wins):
-              DATABASE_URL                  libpq URL of the database.
+              DATABASE_URL                  libpq URL of the database (a pooler in transaction mode is fine).
+              TALLY_DIRECT_DATABASE_URL     a direct session URL beside a pooled DATABASE_URL, for LISTEN and
+                                            leadership; without it, readers poll.
+              TALLY_SCHEMA                  the schema of every Tally object (default tally).
+              TALLY_POOL_MODE               auto (default), transaction or session: what DATABASE_URL reaches.
               TALLY_LISTEN                  host:port to listen on (default 127.0.0.1:8080).
               TALLY_OPERATOR_TOKEN          bearer token of the operator endpoints; at least 32 characters.
               TALLY_KEY_PEPPER              secret under which API keys are hashed; at least 32 characters.

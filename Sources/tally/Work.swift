@@ -11,7 +11,11 @@ struct Work: AsyncParsableCommand {
         abstract: "Run a worker: claim due steps under flow control, call the vendors, commit the outcomes.",
         discussion: """
             Environment:
-              DATABASE_URL                  libpq URL of the database.
+              DATABASE_URL                  libpq URL of the database (a pooler in transaction mode is fine).
+              TALLY_DIRECT_DATABASE_URL     a direct session URL beside a pooled DATABASE_URL, for LISTEN and
+                                            leadership; without it, readers poll.
+              TALLY_SCHEMA                  the schema of every Tally object (default tally).
+              TALLY_POOL_MODE               auto (default), transaction or session: what DATABASE_URL reaches.
               TALLY_MASTER_KEY, TALLY_MASTER_KEY_FILE
                                             master key of the sealed vendor secrets (64 hex digits); required.
               TALLY_VENDOR_BASE_URLS        vendor=url,... overrides of the vendors' base URLs (prospeo,

@@ -75,6 +75,28 @@ struct CLITests {
         #expect(status.stdout.contains("0001 event_log applied at "))
     }
 
+    @Test("TALLY_SCHEMA puts a second installation beside the first; a bad schema or pool mode is a usage error")
+    func schemas() async throws {
+        let (name, url) = try await TestDatabase.create()
+        defer { Task { await TestDatabase.drop(name) } }
+        let second = try await CLI.run(["migrate"], environment: ["DATABASE_URL": url, "TALLY_SCHEMA": "tally_two"])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("applied 0001 event_log"))
+        let both = try await TestDatabase.count(
+            url, "SELECT count(*) FROM pg_tables WHERE tablename = 'events' AND schemaname IN ('tally', 'tally_two')")
+        #expect(both == 2)
+        let status = try await CLI.run(
+            ["log", "tail"], environment: ["DATABASE_URL": url, "TALLY_SCHEMA": "tally_two"])
+        #expect(status.status == 0 && status.stdout.isEmpty, "\(status.stderr)")
+        for bad in ["public", "Tally", "1tally", "pg_tally", "tally;drop"] {
+            let refused = try await CLI.run(["migrate"], environment: ["DATABASE_URL": url, "TALLY_SCHEMA": bad])
+            #expect(
+                refused.status == 64 && refused.stderr.contains("TALLY_SCHEMA must be"), "\(bad): \(refused.stderr)")
+        }
+        let mode = try await CLI.run(["migrate"], environment: ["DATABASE_URL": url, "TALLY_POOL_MODE": "statement"])
+        #expect(mode.status == 64 && mode.stderr.contains("TALLY_POOL_MODE must be"))
+    }
+
     @Test("log show prints a stream as JSON lines with decoded payloads; log tail filters by type and tenant")
     func logViews() async throws {
         try await TestDatabase.withStore { store, url in

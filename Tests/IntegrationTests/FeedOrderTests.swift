@@ -192,7 +192,8 @@ struct FeedOrderTests {
                 stranger.close()
             }
             do {
-                try await elsewhere.execute("BEGIN; CREATE TABLE held (a int); INSERT INTO held VALUES (1)")
+                try await elsewhere.execute(
+                    "CREATE SCHEMA IF NOT EXISTS tally; BEGIN; CREATE TABLE held (a int); INSERT INTO held VALUES (1)")
                 try await stranger.execute("BEGIN; CREATE TEMP TABLE held (a int); INSERT INTO held VALUES (1)")
                 let event = try Fixtures.runStarted()
                 try await store.append([event], to: .run(UUID()), tenantID: nil, expected: .noStream)
@@ -252,7 +253,8 @@ struct FeedOrderTests {
             let (otherName, otherURL) = try await TestDatabase.create(migrated: false)
             let elsewhere = try await PostgresConnection.connect(PostgresConfiguration(url: otherURL))
             do {
-                try await elsewhere.execute("BEGIN; CREATE TABLE held (a int); INSERT INTO held VALUES (1)")
+                try await elsewhere.execute(
+                    "CREATE SCHEMA IF NOT EXISTS tally; BEGIN; CREATE TABLE held (a int); INSERT INTO held VALUES (1)")
                 let started = ContinuousClock.now
                 let created = try await client.call(
                     .post, "/v1/admin/tenants", token: APIHarness.operatorToken,

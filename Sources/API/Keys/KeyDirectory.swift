@@ -87,7 +87,7 @@ final class KeyDirectory: Sendable {
             ) {
                 let built = try await connection.query(
                     """
-                    SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('tenants', 'api_keys')
+                    SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('tenants', 'api_keys')
                     """
                 ).first?.int64(0)
                 let checkpoints = try await connection.query(

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One versioned schema change built into the binary. Its checksum is recorded when applied; changing the
 /// SQL of an applied migration is refused, so a database never silently diverges from the code.
 public struct Migration: Sendable, Hashable {
@@ -17,5 +19,28 @@ public struct Migration: Sendable, Hashable {
     /// Every migration of this build, in order.
     public static let all: [Migration] = [
         eventLog, projections, idempotency, stripeEvents, tenantKeys, workers, feedOrder, tenantIsolation, logIdentity,
+        schemaUsage,
     ]
+}
+
+extension Migration {
+    /// The SQL as applied in `schema`: the text itself for the default schema (so the checksum stays what
+    /// every existing database recorded), with the rebuild schema's name changed for another.
+    func sql(in schema: DatabaseSchema) -> String {
+        schema == .default ? sql : sql.replacingOccurrences(of: DatabaseSchema.default.rebuild, with: schema.rebuild)
+    }
+
+    /// The tables, views and functions the migrations create, by name.
+    static func createdObjects(_ migrations: [Migration]) -> (relations: Set<String>, functions: Set<String>) {
+        var relations: Set<String> = []
+        var functions: Set<String> = []
+        let relation =
+            /CREATE\s+(?:UNLOGGED\s+)?(?:TABLE|VIEW|SEQUENCE)\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)\s*[(\s]/
+        let function = /CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([a-z_][a-z0-9_]*)\s*\(/
+        for migration in migrations {
+            for match in migration.sql.matches(of: relation) { relations.insert(String(match.1)) }
+            for match in migration.sql.matches(of: function) { functions.insert(String(match.1)) }
+        }
+        return (relations, functions)
+    }
 }

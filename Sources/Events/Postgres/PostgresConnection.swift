@@ -9,25 +9,42 @@ import Synchronization
 /// One libpq connection. Every libpq call runs on the connection's own thread, never on Swift's
 /// cooperative pool; callers `await` the result.
 ///
-/// A connection is used by one task at a time (the pool hands it out exclusively). Parameterized statements
-/// are prepared once per connection and reused.
+/// A connection is used by one task at a time (the pool hands it out exclusively).
+///
+/// Every statement runs with `search_path` set to the configured schema alone. On a session of its own the
+/// startup options set it (with the idle-in-transaction timeout) and parameterized statements are prepared
+/// once and reused. Through a pooler in transaction mode nothing outlives a transaction: each transaction
+/// sets both with `SET LOCAL` after its BEGIN, a statement outside one is sent in a pipeline behind a
+/// `set_config(..., true)` that lasts until its Sync, and statements are unnamed (`PQsendQueryParams`).
 package final class PostgresConnection: @unchecked Sendable {
     private let thread: BlockingThread
     // Only touched on `thread`.
     private let handle: OpaquePointer
     private var preparedStatements: [String: String] = [:]
+    private let searchPath: String
+    private let idleInTransactionTimeoutMilliseconds: Int
 
     private let brokenFlag = Atomic<Bool>(false)
     private let inTransactionFlag = Atomic<Bool>(false)
     private let closedFlag = Atomic<Bool>(false)
 
-    /// The server's process id for this session (as in `pg_stat_activity.pid`).
+    /// The server's process id for this session (as in `pg_stat_activity.pid`). Through a pooler in
+    /// transaction mode it is only the backend of the first transaction.
     package let backendPID: Int32
 
-    private init(thread: BlockingThread, handle: OpaquePointer) {
+    /// False through a pooler in transaction mode: session state (settings, `LISTEN`, session locks,
+    /// prepared statements) does not outlive a transaction.
+    package let keepsSession: Bool
+
+    private init(
+        thread: BlockingThread, handle: OpaquePointer, keepsSession: Bool, configuration: PostgresConfiguration
+    ) {
         self.thread = thread
         self.handle = handle
         self.backendPID = PQbackendPID(handle)
+        self.keepsSession = keepsSession
+        self.searchPath = configuration.schema.name
+        self.idleInTransactionTimeoutMilliseconds = configuration.idleInTransactionTimeoutMilliseconds
     }
 
     deinit {
@@ -48,23 +65,61 @@ package final class PostgresConnection: @unchecked Sendable {
     package static func connect(_ configuration: PostgresConfiguration) async throws -> PostgresConnection {
         let thread = BlockingThread(name: "tally-pq")
         do {
-            let handle = try await thread.run { try Self.open(configuration) }
-            return PostgresConnection(thread: thread, handle: handle.pointer)
+            let (handle, keepsSession) = try await thread.run { try Self.openSession(configuration) }
+            return PostgresConnection(
+                thread: thread, handle: handle.pointer, keepsSession: keepsSession, configuration: configuration)
         } catch {
             thread.stop()
             throw error
         }
     }
 
-    private static func open(_ configuration: PostgresConfiguration) throws -> UncheckedPointer {
+    /// Connects with the session options, unless the configuration says a transaction pooler is in between;
+    /// a pooler that refuses the options (PgBouncer: "unsupported startup parameter") or drops them (its
+    /// `ignore_startup_parameters`) is then connected to without them.
+    private static func openSession(_ configuration: PostgresConfiguration) throws -> (UncheckedPointer, Bool) {
+        if configuration.poolMode == .transaction {
+            return (try open(configuration, options: nil), false)
+        }
+        let options =
+            "-c search_path=\(configuration.schema.name)"
+            + " -c idle_in_transaction_session_timeout=\(configuration.idleInTransactionTimeoutMilliseconds)"
+        let handle: UncheckedPointer
+        do {
+            handle = try open(configuration, options: options)
+        } catch let error as EventsError
+            where configuration.poolMode == .automatic && error.message.contains("unsupported startup parameter")
+        {
+            return (try open(configuration, options: nil), false)
+        }
+        // The options reached a server session only if the server reports our search_path back.
+        let result = PQexec(handle.pointer, "SELECT current_setting('search_path')")
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK, PQntuples(result) == 1 else {
+            let message = String(cString: PQerrorMessage(handle.pointer))
+            PQfinish(handle.pointer)
+            throw EventsError(.unavailable, "cannot start a session: \(message)")
+        }
+        let reported = String(cString: PQgetvalue(result, 0, 0))
+        if reported == configuration.schema.name { return (handle, true) }
+        if configuration.poolMode == .session {
+            PQfinish(handle.pointer)
+            throw EventsError(
+                .unavailable,
+                "TALLY_POOL_MODE is session, but the server did not keep the session options (search_path is "
+                    + "\(reported)); a pooler in transaction mode is in between: set TALLY_POOL_MODE=transaction")
+        }
+        return (handle, false)
+    }
+
+    private static func open(_ configuration: PostgresConfiguration, options: String?) throws -> UncheckedPointer {
         // Our defaults come first so that anything the URL says overrides them (libpq applies in order).
-        let options = "-c idle_in_transaction_session_timeout=\(configuration.idleInTransactionTimeoutMilliseconds)"
-        let pairs: [(String, String)] = [
+        var pairs: [(String, String)] = [
             ("application_name", configuration.applicationName),
             ("connect_timeout", String(configuration.connectTimeoutSeconds)),
-            ("options", options),
-            ("dbname", configuration.url),
         ]
+        if let options { pairs.append(("options", options)) }
+        pairs.append(("dbname", configuration.url))
         let keywords = pairs.map { strdup($0.0) }
         let values = pairs.map { strdup($0.1) }
         defer {
@@ -132,19 +187,103 @@ package final class PostgresConnection: @unchecked Sendable {
 
     // MARK: - Statements
 
-    /// Runs one parameterized statement (prepared once per connection) and returns its rows.
+    /// Runs one parameterized statement and returns its rows: prepared once per connection on a session of
+    /// its own, unnamed through a transaction pooler.
     @discardableResult
     package func query(_ sql: String, _ parameters: [PostgresValue] = []) async throws -> PostgresRows {
-        try await onThread { connection in try connection.executePrepared(sql, parameters) }
+        try await onThread { connection in
+            if connection.keepsSession { return try connection.executePrepared(sql, parameters) }
+            if PQtransactionStatus(connection.handle) != PQTRANS_IDLE {
+                return try connection.executeUnnamed(sql, parameters)
+            }
+            return try connection.executePipelined(sql, parameters)
+        }
     }
 
-    /// Runs SQL text without parameters; it may hold several statements (`BEGIN; SET ...; COMMIT`).
+    /// Runs SQL text without parameters; it may hold several statements (`BEGIN; SET ...; COMMIT`). Outside a
+    /// transaction, through a transaction pooler, `SET LOCAL search_path` goes first in the same text (one
+    /// implicit transaction), so the SQL must be a statement that may run in a transaction block.
     package func execute(_ sql: String) async throws {
         try await onThread { connection in
-            let result = PQexec(connection.handle, sql)
-            defer { PQclear(result) }
-            _ = try connection.rows(from: result, parameters: [])
+            let text =
+                connection.keepsSession || PQtransactionStatus(connection.handle) != PQTRANS_IDLE
+                ? sql : "\(connection.localSettings); \(sql)"
+            try connection.executeText(text)
         }
+    }
+
+    private func executeText(_ sql: String) throws {
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        _ = try rows(from: result, parameters: [])
+    }
+
+    /// What a transaction sets for itself where the session cannot hold it.
+    private var localSettings: String {
+        "SET LOCAL search_path TO \(searchPath); "
+            + "SET LOCAL idle_in_transaction_session_timeout = \(idleInTransactionTimeoutMilliseconds)"
+    }
+
+    private func executeUnnamed(_ sql: String, _ parameters: [PostgresValue]) throws -> PostgresRows {
+        let types = parameters.map { Oid($0.oid) }
+        return try withParameterArrays(parameters) { count, values, lengths, formats in
+            let result = types.withUnsafeBufferPointer {
+                PQexecParams(handle, sql, count, $0.baseAddress, values, lengths, formats, 1)
+            }
+            defer { PQclear(result) }
+            return try rows(from: result, parameters: parameters)
+        }
+    }
+
+    /// One round trip outside a transaction through a transaction pooler: `set_config('search_path', ...,
+    /// true)` and the statement in one pipeline, which runs as one implicit transaction up to its Sync (so
+    /// the pooler keeps one server connection for both, and the setting ends with it).
+    private func executePipelined(_ sql: String, _ parameters: [PostgresValue]) throws -> PostgresRows {
+        guard PQenterPipelineMode(handle) == 1 else { throw failure(nil, parameters: parameters) }
+        defer { PQexitPipelineMode(handle) }
+        let sent = try withParameterArrays([.string(searchPath)]) { count, values, lengths, formats in
+            PQsendQueryParams(
+                handle, "SELECT pg_catalog.set_config('search_path', $1, true)", count, nil, values, lengths, formats, 1
+            )
+        }
+        guard sent == 1 else { throw failure(nil, parameters: parameters) }
+        let types = parameters.map { Oid($0.oid) }
+        let sentQuery = try withParameterArrays(parameters) { count, values, lengths, formats in
+            types.withUnsafeBufferPointer {
+                PQsendQueryParams(handle, sql, count, $0.baseAddress, values, lengths, formats, 1)
+            }
+        }
+        guard sentQuery == 1, PQpipelineSync(handle) == 1 else { throw failure(nil, parameters: parameters) }
+        // Results: the setting, NULL, the statement, NULL, then the Sync. Every one is read, whatever failed,
+        // so that the connection leaves pipeline mode clean.
+        var outcome: Result<PostgresRows, any Error>?
+        var index = 0
+        while true {
+            guard let result = PQgetResult(handle) else {
+                index += 1
+                // Two NULLs end the two statements; a third, or a lost connection, means no Sync will come.
+                if index > 2 || PQstatus(handle) != CONNECTION_OK {
+                    markBroken()
+                    break
+                }
+                continue
+            }
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+            if status == PGRES_PIPELINE_ABORTED { continue }
+            if index == 0 {
+                if status != PGRES_TUPLES_OK { outcome = .failure(failure(result, parameters: [])) }
+            } else if outcome == nil {
+                outcome = Result { try rows(from: result, parameters: parameters) }
+            }
+            if PQstatus(handle) != CONNECTION_OK {
+                markBroken()
+                break
+            }
+        }
+        guard let outcome else { throw failure(nil, parameters: parameters) }
+        return try outcome.get()
     }
 
     private func onThread<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
@@ -318,7 +457,9 @@ package final class PostgresConnection: @unchecked Sendable {
     package func withTransaction<T: Sendable>(
         begin: String = "BEGIN", _ body: () async throws -> T
     ) async throws -> T {
-        try await execute(begin)
+        try await onThread { connection in
+            try connection.executeText(connection.keepsSession ? begin : "\(begin); \(connection.localSettings)")
+        }
         do {
             let result = try await body()
             try await execute("COMMIT")

@@ -17,16 +17,41 @@ public final class EventStore: Sendable {
         public var pollInterval: Duration
         /// Shown in `pg_stat_activity`.
         public var applicationName: String
+        /// The schema that holds Tally's tables (`TALLY_SCHEMA`).
+        public var schema: DatabaseSchema
+        /// What `databaseURL` reaches (`TALLY_POOL_MODE`).
+        public var poolMode: PoolMode
+        /// A URL that reaches a session of its own (`TALLY_DIRECT_DATABASE_URL`), for what must outlive a
+        /// transaction: `LISTEN`, migrations. Nil: `databaseURL` is used, and readers poll when it turns out
+        /// to reach a transaction pooler.
+        public var directDatabaseURL: String?
 
         public init(
             databaseURL: String, maxConnections: Int = 16, acquireTimeout: Duration = .seconds(10),
-            pollInterval: Duration = .seconds(1), applicationName: String = "tally"
+            pollInterval: Duration = .seconds(1), applicationName: String = "tally", schema: DatabaseSchema = .default,
+            poolMode: PoolMode = .automatic, directDatabaseURL: String? = nil
         ) {
             self.databaseURL = databaseURL
             self.maxConnections = maxConnections
             self.acquireTimeout = acquireTimeout
             self.pollInterval = pollInterval
             self.applicationName = applicationName
+            self.schema = schema
+            self.poolMode = poolMode
+            self.directDatabaseURL = directDatabaseURL
+        }
+
+        /// How the pool's connections are made.
+        package var pooled: PostgresConfiguration {
+            PostgresConfiguration(
+                url: databaseURL, applicationName: applicationName, schema: schema, poolMode: poolMode)
+        }
+
+        /// How a session that must outlive a transaction is made: the direct URL when there is one.
+        package var session: PostgresConfiguration {
+            guard let directDatabaseURL else { return pooled }
+            return PostgresConfiguration(
+                url: directDatabaseURL, applicationName: applicationName, schema: schema, poolMode: .session)
         }
     }
 
@@ -43,15 +68,13 @@ public final class EventStore: Sendable {
     public init(
         configuration: Configuration, catalog: EventCatalog = .tally, logger: Logger = Logger(label: "tally.events")
     ) {
-        let postgres = PostgresConfiguration(
-            url: configuration.databaseURL, applicationName: configuration.applicationName)
         self.pool = PostgresPool(
-            configuration: postgres,
+            configuration: configuration.pooled,
             options: .init(maxConnections: configuration.maxConnections, acquireTimeout: configuration.acquireTimeout))
         self.catalog = catalog
         self.configuration = configuration
         self.notifier = AppendNotifier(pool: pool)
-        self.listener = FeedListener(configuration: postgres, signal: changes, logger: logger)
+        self.listener = FeedListener(configuration: configuration.session, signal: changes, logger: logger)
         self.logger = logger
     }
 

@@ -3,7 +3,8 @@ import Synchronization
 
 /// Keeps one LISTEN connection open and turns NOTIFY on `tally_events` into local wake-ups. It reconnects
 /// with backoff when the connection breaks, and wakes every reader after reconnecting, because notifications
-/// sent while it was away are lost.
+/// sent while it was away are lost. It listens on the session configuration (the direct URL when there is
+/// one); when that reaches a pooler in transaction mode it does not listen at all and readers poll.
 final class FeedListener: Sendable {
     static let channel = "tally_events"
 
@@ -37,6 +38,16 @@ final class FeedListener: Sendable {
             do {
                 let listening = try await PostgresConnection.connect(configuration)
                 connection = listening
+                guard listening.keepsSession else {
+                    // LISTEN ends with the pooler's transaction; readers poll at their interval instead.
+                    logger.notice(
+                        """
+                        the database URL reaches a pooler in transaction mode and no direct URL is set \
+                        (TALLY_DIRECT_DATABASE_URL): readers poll instead of listening
+                        """)
+                    listening.close()
+                    return
+                }
                 try await listening.execute("LISTEN \(Self.channel)")
                 backoff = .milliseconds(50)
                 signal.signal()
@@ -47,7 +58,8 @@ final class FeedListener: Sendable {
                     }
                 }
             } catch {
-                logger.warning("feed listener lost its connection; polling until it is back", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "feed listener lost its connection; polling until it is back", metadata: ["error": "\(error)"])
             }
             connection?.close()
             try? await Task.sleep(for: backoff)

@@ -45,7 +45,10 @@ public struct ProjectionRebuilder: Sendable {
         public let differences: [Difference]
     }
 
-    static let schema = "tally_rebuild"
+    /// Where the new tables are built (`<schema>_rebuild`, `tally_rebuild` by default).
+    var rebuildSchema: String { store.configuration.schema.rebuild }
+    /// Where the live tables are.
+    var liveSchema: String { store.configuration.schema.name }
 
     let store: EventStore
     let batchSize: Int
@@ -138,14 +141,21 @@ public struct ProjectionRebuilder: Sendable {
 
     /// A session for rebuilding `projection`, holding its rebuild lock.
     private func open(_ projection: any Projection) async throws -> PostgresConnection {
-        var configuration = store.pool.configuration
+        var configuration = store.configuration.session
         configuration.applicationName = "tally-rebuild-\(projection.name)"
         // Long rebuild batches are not idle in transaction, but the swap may wait on readers.
         configuration.idleInTransactionTimeoutMilliseconds = 600_000
         let connection = try await PostgresConnection.connect(configuration)
         do {
+            guard connection.keepsSession else {
+                throw ProjectionsError(
+                    .invalidInput,
+                    "a rebuild holds a session for its whole run, and the database URL reaches a pooler in transaction "
+                        + "mode: set TALLY_DIRECT_DATABASE_URL (or --direct-database-url) to a direct connection")
+            }
             let locked = try await connection.query(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [.string("tally.rebuild." + projection.name)])
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                [.string("tally.rebuild.\(liveSchema)." + projection.name)])
             guard try locked.first?.bool(0) == true else {
                 throw ProjectionsError(.checkpointMoved, "another rebuild of \(projection.name) is running")
             }
@@ -250,7 +260,7 @@ public struct ProjectionRebuilder: Sendable {
 
     /// Creates the indexes a rebuild left out of its bulk phase (see `ProjectionTable.indexStatements`).
     private func createDeferredIndexes(_ projection: any Projection, on connection: PostgresConnection) async throws {
-        try await connection.withTransaction(begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public") {
+        try await connection.withTransaction(begin: "BEGIN; SET LOCAL search_path = \(rebuildSchema), \(liveSchema)") {
             for table in projection.tables {
                 for statement in table.indexStatements {
                     try await connection.execute(statement)
@@ -266,7 +276,7 @@ public struct ProjectionRebuilder: Sendable {
             [.string(projection.name)])
         let tables = try await connection.query(
             "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = ANY($2)",
-            [.string(Self.schema), .stringArray(projection.tables.map(\.name))])
+            [.string(rebuildSchema), .stringArray(projection.tables.map(\.name))])
         let reader = Self.reader(projection)
         if let row = rows.first, try row.int(0) == projection.version,
             try tables.first?.int64(0) == Int64(projection.tables.count)
@@ -281,10 +291,10 @@ public struct ProjectionRebuilder: Sendable {
                     }))
         }
         try await connection.withTransaction(
-            begin: "BEGIN; SET LOCAL search_path = \(Self.schema), public"
+            begin: "BEGIN; SET LOCAL search_path = \(rebuildSchema), \(liveSchema)"
         ) {
             for table in projection.tables {
-                try await connection.execute("DROP TABLE IF EXISTS \(Self.schema).\(table.name)")
+                try await connection.execute("DROP TABLE IF EXISTS \(rebuildSchema).\(table.name)")
                 // Indexes that are not unique come after the bulk phase (createDeferredIndexes).
                 for statement in table.tableStatements
                     + table.indexStatements.filter({ $0.uppercased().contains("UNIQUE") })
@@ -309,7 +319,7 @@ public struct ProjectionRebuilder: Sendable {
         state: inout State,
         on connection: PostgresConnection
     ) async throws {
-        try await connection.execute("SET LOCAL search_path = \(Self.schema), public")
+        try await connection.execute("SET LOCAL search_path = \(rebuildSchema), \(liveSchema)")
         let context = ProjectionContext(connection: connection, catalog: store.catalog, decoded: decoded)
         _ = try await state.parking.applyWithSavepoint(events, on: connection) {
             try await projection.apply($0, in: context)
@@ -356,8 +366,8 @@ public struct ProjectionRebuilder: Sendable {
                 try await applyToRebuild(page.events, projection, state: &state, on: connection)
             }
             let liveTables = try await connection.query(
-                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY($1)",
-                [.stringArray(projection.tables.map(\.name))])
+                "SELECT count(*) FROM pg_tables WHERE schemaname = $2 AND tablename = ANY($1)",
+                [.stringArray(projection.tables.map(\.name)), .string(liveSchema)])
             // A projection that never ran has no live tables to compare with.
             if verify, try liveTables.first?.int64(0) == Int64(projection.tables.count) {
                 guard try live.int(0) == projection.version else {
@@ -371,7 +381,7 @@ public struct ProjectionRebuilder: Sendable {
                 var liveParking = FeedParking(
                     reader: projection.name,
                     parked: try await ParkedStreams.load(reader: projection.name, on: connection))
-                try await connection.execute("SET LOCAL search_path = public")
+                try await connection.execute("SET LOCAL search_path = \(liveSchema)")
                 let liveContext = ProjectionContext(connection: connection, catalog: store.catalog)
                 while livePosition < state.position {
                     let page = try await store.readFeed(
@@ -403,15 +413,15 @@ public struct ProjectionRebuilder: Sendable {
                     return differences
                 }
             }
-            try await connection.execute("SET LOCAL search_path = public")
+            try await connection.execute("SET LOCAL search_path = \(liveSchema)")
             // The rebuild's parked streams become the projection's.
             try await connection.query("DELETE FROM parked_streams WHERE reader = $1", [.string(projection.name)])
             try await connection.query(
                 "UPDATE parked_streams SET reader = $1, updated_at = now() WHERE reader = $2",
                 [.string(projection.name), .string(Self.reader(projection))])
             for table in projection.tables {
-                try await connection.execute("DROP TABLE IF EXISTS public.\(table.name)")
-                try await connection.execute("ALTER TABLE \(Self.schema).\(table.name) SET SCHEMA public")
+                try await connection.execute("DROP TABLE IF EXISTS \(liveSchema).\(table.name)")
+                try await connection.execute("ALTER TABLE \(rebuildSchema).\(table.name) SET SCHEMA \(liveSchema)")
             }
             try await connection.query(
                 """
@@ -441,11 +451,11 @@ public struct ProjectionRebuilder: Sendable {
         for table in projection.tables {
             let rows = try await connection.query(
                 """
-                (SELECT 'live only', d::text FROM (SELECT * FROM public.\(table.name) EXCEPT ALL
-                                                   SELECT * FROM \(Self.schema).\(table.name)) d LIMIT 20)
+                (SELECT 'live only', d::text FROM (SELECT * FROM \(liveSchema).\(table.name) EXCEPT ALL
+                                                   SELECT * FROM \(rebuildSchema).\(table.name)) d LIMIT 20)
                 UNION ALL
-                (SELECT 'rebuilt only', d::text FROM (SELECT * FROM \(Self.schema).\(table.name) EXCEPT ALL
-                                                      SELECT * FROM public.\(table.name)) d LIMIT 20)
+                (SELECT 'rebuilt only', d::text FROM (SELECT * FROM \(rebuildSchema).\(table.name) EXCEPT ALL
+                                                      SELECT * FROM \(liveSchema).\(table.name)) d LIMIT 20)
                 """)
             for row in rows {
                 differences.append(Difference(table: table.name, side: try row.string(0), row: try row.string(1)))

@@ -100,7 +100,7 @@ public final class ProjectionRunner: Sendable {
     /// so that `pg_stat_activity` tells the leader from the standbys.
     private func connect(_ projection: any Projection) async throws -> PostgresConnection {
         try await PostgresConnection.connectLeaderSession(
-            store.pool.configuration,
+            store.configuration.session,
             applicationName: "tally-projection-\(projection.name) pid=\(ProcessInfo.processInfo.processIdentifier)")
     }
 

@@ -30,7 +30,7 @@ final class Dispatcher: Sendable {
             var session: PostgresConnection?
             do {
                 let connection = try await PostgresConnection.connectLeaderSession(
-                    queue.store.pool.configuration,
+                    queue.store.configuration.session,
                     applicationName: "tally-dispatcher pid=\(ProcessInfo.processInfo.processIdentifier)")
                 session = connection
                 while !stopping() {

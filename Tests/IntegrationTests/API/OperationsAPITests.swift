@@ -96,7 +96,7 @@ struct OperationsAPITests {
             // Every text and byte column of every table, the log included.
             let dump = try await harness.services.database.asOperator(readOnly: true) { connection in
                 let tables = try await connection.query(
-                    "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname IN ('public', 'tally_rebuild')"
+                    "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname IN ('tally', 'tally_rebuild')"
                 )
                 var text = ""
                 for table in tables {

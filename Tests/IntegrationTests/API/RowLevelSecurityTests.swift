@@ -41,7 +41,7 @@ struct RowLevelSecurityTests {
             }
             let store = harness.store
             let tables = try await store.pool.query(
-                "SELECT tablename, policyname FROM pg_policies WHERE schemaname = 'public' ORDER BY tablename"
+                "SELECT tablename, policyname FROM pg_policies WHERE schemaname = 'tally' ORDER BY tablename"
             ).map { (try $0.string(0), try $0.string(1)) }
             var proven: [String] = []
             for (table, policy) in tables where policy == "tenant_isolation" {
@@ -78,7 +78,7 @@ struct RowLevelSecurityTests {
             // What the service does not use, the application role does not have.
             let writable = try await store.pool.query(
                 """
-                SELECT tablename FROM pg_tables WHERE schemaname = 'public'
+                SELECT tablename FROM pg_tables WHERE schemaname = 'tally'
                   AND (has_table_privilege('tally_app', format('%I.%I', schemaname, tablename), 'INSERT')
                     OR has_table_privilege('tally_app', format('%I.%I', schemaname, tablename), 'UPDATE')
                     OR has_table_privilege('tally_app', format('%I.%I', schemaname, tablename), 'DELETE'))
