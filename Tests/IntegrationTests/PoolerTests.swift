@@ -83,6 +83,108 @@ struct PoolerTests {
         }
     }
 
+    @Test(
+        "behind PgBouncer without a direct URL, leadership is a lease: one runner leads, a holder whose lease was taken cannot commit, a dead holder's lease passes on within its duration, every count exact"
+    )
+    func leasedLeadership() async throws {
+        try await PgBouncer.with { bouncer in
+            let (name, _) = try await TestDatabase.create()
+            defer { Task { await TestDatabase.drop(name) } }
+            func store() -> EventStore {
+                EventStore(
+                    configuration: .init(
+                        databaseURL: bouncer.url(database: name), maxConnections: 4, acquireTimeout: .seconds(20),
+                        pollInterval: .milliseconds(50)))
+            }
+            let (storeA, storeB) = (store(), store())
+            defer {
+                storeA.close()
+                storeB.close()
+            }
+            let lease: Duration = .seconds(3)
+            func runner(_ store: EventStore, _ holder: String) -> Task<Void, Never> {
+                Task {
+                    await ProjectionRunner(
+                        store: store, projections: ProductProjections.all,
+                        options: .init(
+                            batchSize: 7, pollInterval: .milliseconds(50), leadershipRetry: .milliseconds(50),
+                            leaseDuration: lease, holder: holder)
+                    ).run()
+                }
+            }
+            let count = ProductProjections.all.count
+            @Sendable func holders() async throws -> [String: Int] {
+                var held: [String: Int] = [:]
+                for row in try await storeA.pool.query(
+                    """
+                    SELECT holder, count(*) FROM leader_leases
+                    WHERE name LIKE 'projection:%' AND expires_at > clock_timestamp() GROUP BY holder
+                    """)
+                {
+                    held[try row.string(0)] = try row.int(1)
+                }
+                return held
+            }
+            func appendTenants(_ n: Int) async throws {
+                for _ in 0..<n {
+                    let tenant = UUID()
+                    try await storeA.append(
+                        [try Fixtures.tenantCreated(tenant, name: "T" + tenant.uuidString.prefix(12))],
+                        to: .tenant(tenant),
+                        tenantID: tenant, expected: .noStream)
+                }
+            }
+            @Sendable func applied() async throws -> Int {
+                try await storeA.pool.query(
+                    "SELECT events_applied FROM projection_checkpoints WHERE projection = 'tenants'"
+                ).first?.int(0) ?? 0
+            }
+
+            let runnerA = runner(storeA, "a")
+            defer { runnerA.cancel() }
+            try await Eventually.wait("runner a to lease every projection") { try await holders() == ["a": count] }
+            let runnerB = runner(storeB, "b")
+            try await appendTenants(20)
+            try await Eventually.wait("20 tenants applied") { try await applied() == 20 }
+            #expect(try await holders() == ["a": count], "b stood by")
+
+            // A holder that froze past its lease: another took it, so its token no longer holds and it cannot
+            // renew; the runner checks it inside every batch's transaction.
+            let frozen = try #require(
+                try await LeaderLease.acquire("test:frozen", holder: "x", duration: .milliseconds(1), pool: storeA.pool)
+            )
+            try await Eventually.wait("the frozen lease to expire") {
+                try await LeaderLease.acquire("test:frozen", holder: "y", duration: .seconds(60), pool: storeA.pool)
+                    != nil
+            }
+            #expect(try await storeA.pool.withTransaction { try await frozen.holds(on: $0) } == false)
+            #expect(try await frozen.renew(duration: .seconds(60), pool: storeA.pool) == false)
+
+            // Runner a froze past its leases and b took them (what b's acquire does to an expired lease): a's
+            // batches are fenced from then on, its renewals fail and it stops leading; b leads.
+            try await storeA.pool.query(
+                """
+                UPDATE leader_leases SET holder = 'b', token = token + 1, expires_at = clock_timestamp() + interval '3 s'
+                WHERE holder = 'a'
+                """)
+            try await Eventually.wait("runner b to take every projection") { try await holders() == ["b": count] }
+            try await appendTenants(20)
+            try await Eventually.wait("40 tenants applied") { try await applied() == 40 }
+            #expect(try await holders() == ["b": count])
+
+            // Runner b dies without giving its leases up (its connections are gone): a leads again once they
+            // expire, within the lease's duration and a retry.
+            storeB.close()
+            runnerB.cancel()
+            let died = ContinuousClock.now
+            try await Eventually.wait("runner a to lead again") { try await holders() == ["a": count] }
+            #expect(ContinuousClock.now - died < lease + .seconds(5))
+            try await appendTenants(20)
+            try await Eventually.wait("60 tenants applied, each once") { try await applied() == 60 }
+            #expect(try await storeA.pool.query("SELECT count(*) FROM tenants").first?.int(0) == 60)
+        }
+    }
+
     /// Serves the API, the projections and a worker on `store`, and drives a tenant through them: its key, its
     /// three vendor secrets, a workflow, a batch of runs that all finish, and its event stream.
     private func run(
@@ -267,6 +369,7 @@ struct SchemaTests {
                     END LOOP;
                 END $$;
                 DELETE FROM public.schema_migrations WHERE version >= 10;
+                DROP TABLE public.leader_leases;
                 DROP SCHEMA tally;
                 """)
             let legacy = try await SchemaTests.contents(connection, schema: "public")
@@ -284,7 +387,7 @@ struct SchemaTests {
             #expect(
                 moved.contains("events") && moved.contains("work_queue") && moved.contains("tally_append_conflict()"),
                 "\(moved)")
-            #expect(try await Migrator(databaseURL: url).migrate().map(\.version) == [10])
+            #expect(try await Migrator(databaseURL: url).migrate().map(\.version) == [10, 11])
             #expect(try await Migrator(databaseURL: url).status().allSatisfy { $0.state == .applied })
             #expect(try await SchemaTests.contents(connection, schema: "public").isEmpty)
             #expect(
@@ -292,7 +395,7 @@ struct SchemaTests {
                     .first?.int(0)
                     == 0)
             var movedContents = try await SchemaTests.contents(connection, schema: "tally")
-            movedContents.removeAll { $0.hasPrefix("schema_migrations") }
+            movedContents.removeAll { $0.hasPrefix("schema_migrations") || $0.hasPrefix("leader_leases") }
             #expect(movedContents == legacy.filter { !$0.hasPrefix("schema_migrations") })
             // The moved log takes appends and reads as before.
             let second = UUID()

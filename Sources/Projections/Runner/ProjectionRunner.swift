@@ -21,16 +21,26 @@ public final class ProjectionRunner: Sendable {
         public var retryCheckInterval: Duration
         /// How often, at most, the checkpoint records a read that found nothing of the projection's types.
         public var idleSaveInterval: Duration
+        /// How long a lease of `leader_leases` lasts unrenewed (renewed every third of it), where leadership
+        /// cannot be a session lock: behind a pooler in transaction mode without a direct URL.
+        public var leaseDuration: Duration
+        /// This runner in `leader_leases.holder`; by default the process id and a random suffix.
+        public var holder: String
 
         public init(
             batchSize: Int = 500, pollInterval: Duration = .seconds(1), leadershipRetry: Duration = .seconds(1),
-            retryCheckInterval: Duration = .milliseconds(500), idleSaveInterval: Duration = .seconds(1)
+            retryCheckInterval: Duration = .milliseconds(500), idleSaveInterval: Duration = .seconds(1),
+            leaseDuration: Duration = .seconds(10),
+            holder: String? = nil
         ) {
             self.batchSize = max(1, batchSize)
             self.pollInterval = pollInterval
             self.leadershipRetry = leadershipRetry
             self.retryCheckInterval = retryCheckInterval
             self.idleSaveInterval = idleSaveInterval
+            self.leaseDuration = leaseDuration
+            self.holder =
+                holder ?? "pid=\(ProcessInfo.processInfo.processIdentifier) \(UUID().uuidString.prefix(8).lowercased())"
         }
     }
 
@@ -72,10 +82,19 @@ public final class ProjectionRunner: Sendable {
                     connection = try await connect(projection)
                     session = connection
                 }
-                let locked = try await connection.query(
+                if !connection.keepsSession {
+                    // Behind a transaction pooler: a lease in a table instead of a session lock.
+                    if let lease = try await LeaderLease.acquire(
+                        "projection:" + projection.name, holder: options.holder, duration: options.leaseDuration,
+                        pool: store.pool)
+                    {
+                        backoff = options.leadershipRetry
+                        try await leadLeased(projection, lease: lease, on: connection)
+                    }
+                } else if try await connection.query(
                     "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                    [.string("tally.projection." + projection.name)])
-                if try locked.first?.bool(0) == true {
+                    [.string("tally.projection." + projection.name)]
+                ).first?.bool(0) == true {
                     backoff = options.leadershipRetry
                     try await lead(projection, on: connection)
                     // The projection stopped or was rebuilt: end the session (and the lock) and ask again.
@@ -96,6 +115,39 @@ public final class ProjectionRunner: Sendable {
         session?.close()
     }
 
+    /// Leads under `lease`, renewing it every third of its duration on the store's pool, until the checkpoint
+    /// moves, the lease is lost (another holder took it after it expired) or the task is cancelled; then
+    /// gives it up.
+    private func leadLeased(_ projection: any Projection, lease: LeaderLease, on connection: PostgresConnection)
+        async throws
+    {
+        defer {
+            let pool = store.pool
+            Task { try? await lease.release(pool: pool) }
+        }
+        let duration = options.leaseDuration
+        let pool = store.pool
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.lead(projection, on: connection, lease: lease) }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: duration / 3)
+                        guard try await lease.renew(duration: duration, pool: pool) else {
+                            throw ProjectionsError(
+                                .checkpointMoved, "the lease of \(projection.name) was taken by another holder")
+                        }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch let error as ProjectionsError where error.code == .checkpointMoved {
+            logger.notice(
+                "gave up leading a projection", metadata: ["projection": "\(projection.name)", "reason": "\(error)"])
+        }
+    }
+
     /// A session of its own for `projection`, named after it and this process (`tally-projection-tenants pid=4242`)
     /// so that `pg_stat_activity` tells the leader from the standbys.
     private func connect(_ projection: any Projection) async throws -> PostgresConnection {
@@ -106,9 +158,12 @@ public final class ProjectionRunner: Sendable {
 
     /// Applies `projection` while this process leads it; returns when its checkpoint moved under it (a
     /// rebuild) or the task is cancelled.
-    private func lead(_ projection: any Projection, on connection: PostgresConnection) async throws {
+    private func lead(_ projection: any Projection, on connection: PostgresConnection, lease: LeaderLease? = nil)
+        async throws
+    {
         try await ProjectionTables.create(projection, on: connection)
         var checkpoint = try await Checkpoint.load(projection, on: connection)
+        checkpoint.lease = lease
         guard checkpoint.version == projection.version else {
             throw ProjectionsError(
                 .versionMismatch,
@@ -260,6 +315,8 @@ struct Checkpoint: Sendable {
     let version: Int
     var position: FeedPosition
     var failed: Bool
+    /// The lease the runner leads under, checked with the row lock (nil under a session lock).
+    var lease: LeaderLease? = nil
 
     static func load(_ projection: any Projection, on connection: PostgresConnection) async throws -> Checkpoint {
         try await connection.query(
@@ -290,6 +347,9 @@ struct Checkpoint: Sendable {
             try row.int(2) == version, try row.string(3) == "running" || acceptingFailed
         else {
             throw ProjectionsError(.checkpointMoved, "the checkpoint of \(projection) moved under this runner")
+        }
+        if let lease, try await !lease.holds(on: connection) {
+            throw ProjectionsError(.checkpointMoved, "the lease of \(projection) expired or was taken (fenced)")
         }
     }
 

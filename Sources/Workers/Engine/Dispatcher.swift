@@ -34,9 +34,17 @@ final class Dispatcher: Sendable {
                     applicationName: "tally-dispatcher pid=\(ProcessInfo.processInfo.processIdentifier)")
                 session = connection
                 while !stopping() {
-                    let locked = try await connection.query(
-                        "SELECT pg_try_advisory_lock(hashtextextended('tally.workers.dispatcher', 0))")
-                    if try locked.first?.bool(0) == true {
+                    if !connection.keepsSession {
+                        // Behind a transaction pooler: a lease in a table instead of a session lock.
+                        if let lease = try await LeaderLease.acquire(
+                            Self.name, holder: holder, duration: Self.leaseDuration, pool: queue.store.pool)
+                        {
+                            backoff = .milliseconds(250)
+                            try await leadLeased(lease, on: connection, stopping: stopping)
+                        }
+                    } else if try await connection.query(
+                        "SELECT pg_try_advisory_lock(hashtextextended('tally.workers.dispatcher', 0))"
+                    ).first?.bool(0) == true {
                         backoff = .milliseconds(250)
                         try await lead(on: connection, stopping: stopping)
                         break
@@ -52,7 +60,47 @@ final class Dispatcher: Sendable {
         }
     }
 
-    private func lead(on connection: PostgresConnection, stopping: @Sendable () -> Bool) async throws {
+    /// The dispatcher no longer holds its lease: it stops leading, and parks nothing for it.
+    struct LeaseLost: Error {
+        let reason: String
+    }
+
+    /// How long the dispatcher's lease lasts unrenewed behind a transaction pooler (renewed every third).
+    static let leaseDuration: Duration = .seconds(10)
+
+    /// This process in `leader_leases.holder`.
+    let holder = "pid=\(ProcessInfo.processInfo.processIdentifier) \(UUID().uuidString.prefix(8).lowercased())"
+
+    /// Leads under `lease`, renewing it on the pool, until it is lost or `stopping`; then gives it up.
+    private func leadLeased(
+        _ lease: LeaderLease, on connection: PostgresConnection, stopping: @escaping @Sendable () -> Bool
+    )
+        async throws
+    {
+        let pool = queue.store.pool
+        defer { Task { try? await lease.release(pool: pool) } }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.lead(on: connection, stopping: stopping, lease: lease) }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: Self.leaseDuration / 3)
+                        guard try await lease.renew(duration: Self.leaseDuration, pool: pool) else {
+                            throw LeaseLost(reason: "the dispatcher's lease was taken by another holder")
+                        }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch let error as LeaseLost {
+            logger.notice("gave up leading the dispatcher", metadata: ["reason": "\(error.reason)"])
+        }
+    }
+
+    private func lead(on connection: PostgresConnection, stopping: @Sendable () -> Bool, lease: LeaderLease? = nil)
+        async throws
+    {
         let found = try await connection.withTransaction(begin: WorkQueue.begin) {
             try await connection.query(
                 "INSERT INTO worker_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [.string(Self.name)])
@@ -91,7 +139,7 @@ final class Dispatcher: Sendable {
                 }
                 lastIdleSave = ContinuousClock.now
             }
-            let due = try await apply(page.events, next: scanned, parking: &parking, on: connection)
+            let due = try await apply(page.events, next: scanned, parking: &parking, lease: lease, on: connection)
             position = scanned
             if due { onDue() }
         }
@@ -101,12 +149,17 @@ final class Dispatcher: Sendable {
     /// applied again event by event under savepoints: an event that cannot be applied parks its stream (that
     /// run, that vendor key) and every other stream goes on.
     private func apply(
-        _ events: [RecordedEvent], next: FeedPosition, parking: inout FeedParking, on connection: PostgresConnection
+        _ events: [RecordedEvent], next: FeedPosition, parking: inout FeedParking, lease: LeaderLease?,
+        on connection: PostgresConnection
     ) async throws -> Bool {
         for isolating in [false, true] {
             var attempt = parking
             do {
                 let due = try await connection.withTransaction(begin: WorkQueue.begin) {
+                    // Fenced: a dispatcher whose lease was taken (it froze, another took over) commits nothing.
+                    if let lease, try await !lease.holds(on: connection) {
+                        throw LeaseLost(reason: "the dispatcher's lease expired or was taken (fenced)")
+                    }
                     var due = false
                     _ = try await attempt.apply(events, isolating: isolating, on: connection) { events in
                         if try await queue.apply(events, on: connection) { due = true }
@@ -127,7 +180,9 @@ final class Dispatcher: Sendable {
                 parking = attempt
                 return due
             } catch {
-                if isolating || connection.isBroken || events.isEmpty || !FeedParking.isTheEventsFault(error) {
+                if error is LeaseLost || isolating || connection.isBroken || events.isEmpty
+                    || !FeedParking.isTheEventsFault(error)
+                {
                     throw error
                 }
             }
