@@ -50,6 +50,16 @@ struct DatabaseOptions: ParsableArguments {
         return mode
     }
 
+    /// `TALLY_LEADER_LEASE_SECONDS`: how long a leader's lease lasts unrenewed (2 to 300, default 10).
+    func resolvedLeaderLease() throws -> Duration {
+        guard let text = environment["TALLY_LEADER_LEASE_SECONDS"], !text.isEmpty else { return .seconds(10) }
+        guard let seconds = Int(text), (2...300).contains(seconds) else {
+            throw ValidationError(
+                "TALLY_LEADER_LEASE_SECONDS must be a whole number from 2 to 300; got \(text.debugDescription)")
+        }
+        return .seconds(seconds)
+    }
+
     func makeStore(applicationName: String, maxConnections: Int = 16) throws -> EventStore {
         EventStore(
             configuration: .init(

@@ -69,7 +69,8 @@ struct ProjectionsCommand: AsyncParsableCommand {
                 print(String(decoding: try encoder.encode(output), as: UTF8.self))
             } else {
                 let header = [
-                    "projection", "version", "state", "position", "applied", "lag", "lag s", "parked", "error",
+                    "projection", "version", "state", "position", "applied", "lag", "lag s", "parked", "leader",
+                    "error",
                 ]
                 let rows = statuses.map { status in
                     [
@@ -79,7 +80,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
                         status.state.rawValue, status.position.description, "\(status.eventsApplied)",
                         status.lagEvents >= Int64(ProjectionStatus.lagCountLimit)
                             ? ">\(status.lagEvents - 1)" : "\(status.lagEvents)",
-                        String(format: "%.1f", status.lagSeconds), "\(status.parkedStreams)",
+                        String(format: "%.1f", status.lagSeconds), "\(status.parkedStreams)", status.leader ?? "none",
                         status.error.map { "at \(status.errorPosition ?? 0): \($0)" } ?? "",
                     ]
                 }

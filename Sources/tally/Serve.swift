@@ -18,6 +18,8 @@ struct Serve: AsyncParsableCommand {
                                             leadership; without it, readers poll.
               TALLY_SCHEMA                  the schema of every Tally object (default tally).
               TALLY_POOL_MODE               auto (default), transaction or session: what DATABASE_URL reaches.
+              TALLY_LEADER_LEASE_SECONDS    how long a projection's leader lease lasts unrenewed: a leader that
+                                            died or froze is replaced within it (default 10).
               TALLY_LISTEN                  host:port to listen on (default 127.0.0.1:8080).
               TALLY_OPERATOR_TOKEN          bearer token of the operator endpoints; at least 32 characters.
               TALLY_KEY_PEPPER              secret under which API keys are hashed; at least 32 characters.
@@ -34,9 +36,9 @@ struct Serve: AsyncParsableCommand {
             A missing or weak secret is a refusal to start; --development instead generates throwaway ones
             (printed nowhere) so that a laptop can run the service without configuration.
             Several processes may run against one database and behave as one system: each projection is
-            applied by one of them at a time, keys and plans reach every instance through the log. SIGTERM or
-            SIGINT stops gracefully: the listener closes, requests in flight finish, live event streams end,
-            counted API calls are appended, then the process exits 0.
+            applied by one of them at a time (the holder of its lease), keys and plans reach every instance
+            through the log. SIGTERM or SIGINT stops gracefully: the listener closes, requests in flight
+            finish, live event streams end, counted API calls are appended, then the process exits 0.
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -68,7 +70,9 @@ struct Serve: AsyncParsableCommand {
         var services: [any Service] = []
         var background: [@Sendable () async -> Void] = []
         if projections {
-            let runner = ProjectionRunner(store: store, projections: ProductProjections.all, logger: logger)
+            let runner = ProjectionRunner(
+                store: store, projections: ProductProjections.all,
+                options: .init(leaseDuration: try database.resolvedLeaderLease()), logger: logger)
             background.append { await runner.run() }
         }
         if api {

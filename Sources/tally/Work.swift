@@ -16,6 +16,7 @@ struct Work: AsyncParsableCommand {
                                             leadership; without it, readers poll.
               TALLY_SCHEMA                  the schema of every Tally object (default tally).
               TALLY_POOL_MODE               auto (default), transaction or session: what DATABASE_URL reaches.
+              TALLY_LEADER_LEASE_SECONDS    how long the dispatcher's leader lease lasts unrenewed (default 10).
               TALLY_MASTER_KEY, TALLY_MASTER_KEY_FILE
                                             master key of the sealed vendor secrets (64 hex digits); required.
               TALLY_VENDOR_BASE_URLS        vendor=url,... overrides of the vendors' base URLs (prospeo,
@@ -75,7 +76,8 @@ struct Work: AsyncParsableCommand {
             configuration: WorkerConfiguration(
                 workerID: workerID ?? WorkerConfiguration.defaultWorkerID, slots: slots,
                 lease: .milliseconds(Int64(leaseSeconds * 1000)),
-                backoff: .init(base: .milliseconds(retryBaseMs)), dispatch: dispatch),
+                backoff: .init(base: .milliseconds(retryBaseMs)), dispatch: dispatch,
+                leaderLease: try database.resolvedLeaderLease()),
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(

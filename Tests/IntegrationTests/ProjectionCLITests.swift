@@ -68,6 +68,10 @@ struct ProjectionCLITests {
             }
             #expect(projections.count == ProductProjections.all.count)
             #expect(projections.allSatisfy { $0["state"] == .string("running") })
+            // Each names its leader: serve's lease, `pid=<serve's pid> <suffix>`.
+            #expect(
+                projections.allSatisfy { $0["leader"]?.stringValue?.hasPrefix("pid=\(serve.pid) ") == true },
+                "\(status.stdout)")
 
             serve.terminate()
             let exit = try await serve.finish()

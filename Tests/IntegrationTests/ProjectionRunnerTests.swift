@@ -299,13 +299,10 @@ struct ProjectionRunnerTests {
         }
     }
 
+    /// Runners holding the lease of the projection `led` (at most one: the lease is a row).
     static func leaderCount(_ store: EventStore) async throws -> Int64 {
         try await store.pool.query(
-            """
-            SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'tally-projection-led pid=%'
-              AND a.datname = current_database()
-            """
+            "SELECT count(*) FROM leader_leases WHERE name = 'projection:led' AND expires_at > clock_timestamp()"
         ).first?.int64(0) ?? 0
     }
 
@@ -416,12 +413,17 @@ struct ReadModelTests {
                 "every projection to catch up", timeout: .seconds(150),
                 state: {
                     let statuses = (try? await ProjectionStatus.all(ProductProjections.all, store: store)) ?? []
-                    let horizon = (try? await store.pool.query(
-                        "SELECT tally_feed_horizon()::text, pg_current_snapshot()::text, (SELECT max(tx_id) FROM events)::text"
-                    ).first.map { "horizon \(try $0.string(0)), snapshot \(try $0.string(1)), newest \(try $0.string(2))" }) ?? "?"
+                    let horizon =
+                        (try? await store.pool.query(
+                            "SELECT tally_feed_horizon()::text, pg_current_snapshot()::text, (SELECT max(tx_id) FROM events)::text"
+                        ).first.map {
+                            "horizon \(try $0.string(0)), snapshot \(try $0.string(1)), newest \(try $0.string(2))"
+                        }) ?? "?"
                     let holders = (try? await store.horizonHolders()) ?? []
-                    return statuses.map { "\($0.name) \($0.state.rawValue) lag \($0.lagEvents) applied \($0.eventsApplied)" }
-                        .joined(separator: "; ") + "\n\(horizon)\nholders: \(holders)"
+                    return statuses.map {
+                        "\($0.name) \($0.state.rawValue) lag \($0.lagEvents) applied \($0.eventsApplied)"
+                    }
+                    .joined(separator: "; ") + "\n\(horizon)\nholders: \(holders)"
                 }
             ) {
                 let statuses = try await ProjectionStatus.all(ProductProjections.all, store: store)

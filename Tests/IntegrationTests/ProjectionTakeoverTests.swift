@@ -16,6 +16,8 @@ struct ProjectionTakeoverTests {
     static let environment = CLI.environment([
         "TALLY_OPERATOR_TOKEN": String(repeating: "t", count: 40),
         "TALLY_KEY_PEPPER": "takeover-test-pepper-0123456789abcdef",
+        // A killed leader is replaced once its lease expires: short, so that the takeover bound below holds.
+        "TALLY_LEADER_LEASE_SECONDS": "4",
     ])
 
     @Test(
@@ -71,8 +73,9 @@ struct ProjectionTakeoverTests {
                 let killedAt = ContinuousClock.now
                 first.kill()
                 #expect(try await first.exit.value.status == 128 + SIGKILL)
-                // The killed leader's server session notices its client is gone even while its statement waits,
-                // so the lock passes on before the table lock here is released.
+                // The killed leader's server session notices its client is gone even while its statement waits
+                // (its transaction and the checkpoint's row lock end), and its leases pass on once they expire
+                // (4 s here), before the table lock here is released.
                 try await Eventually.wait("the second process to lead every projection", timeout: .seconds(10)) {
                     try await Self.leaders(store) == Dictionary(uniqueKeysWithValues: names.map { ($0, standby.pid) })
                 }
@@ -138,6 +141,93 @@ struct ProjectionTakeoverTests {
             } catch {
                 _ = try? await appender?.stop()
                 for runner in [first, second].compactMap({ $0 }) {
+                    runner.kill()
+                    _ = try? await runner.exit.value
+                }
+                throw error
+            }
+        }
+    }
+
+    @Test(
+        "a leader frozen (SIGSTOP) inside a batch: the standby takes over within the lease; woken, the frozen one commits nothing more, and every count is exact"
+    )
+    func takeoverAfterFreeze() async throws {
+        try await TestDatabase.withStore { store, url in
+            try await Self.recordCheckpointWrites(store)
+            let names = Set(ProductProjections.all.map(\.name))
+            let frozen = try Runner(url: url)
+            var other: Runner?
+            var appender: Appender?
+            do {
+                try await Eventually.wait("the first process to lead every projection") {
+                    try await Self.leaders(store) == Dictionary(uniqueKeysWithValues: names.map { ($0, frozen.pid) })
+                }
+                let standby = try Runner(url: url)
+                other = standby
+                try await Eventually.wait("the second process to stand by for every projection") {
+                    try await Self.sessions(store).filter { $0.pid == standby.pid }.count == names.count
+                }
+                let load = Appender(store: store)
+                appender = load
+                // Frozen inside a batch: a lock held here stops its usage_counters batch after it locked its
+                // checkpoint row; the batch finishes once the lock is released, then its transaction stays idle
+                // (the process is stopped) until the server ends it, half a lease later.
+                let blocker = try await PostgresConnection.connect(PostgresConfiguration(url: url))
+                defer { blocker.close() }
+                try await blocker.execute("BEGIN; LOCK TABLE usage_counters IN EXCLUSIVE MODE")
+                try await Eventually.wait("the leader's usage_counters batch to wait inside its transaction") {
+                    try await store.pool.query(
+                        "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND wait_event_type = 'Lock'",
+                        [.string("tally-projection-usage_counters pid=\(frozen.pid)")]
+                    ).count == 1
+                }
+                frozen.process.send(signal: SIGSTOP)
+                let frozenAt = ContinuousClock.now
+                try await blocker.execute("COMMIT")
+                try await Eventually.wait("the other process to lead every projection", timeout: .seconds(20)) {
+                    try await Self.leaders(store) == Dictionary(uniqueKeysWithValues: names.map { ($0, standby.pid) })
+                }
+                #expect(ContinuousClock.now - frozenAt < .seconds(4 + 6), "taken over within the 4 s lease")
+                try await Eventually.wait("the other process to apply every projection after the freeze") {
+                    Set(try await Self.writes(store).filter { $0.pid == standby.pid }.map(\.projection)) == names
+                }
+                let writesBeforeWaking = try await Self.writes(store).count
+                frozen.process.send(signal: SIGCONT)
+                let expected = try await load.stop()
+                appender = nil
+                try await TestDatabase.settle(store)
+                try await Eventually.wait("every projection to catch up") {
+                    try await ProjectionStatus.all(ProductProjections.all, store: store).allSatisfy {
+                        $0.state == .running && $0.lagEvents == 0
+                    }
+                }
+                let writes = try await Self.writes(store)
+                #expect(writes.count > writesBeforeWaking, "the new leader kept applying")
+                #expect(
+                    writes.dropFirst(writesBeforeWaking).allSatisfy { $0.pid == standby.pid },
+                    "the woken process committed nothing")
+                for projection in ProductProjections.all {
+                    let chain = writes.filter { $0.projection == projection.name }
+                    #expect(
+                        zip(chain, chain.dropFirst()).allSatisfy { $0.to == $1.from }, "\(projection.name) chains up")
+                    let inLog = try await store.pool.query(
+                        "SELECT count(*) FROM events WHERE event_type = ANY($1)",
+                        [.stringArray(projection.eventTypes.sorted())]
+                    ).first?.int64(0)
+                    #expect(chain.reduce(0) { $0 + $1.events } == inLog, "\(projection.name): every event once")
+                }
+                for (tenant, calls) in expected.apiCalls {
+                    #expect(try await Self.usage(store, tenant, "api_calls") == calls, "api_calls of \(tenant)")
+                }
+                for runner in [frozen, standby] {
+                    runner.terminate()
+                    _ = try await runner.exit.value
+                }
+            } catch {
+                _ = try? await appender?.stop()
+                for runner in [frozen, other].compactMap({ $0 }) {
+                    runner.process.send(signal: SIGCONT)
                     runner.kill()
                     _ = try? await runner.exit.value
                 }
@@ -317,26 +407,22 @@ struct ProjectionTakeoverTests {
         }
     }
 
-    /// Which process holds each projection's advisory lock, as the database sees it.
+    /// Which process holds each projection's lease, as the database sees it (holders are `pid=N suffix`).
     static func leaders(_ store: EventStore) async throws -> [String: Int32] {
         let rows = try await store.pool.query(
             """
-            SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
-              AND a.application_name LIKE 'tally-projection-%'
+            SELECT substr(name, length('projection:') + 1), holder FROM leader_leases
+            WHERE name LIKE 'projection:%' AND expires_at > clock_timestamp()
             """)
         var leaders: [String: Int32] = [:]
         for row in rows {
-            let name = try row.string(0)
-            guard leaders.updateValue(processID(name) ?? -1, forKey: projection(name)) == nil else {
-                Issue.record("two sessions hold the lock of \(projection(name))")
-                return [:]
-            }
+            let holder = try row.string(1)
+            leaders[try row.string(0)] =
+                holder.hasPrefix("pid=") ? Int32(holder.dropFirst(4).prefix { $0 != " " }) ?? -1 : -1
         }
         return leaders
     }
 
-    /// `tally-projection-tenants pid=4242` → `tenants`, 4242.
     static func projection(_ applicationName: String) -> String {
         String(applicationName.dropFirst("tally-projection-".count).prefix { $0 != " " })
     }

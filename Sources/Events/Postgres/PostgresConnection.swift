@@ -141,15 +141,14 @@ package final class PostgresConnection: @unchecked Sendable {
         return UncheckedPointer(handle)
     }
 
-    /// A session of its own for a leader that holds a session-level advisory lock, named `applicationName` so
+    /// A connection of its own for a leader (of a projection, of the dispatcher), named `applicationName` so
     /// that `pg_stat_activity` tells the leader from the standbys.
     ///
-    /// The lock lasts as long as the server keeps this session, and the server only notices a dead client when
-    /// it next reads from or writes to it. A leader killed while its batch waits on a lock would keep leading
-    /// until that wait ends: the server checks the client every second during a statement (PostgreSQL 14 and
-    /// later). A leader whose host or network vanished leaves a TCP session the server would keep for the OS
-    /// keepalive default, over two hours; keepalives and a user timeout end it within about 15 s (they do nothing
-    /// on a Unix socket).
+    /// On a session of its own the server is told to notice a dead client soon: every second during a
+    /// statement (PostgreSQL 14 and later), and through keepalives and a user timeout within about 15 s when the
+    /// host or network vanished (the OS default is over two hours; they do nothing on a Unix socket). So a killed
+    /// leader's open transaction, and the checkpoint row lock it holds, ends about when its lease does. Through a
+    /// transaction pooler these settings would stay on whichever server connection ran them, so none is sent.
     package static func connectLeaderSession(_ configuration: PostgresConfiguration, applicationName: String)
         async throws
         -> PostgresConnection
@@ -157,6 +156,7 @@ package final class PostgresConnection: @unchecked Sendable {
         var configuration = configuration
         configuration.applicationName = applicationName
         let connection = try await connect(configuration)
+        guard connection.keepsSession else { return connection }
         do {
             try await connection.execute(
                 """

@@ -6,9 +6,11 @@ public import Logging
 /// writing its rows and its checkpoint in one transaction.
 ///
 /// Several `tally` processes may run runners against one database: for each projection only the holder of
-/// its advisory lock applies, on the connection that holds the lock (so a writer that lost the lock has lost
-/// its transaction too), and another process takes over when that session ends. A projection whose `apply`
-/// cannot apply an event parks that event's stream (`parked_streams`) and goes on with every other stream.
+/// its lease in `leader_leases` applies, renewing it every third of `leaseDuration`; another process takes
+/// the lease once it has expired (the holder died, froze or lost the database), and every batch checks the
+/// lease's token beside its checkpoint lock, so a holder that wakes after losing it commits nothing. Leases
+/// need no session, so this works through a pooler in transaction mode. A projection whose `apply` cannot
+/// apply an event parks that event's stream (`parked_streams`) and goes on with every other stream.
 public final class ProjectionRunner: Sendable {
     public struct Options: Sendable {
         /// Events per transaction.
@@ -21,10 +23,11 @@ public final class ProjectionRunner: Sendable {
         public var retryCheckInterval: Duration
         /// How often, at most, the checkpoint records a read that found nothing of the projection's types.
         public var idleSaveInterval: Duration
-        /// How long a lease of `leader_leases` lasts unrenewed (renewed every third of it), where leadership
-        /// cannot be a session lock: behind a pooler in transaction mode without a direct URL.
+        /// How long a projection's lease in `leader_leases` lasts unrenewed (renewed every third of it): a
+        /// leader that died or froze is replaced within it.
         public var leaseDuration: Duration
-        /// This runner in `leader_leases.holder`; by default the process id and a random suffix.
+        /// This runner in `leader_leases.holder` (followed there by a random suffix per runner, so that two
+        /// runners given one name never both lead); by default `pid=<process id>`.
         public var holder: String
 
         public init(
@@ -39,8 +42,7 @@ public final class ProjectionRunner: Sendable {
             self.retryCheckInterval = retryCheckInterval
             self.idleSaveInterval = idleSaveInterval
             self.leaseDuration = leaseDuration
-            self.holder =
-                holder ?? "pid=\(ProcessInfo.processInfo.processIdentifier) \(UUID().uuidString.prefix(8).lowercased())"
+            self.holder = holder ?? "pid=\(ProcessInfo.processInfo.processIdentifier)"
         }
     }
 
@@ -48,6 +50,8 @@ public final class ProjectionRunner: Sendable {
     let projections: [any Projection]
     let options: Options
     let logger: Logger
+    /// `options.holder` and this runner's suffix.
+    let holder: String
 
     public init(
         store: EventStore, projections: [any Projection], options: Options = Options(),
@@ -57,6 +61,7 @@ public final class ProjectionRunner: Sendable {
         self.projections = projections
         self.options = options
         self.logger = logger
+        self.holder = "\(options.holder) \(UUID().uuidString.prefix(8).lowercased())"
     }
 
     /// Runs every projection until the task is cancelled.
@@ -82,24 +87,12 @@ public final class ProjectionRunner: Sendable {
                     connection = try await connect(projection)
                     session = connection
                 }
-                if !connection.keepsSession {
-                    // Behind a transaction pooler: a lease in a table instead of a session lock.
-                    if let lease = try await LeaderLease.acquire(
-                        "projection:" + projection.name, holder: options.holder, duration: options.leaseDuration,
-                        pool: store.pool)
-                    {
-                        backoff = options.leadershipRetry
-                        try await leadLeased(projection, lease: lease, on: connection)
-                    }
-                } else if try await connection.query(
-                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                    [.string("tally.projection." + projection.name)]
-                ).first?.bool(0) == true {
+                if let lease = try await LeaderLease.acquire(
+                    "projection:" + projection.name, holder: holder, duration: options.leaseDuration,
+                    pool: store.pool)
+                {
                     backoff = options.leadershipRetry
-                    try await lead(projection, on: connection)
-                    // The projection stopped or was rebuilt: end the session (and the lock) and ask again.
-                    session = nil
-                    connection.close()
+                    try await leadLeased(projection, lease: lease, on: connection)
                 }
             } catch is CancellationError {
                 break
@@ -121,10 +114,6 @@ public final class ProjectionRunner: Sendable {
     private func leadLeased(_ projection: any Projection, lease: LeaderLease, on connection: PostgresConnection)
         async throws
     {
-        defer {
-            let pool = store.pool
-            Task { try? await lease.release(pool: pool) }
-        }
         let duration = options.leaseDuration
         let pool = store.pool
         do {
@@ -145,14 +134,25 @@ public final class ProjectionRunner: Sendable {
         } catch let error as ProjectionsError where error.code == .checkpointMoved {
             logger.notice(
                 "gave up leading a projection", metadata: ["projection": "\(projection.name)", "reason": "\(error)"])
+        } catch {
+            // Given up in any case (a no-op when another holder has it), so a standby need not wait it out.
+            try? await lease.release(pool: pool)
+            throw error
         }
+        try? await lease.release(pool: pool)
     }
 
-    /// A session of its own for `projection`, named after it and this process (`tally-projection-tenants pid=4242`)
-    /// so that `pg_stat_activity` tells the leader from the standbys.
+    /// A connection of its own for `projection`, named after it and this process (`tally-projection-tenants
+    /// pid=4242`) so that `pg_stat_activity` tells the leader from the standbys. A transaction of it left idle
+    /// (its process froze mid-batch, holding the checkpoint's row lock) ends within half a lease, so a frozen
+    /// holder cannot hold its successor back past the lease.
     private func connect(_ projection: any Projection) async throws -> PostgresConnection {
-        try await PostgresConnection.connectLeaderSession(
-            store.configuration.session,
+        // The pool's URL: a lease needs no session, and the direct URL is kept for what does.
+        var configuration = store.configuration.pooled
+        configuration.idleInTransactionTimeoutMilliseconds = max(
+            1000, Int(options.leaseDuration.components.seconds) * 500)
+        return try await PostgresConnection.connectLeaderSession(
+            configuration,
             applicationName: "tally-projection-\(projection.name) pid=\(ProcessInfo.processInfo.processIdentifier)")
     }
 

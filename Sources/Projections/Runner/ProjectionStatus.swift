@@ -30,6 +30,8 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
     public var error: String?
     public var errorPosition: Int64?
     public var updatedAt: Date?
+    /// The holder of its lease in `leader_leases` (`pid=4242 1a2b3c4d`), nil when no runner leads it now.
+    public var leader: String?
 
     /// How many events after a position `pending` counts at most.
     public static let lagCountLimit = 1_000
@@ -42,7 +44,9 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
                 """
                 SELECT n.name, c.version, c.tx_id, c.global_position, c.events_applied, c.status, c.error, c.error_position,
                        c.updated_at, lag.events, lag.seconds,
-                       (SELECT count(*) FROM parked_streams p WHERE p.reader = n.name)
+                       (SELECT count(*) FROM parked_streams p WHERE p.reader = n.name),
+                       (SELECT l.holder FROM leader_leases l
+                        WHERE l.name = 'projection:' || n.name AND l.expires_at > clock_timestamp())
                 FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)
                 LEFT JOIN projection_checkpoints c ON c.projection = n.name
                 CROSS JOIN LATERAL (
@@ -64,6 +68,7 @@ public struct ProjectionStatus: Sendable, Codable, Hashable {
                 name: projection.name, version: projection.version, storedVersion: nil, state: .notStarted,
                 position: .start, eventsApplied: 0, lagEvents: try row.int64(9), lagSeconds: try row.double(10),
                 parkedStreams: try row.int(11))
+            status.leader = try row.optionalString(12)
             if try !row.isNull(1) {
                 status.storedVersion = try row.int(1)
                 status.position = FeedPosition(transactionID: try row.uint64(2), globalPosition: try row.int64(3))

@@ -3,21 +3,33 @@ import Foundation
 import Logging
 
 /// Follows the log into the queue tables: runs started, steps scheduled by the API, cancellations, vendor keys
-/// stored, removed or suspended, and flow limits. One dispatcher leads at a time across every worker process
-/// (a session-level advisory lock on a session of its own); the others stand by and take over when the
-/// leader's session ends. Its checkpoint moves in the transaction that applies the events; an event it cannot
-/// apply parks that event's stream (`parked_streams`, reader `dispatcher`) and the others go on.
+/// stored, removed or suspended, and flow limits. One dispatcher leads at a time across every worker process:
+/// the holder of the lease `dispatcher` in `leader_leases`, renewed every third of its duration; the others
+/// stand by and take it once it has expired. Its checkpoint moves in the transaction that applies the events,
+/// which first checks the lease's token, so a holder that froze and woke after another took over commits
+/// nothing. An event it cannot apply parks that event's stream (`parked_streams`, reader `dispatcher`) and the
+/// others go on.
 final class Dispatcher: Sendable {
     let queue: WorkQueue
     let logger: Logger
     let pollInterval: Duration
+    /// How long the lease lasts unrenewed.
+    let leaseDuration: Duration
+    /// This process in `leader_leases.holder`: its worker id and a random suffix.
+    let holder: String
     /// Called when some step may have become due.
     let onDue: @Sendable () -> Void
 
-    init(queue: WorkQueue, logger: Logger, pollInterval: Duration, onDue: @escaping @Sendable () -> Void) {
+    init(
+        queue: WorkQueue, logger: Logger, pollInterval: Duration, leaseDuration: Duration, holder: String,
+        onDue: @escaping @Sendable () -> Void
+    ) {
         self.queue = queue
         self.logger = logger
         self.pollInterval = pollInterval
+        self.leaseDuration = leaseDuration
+        // Two processes given one worker id must not both hold the lease (a holder may take its own lease again).
+        self.holder = "\(holder) \(UUID().uuidString.prefix(8).lowercased())"
         self.onDue = onDue
     }
 
@@ -29,25 +41,21 @@ final class Dispatcher: Sendable {
         while !stopping() {
             var session: PostgresConnection?
             do {
+                // The pool's URL: a lease needs no session. An idle transaction of a frozen leader ends within
+                // half a lease.
+                var configuration = queue.store.configuration.pooled
+                configuration.idleInTransactionTimeoutMilliseconds = max(
+                    1000, Int(leaseDuration.components.seconds) * 500)
                 let connection = try await PostgresConnection.connectLeaderSession(
-                    queue.store.configuration.session,
-                    applicationName: "tally-dispatcher pid=\(ProcessInfo.processInfo.processIdentifier)")
+                    configuration, applicationName: "tally-dispatcher pid=\(ProcessInfo.processInfo.processIdentifier)")
                 session = connection
                 while !stopping() {
-                    if !connection.keepsSession {
-                        // Behind a transaction pooler: a lease in a table instead of a session lock.
-                        if let lease = try await LeaderLease.acquire(
-                            Self.name, holder: holder, duration: Self.leaseDuration, pool: queue.store.pool)
-                        {
-                            backoff = .milliseconds(250)
-                            try await leadLeased(lease, on: connection, stopping: stopping)
-                        }
-                    } else if try await connection.query(
-                        "SELECT pg_try_advisory_lock(hashtextextended('tally.workers.dispatcher', 0))"
-                    ).first?.bool(0) == true {
+                    if let lease = try await LeaderLease.acquire(
+                        Self.name, holder: holder, duration: leaseDuration, pool: queue.store.pool)
+                    {
                         backoff = .milliseconds(250)
-                        try await lead(on: connection, stopping: stopping)
-                        break
+                        try await leadLeased(lease, on: connection, stopping: stopping)
+                        if connection.isBroken { break }
                     }
                     try? await Task.sleep(for: .seconds(1))
                 }
@@ -65,12 +73,6 @@ final class Dispatcher: Sendable {
         let reason: String
     }
 
-    /// How long the dispatcher's lease lasts unrenewed behind a transaction pooler (renewed every third).
-    static let leaseDuration: Duration = .seconds(10)
-
-    /// This process in `leader_leases.holder`.
-    let holder = "pid=\(ProcessInfo.processInfo.processIdentifier) \(UUID().uuidString.prefix(8).lowercased())"
-
     /// Leads under `lease`, renewing it on the pool, until it is lost or `stopping`; then gives it up.
     private func leadLeased(
         _ lease: LeaderLease, on connection: PostgresConnection, stopping: @escaping @Sendable () -> Bool
@@ -78,14 +80,14 @@ final class Dispatcher: Sendable {
         async throws
     {
         let pool = queue.store.pool
-        defer { Task { try? await lease.release(pool: pool) } }
+        let leaseDuration = leaseDuration
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.lead(on: connection, stopping: stopping, lease: lease) }
                 group.addTask {
                     while true {
-                        try await Task.sleep(for: Self.leaseDuration / 3)
-                        guard try await lease.renew(duration: Self.leaseDuration, pool: pool) else {
+                        try await Task.sleep(for: leaseDuration / 3)
+                        guard try await lease.renew(duration: leaseDuration, pool: pool) else {
                             throw LeaseLost(reason: "the dispatcher's lease was taken by another holder")
                         }
                     }
@@ -95,10 +97,15 @@ final class Dispatcher: Sendable {
             }
         } catch let error as LeaseLost {
             logger.notice("gave up leading the dispatcher", metadata: ["reason": "\(error.reason)"])
+        } catch {
+            // Given up in any case (a no-op when another holder has it), so a standby need not wait it out.
+            try? await lease.release(pool: pool)
+            throw error
         }
+        try? await lease.release(pool: pool)
     }
 
-    private func lead(on connection: PostgresConnection, stopping: @Sendable () -> Bool, lease: LeaderLease? = nil)
+    private func lead(on connection: PostgresConnection, stopping: @Sendable () -> Bool, lease: LeaderLease)
         async throws
     {
         let found = try await connection.withTransaction(begin: WorkQueue.begin) {
@@ -149,7 +156,7 @@ final class Dispatcher: Sendable {
     /// applied again event by event under savepoints: an event that cannot be applied parks its stream (that
     /// run, that vendor key) and every other stream goes on.
     private func apply(
-        _ events: [RecordedEvent], next: FeedPosition, parking: inout FeedParking, lease: LeaderLease?,
+        _ events: [RecordedEvent], next: FeedPosition, parking: inout FeedParking, lease: LeaderLease,
         on connection: PostgresConnection
     ) async throws -> Bool {
         for isolating in [false, true] {
@@ -157,7 +164,7 @@ final class Dispatcher: Sendable {
             do {
                 let due = try await connection.withTransaction(begin: WorkQueue.begin) {
                     // Fenced: a dispatcher whose lease was taken (it froze, another took over) commits nothing.
-                    if let lease, try await !lease.holds(on: connection) {
+                    if try await !lease.holds(on: connection) {
                         throw LeaseLost(reason: "the dispatcher's lease expired or was taken (fenced)")
                     }
                     var due = false

@@ -25,12 +25,15 @@ public struct WorkerConfiguration: Sendable {
     public var commitBatch: Int
     /// Take part in leading the dispatcher (follow the log into the queue).
     public var dispatch: Bool
+    /// How long the dispatcher's lease in `leader_leases` lasts unrenewed (renewed every third of it).
+    public var leaderLease: Duration
 
     public init(
         workerID: String = WorkerConfiguration.defaultWorkerID, slots: Int = 64, lease: Duration = .seconds(30),
         pollInterval: Duration = .milliseconds(50), backoff: Waterfall.Backoff = .init(), commitBatch: Int = 128,
-        dispatch: Bool = true
+        dispatch: Bool = true, leaderLease: Duration = .seconds(10)
     ) {
+        self.leaderLease = leaderLease
         self.workerID = workerID
         self.slots = slots
         self.lease = lease
@@ -114,7 +117,10 @@ public final class Worker: Sendable {
             "worker started", metadata: ["worker": "\(configuration.workerID)", "slots": "\(configuration.slots)"])
         await withTaskGroup(of: Void.self) { group in
             if configuration.dispatch {
-                let dispatcher = Dispatcher(queue: queue, logger: logger, pollInterval: .milliseconds(500)) {
+                let dispatcher = Dispatcher(
+                    queue: queue, logger: logger, pollInterval: .milliseconds(500),
+                    leaseDuration: configuration.leaderLease, holder: configuration.workerID
+                ) {
                     [claimWake] in claimWake.signal()
                 }
                 group.addTask { await dispatcher.run(stopping: { self.stopping }) }
