@@ -11,6 +11,6 @@ struct Tally: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Migrate.self, ProjectionsCommand.self, BillingCommand.self, Log.self, SecretsCommand.self,
-            Work.self, Bench.self, FakeVendorsCommand.self,
+            Work.self, Doctor.self, Bench.self, FakeVendorsCommand.self,
         ])
 }

@@ -32,15 +32,7 @@ extension Migration {
 
     /// The tables, views and functions the migrations create, by name.
     static func createdObjects(_ migrations: [Migration]) -> (relations: Set<String>, functions: Set<String>) {
-        var relations: Set<String> = []
-        var functions: Set<String> = []
-        let relation =
-            /CREATE\s+(?:UNLOGGED\s+)?(?:TABLE|VIEW|SEQUENCE)\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)\s*[(\s]/
-        let function = /CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([a-z_][a-z0-9_]*)\s*\(/
-        for migration in migrations {
-            for match in migration.sql.matches(of: relation) { relations.insert(String(match.1)) }
-            for match in migration.sql.matches(of: function) { functions.insert(String(match.1)) }
-        }
-        return (relations, functions)
+        let schema = ExpectedSchema(migrations)
+        return (Set(schema.tables.keys).union(schema.views), schema.functions)
     }
 }
