@@ -50,6 +50,32 @@ package struct LeaderLease: Sendable {
             [.string(name), .int64(token)])
     }
 
+    /// Runs `body` while renewing the lease every third of `duration` on `pool`; throws `lost()` (cancelling
+    /// `body`) when another holder has taken it. Gives the lease up afterwards, however it ended, so that a
+    /// standby need not wait it out (a no-op when another holder has it).
+    package func hold(
+        duration: Duration, pool: PostgresPool, lost: @escaping @Sendable () -> any Error,
+        _ body: @escaping @Sendable () async throws -> Void
+    ) async throws {
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: duration / 3)
+                        guard try await self.renew(duration: duration, pool: pool) else { throw lost() }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            try? await release(pool: pool)
+            throw error
+        }
+        try? await release(pool: pool)
+    }
+
     /// Inside the caller's transaction: true while this lease holds (not taken, not expired).
     package func holds(on connection: PostgresConnection) async throws -> Bool {
         try await connection.query(

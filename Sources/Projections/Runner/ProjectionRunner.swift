@@ -114,32 +114,17 @@ public final class ProjectionRunner: Sendable {
     private func leadLeased(_ projection: any Projection, lease: LeaderLease, on connection: PostgresConnection)
         async throws
     {
-        let duration = options.leaseDuration
-        let pool = store.pool
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.lead(projection, on: connection, lease: lease) }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: duration / 3)
-                        guard try await lease.renew(duration: duration, pool: pool) else {
-                            throw ProjectionsError(
-                                .checkpointMoved, "the lease of \(projection.name) was taken by another holder")
-                        }
-                    }
+            try await lease.hold(
+                duration: options.leaseDuration, pool: store.pool,
+                lost: {
+                    ProjectionsError(.checkpointMoved, "the lease of \(projection.name) was taken by another holder")
                 }
-                try await group.next()
-                group.cancelAll()
-            }
+            ) { try await self.lead(projection, on: connection, lease: lease) }
         } catch let error as ProjectionsError where error.code == .checkpointMoved {
             logger.notice(
                 "gave up leading a projection", metadata: ["projection": "\(projection.name)", "reason": "\(error)"])
-        } catch {
-            // Given up in any case (a no-op when another holder has it), so a standby need not wait it out.
-            try? await lease.release(pool: pool)
-            throw error
         }
-        try? await lease.release(pool: pool)
     }
 
     /// A connection of its own for `projection`, named after it and this process (`tally-projection-tenants

@@ -79,30 +79,14 @@ final class Dispatcher: Sendable {
     )
         async throws
     {
-        let pool = queue.store.pool
-        let leaseDuration = leaseDuration
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.lead(on: connection, stopping: stopping, lease: lease) }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: leaseDuration / 3)
-                        guard try await lease.renew(duration: leaseDuration, pool: pool) else {
-                            throw LeaseLost(reason: "the dispatcher's lease was taken by another holder")
-                        }
-                    }
-                }
-                try await group.next()
-                group.cancelAll()
-            }
+            try await lease.hold(
+                duration: leaseDuration, pool: queue.store.pool,
+                lost: { LeaseLost(reason: "the dispatcher's lease was taken by another holder") }
+            ) { try await self.lead(on: connection, stopping: stopping, lease: lease) }
         } catch let error as LeaseLost {
             logger.notice("gave up leading the dispatcher", metadata: ["reason": "\(error.reason)"])
-        } catch {
-            // Given up in any case (a no-op when another holder has it), so a standby need not wait it out.
-            try? await lease.release(pool: pool)
-            throw error
         }
-        try? await lease.release(pool: pool)
     }
 
     private func lead(on connection: PostgresConnection, stopping: @Sendable () -> Bool, lease: LeaderLease)
