@@ -50,6 +50,16 @@ while IFS='=' read -r name value; do
 done <"$secrets"
 echo "development secrets in $secrets (the operator token is TALLY_OPERATOR_TOKEN there)"
 "$bin" migrate
+# The private cluster's service runs as itself, as in production: a plain login in the group tally_service
+# (no superuser, no BYPASSRLS, no DDL). Migrations and rebuilds keep the owner's URL, in TALLY_MIGRATE_DATABASE_URL.
+if [ -n "$data" ]; then
+    psql "$DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "DO \$\$ BEGIN
+        CREATE ROLE tally_svc LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE IN ROLE tally_service;
+        EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
+    export TALLY_MIGRATE_DATABASE_URL=$DATABASE_URL
+    DATABASE_URL=${DATABASE_URL/\/\/postgres@/\/\/tally_svc@}
+    echo "the service logs in as tally_svc ($DATABASE_URL); the owner's URL is TALLY_MIGRATE_DATABASE_URL"
+fi
 
 work_options=()
 if [ -z "${TALLY_VENDOR_BASE_URLS:-}" ]; then

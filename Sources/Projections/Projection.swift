@@ -34,11 +34,15 @@ public struct ProjectionTable: Sendable, Hashable {
     public let columns: String
     /// Extra `CREATE INDEX` statements; `{table}` stands for the table's name.
     public let indexes: [String]
+    /// Whether `tally_reporting` reads it (every tenant's rows). False for tables that hold key hashes or
+    /// anything about secrets.
+    public let reportable: Bool
 
-    public init(name: String, columns: String, indexes: [String] = []) {
+    public init(name: String, columns: String, indexes: [String] = [], reportable: Bool = true) {
         self.name = name
         self.columns = columns
         self.indexes = indexes
+        self.reportable = reportable
     }
 
     /// The DDL that creates the table, its indexes and row-level security in the first schema of the
@@ -72,7 +76,22 @@ public struct ProjectionTable: Sendable, Hashable {
                     END IF;
                 END $$
                 """,
-            ]
+            ] + (reportable ? [Self.reportingStatement(tableName)] : [])
+    }
+
+    /// `tally_reporting` reads every tenant's rows of a reportable table: SELECT and a policy of its own.
+    static func reportingStatement(_ tableName: String) -> String {
+        """
+        DO $$ BEGIN
+            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_reporting') THEN
+                GRANT SELECT ON \(tableName) TO tally_reporting;
+                IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = current_schema()
+                               AND tablename = '\(tableName)' AND policyname = 'reporting_read') THEN
+                    CREATE POLICY reporting_read ON \(tableName) FOR SELECT TO tally_reporting USING (true);
+                END IF;
+            END IF;
+        END $$
+        """
     }
 }
 

@@ -67,9 +67,31 @@ struct DatabaseOptions: ParsableArguments {
                 schema: try resolvedSchema(), poolMode: try resolvedPoolMode(), directDatabaseURL: resolvedDirectURL()))
     }
 
-    /// Migrates through the direct URL when there is one.
+    /// A store as the schema's owner, for what creates tables (rebuilds): `TALLY_MIGRATE_DATABASE_URL` when set,
+    /// else the same store as `makeStore`.
+    func makeOwnerStore(applicationName: String, maxConnections: Int = 16) throws -> EventStore {
+        guard let owner = resolvedMigrateURL() else {
+            return try makeStore(applicationName: applicationName, maxConnections: maxConnections)
+        }
+        return EventStore(
+            configuration: .init(
+                databaseURL: owner, maxConnections: maxConnections, applicationName: applicationName,
+                schema: try resolvedSchema()))
+    }
+
+    /// `TALLY_MIGRATE_DATABASE_URL`: the schema owner's URL, for migrations while the service runs as itself.
+    func resolvedMigrateURL() -> String? {
+        guard let url = environment["TALLY_MIGRATE_DATABASE_URL"], !url.isEmpty else { return nil }
+        return url
+    }
+
+    /// Migrates as the owner (`TALLY_MIGRATE_DATABASE_URL`) when set, else through the direct URL when there is
+    /// one, else through `DATABASE_URL`.
     func makeMigrator() throws -> Migrator {
         let mode = try resolvedPoolMode()
+        if let owner = resolvedMigrateURL() {
+            return Migrator(databaseURL: owner, schema: try resolvedSchema())
+        }
         if let direct = resolvedDirectURL() {
             return Migrator(databaseURL: direct, schema: try resolvedSchema(), poolMode: .session)
         }

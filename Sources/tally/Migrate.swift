@@ -8,8 +8,10 @@ struct Migrate: AsyncParsableCommand {
         abstract: "Apply the database migrations built into this binary.",
         discussion: """
             Everything Tally creates lives in one schema ($TALLY_SCHEMA, default tally), created here when
-            missing; other schemas (public included) are left alone. Migrations run through the direct URL
-            when one is set. Each migration runs in its own transaction and is recorded with a checksum.
+            missing; other schemas (public included) are left alone. Run it as the schema's owner: with
+            $TALLY_MIGRATE_DATABASE_URL when set, else through the direct URL when one is set; a service login
+            (a member of tally_service) is refused. It also creates the projections' tables. Each migration
+            runs in its own transaction and is recorded with a checksum.
             Running it again is a no-op; concurrent runs are safe (a transaction-level advisory lock makes
             them take turns, so this works through a pooler too). An applied migration whose SQL changed stops
             it with an error before anything is applied.
@@ -42,6 +44,9 @@ struct Migrate: AsyncParsableCommand {
                 print("moved into \(moved[0]): \(moved.dropFirst().joined(separator: ", "))")
             }
             let applied = try await migrator.migrate()
+            // The projections' tables, with their policies and grants: the service's login may not create them.
+            try await ProjectionTables.create(
+                ProductProjections.all, databaseURL: migrator.databaseURL, schema: migrator.schema)
             if applied.isEmpty {
                 print("database is up to date (\(migrator.migrations.count) migrations in schema \(migrator.schema))")
             } else {

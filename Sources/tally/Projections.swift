@@ -201,7 +201,8 @@ extension ProjectionsCommand {
             abstract: "Rebuild projections from position zero and swap them in without downtime.",
             discussion: """
                 Builds new tables (schema tally_rebuild) while the service keeps serving and appending, catches up
-                with the head and swaps them in in one transaction; no event appended meanwhile is missed.
+                with the head and swaps them in in one transaction; no event appended meanwhile is missed. It
+                creates tables, so it runs as $TALLY_MIGRATE_DATABASE_URL (the schema's owner) when that is set.
                 Interrupted (Ctrl-C, crash), it resumes where it was when run again. --verify compares the rebuilt
                 rows with the live ones at the same position, lists any difference and swaps nothing then
                 (exit status 1).
@@ -233,7 +234,8 @@ extension ProjectionsCommand {
 
         func run() async throws {
             let projections = all ? ProductProjections.all : try ProductProjections.named(names)
-            let store = try database.makeStore(applicationName: "tally-rebuild", maxConnections: 4)
+            // New tables are DDL: the owner's, as TALLY_MIGRATE_DATABASE_URL when the service runs as itself.
+            let store = try database.makeOwnerStore(applicationName: "tally-rebuild", maxConnections: 4)
             defer { store.close() }
             let reporter = ProgressReporter(interactive: isatty(STDERR_FILENO) == 1)
             let rebuilder = ProjectionRebuilder(store: store, batchSize: batchSize) { reporter.report($0) }

@@ -17,6 +17,8 @@ struct Serve: AsyncParsableCommand {
               TALLY_DIRECT_DATABASE_URL     a direct session URL beside a pooled DATABASE_URL, for LISTEN and
                                             leadership; without it, readers poll.
               TALLY_SCHEMA                  the schema of every Tally object (default tally).
+              TALLY_MIGRATE_DATABASE_URL    the schema owner's URL, for --migrate while DATABASE_URL is the
+                                            service's own login.
               TALLY_POOL_MODE               auto (default), transaction or session: what DATABASE_URL reaches.
               TALLY_LEADER_LEASE_SECONDS    how long a projection's leader lease lasts unrenewed: a leader that
                                             died or froze is replaced within it (default 10).
@@ -55,6 +57,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Generate throwaway secrets that are not configured instead of refusing to start.")
     var development = false
 
+    @Flag(help: "Migrate first (as $TALLY_MIGRATE_DATABASE_URL when set), creating the projections' tables.")
+    var migrate = false
+
     func run() async throws {
         var logger = Logger(label: "tally")
         logger.logLevel = .info
@@ -63,6 +68,18 @@ struct Serve: AsyncParsableCommand {
         var settings = try ServeSettings.resolve(
             environment: environment, listen: listen, development: development, logger: logger)
         settings.masterKey = try ServeSettings.checkMasterKey(environment)
+        if migrate {
+            let migrator = try database.makeMigrator()
+            do {
+                let applied = try await migrator.migrate()
+                try await ProjectionTables.create(
+                    ProductProjections.all, databaseURL: migrator.databaseURL, schema: migrator.schema)
+                logger.info("migrated", metadata: ["applied": "\(applied.count)", "schema": "\(migrator.schema)"])
+            } catch {
+                reportError(error)
+                throw ExitCode(1)
+            }
+        }
         let store = try database.makeStore(applicationName: "tally-serve", maxConnections: 32)
         defer { store.close() }
         try await refuseRestoredDatabase(store)

@@ -28,6 +28,8 @@ public struct Migrator: Sendable {
 
     let configuration: PostgresConfiguration
     public let migrations: [Migration]
+    /// The URL it migrates through.
+    public var databaseURL: String { configuration.url }
     /// Where the migrations go.
     public let schema: DatabaseSchema
 
@@ -91,6 +93,7 @@ public struct Migrator: Sendable {
     ) async throws -> T {
         try await connection.withTransaction {
             try await connection.query("SELECT pg_advisory_xact_lock($1)", [.int64(Self.lockKey)])
+            try await refuseServiceLogin(on: connection)
             try await refuseInstallationInPublic(on: connection)
             try await connection.execute(
                 """
@@ -107,6 +110,25 @@ public struct Migrator: Sendable {
             try await connection.query("SELECT pg_advisory_xact_lock($1)", [.int64(Self.lockKey)])
             return try await body(try await status(on: connection))
         }
+    }
+
+    /// The service's login may not change the schema: migrations run as the schema's owner.
+    private func refuseServiceLogin(on connection: PostgresConnection) async throws {
+        let rows = try await connection.query(
+            """
+            SELECT current_user::text,
+                   NOT r.rolsuper AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_service')
+                   AND pg_has_role(current_user, 'tally_service', 'MEMBER')
+                   AND NOT coalesce((SELECT pg_has_role(current_user, n.nspowner, 'USAGE')
+                                     FROM pg_namespace n WHERE n.nspname = $1), false)
+            FROM pg_roles r WHERE r.rolname = current_user
+            """, [.string(schema.name)])
+        guard let row = rows.first, try row.bool(1) else { return }
+        throw EventsError(
+            .invalidArgument,
+            "\(try row.string(0)) is a service login (a member of tally_service), and migrations change the schema: "
+                + "run tally migrate as the owner of the schema \(schema.name) (TALLY_MIGRATE_DATABASE_URL, or "
+                + "--database-url with the owner's URL)")
     }
 
     /// An earlier Tally kept everything in `public`; migrating again would start a second, empty log beside it.

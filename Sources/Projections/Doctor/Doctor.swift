@@ -262,6 +262,19 @@ public struct Doctor: Sendable {
         ],
         "tally_keys": ["tenant_keys": ["SELECT", "INSERT", "UPDATE"]],
         "tally_operator": ["log_identity": ["SELECT", "UPDATE"]],
+        "tally_service": [
+            "events": ["SELECT", "INSERT"], "streams": ["SELECT", "INSERT", "UPDATE"],
+            "schema_migrations": ["SELECT"], "log_identity": ["SELECT"],
+            "projection_checkpoints": ["SELECT", "INSERT", "UPDATE"], "projection_rebuilds": ["SELECT"],
+            "parked_streams": ["SELECT", "INSERT", "UPDATE", "DELETE"],
+            "leader_leases": ["SELECT", "INSERT", "UPDATE"],
+            "idempotency_keys": ["SELECT", "INSERT", "UPDATE", "DELETE"], "stripe_events": ["SELECT", "INSERT"],
+            "work_queue": ["SELECT", "INSERT", "UPDATE", "DELETE"], "work_vendor_keys": ["SELECT", "INSERT", "UPDATE"],
+            "flow_keys": ["SELECT", "INSERT", "UPDATE"], "flow_starts": ["SELECT", "INSERT", "DELETE"],
+            "flow_limits": ["SELECT", "INSERT", "UPDATE"], "worker_checkpoints": ["SELECT", "INSERT", "UPDATE"],
+            "feed_order_inversions": ["SELECT"],
+        ],
+        "tally_reporting": [:],
     ]
 
     private func grants() async throws -> [DoctorCheck] {
@@ -269,7 +282,11 @@ public struct Doctor: Sendable {
         var required = Self.requiredGrants
         let started = try await startedProjections()
         for projection in projections where started.contains(projection.name) {
-            for table in projection.tables { required["tally_app", default: [:]][table.name] = ["SELECT"] }
+            for table in projection.tables {
+                required["tally_app", default: [:]][table.name] = ["SELECT"]
+                required["tally_service", default: [:]][table.name] = ["SELECT", "INSERT", "UPDATE", "DELETE"]
+                if table.reportable { required["tally_reporting", default: [:]][table.name] = ["SELECT"] }
+            }
         }
         for role in required.keys.sorted() {
             guard try await query("SELECT 1 FROM pg_roles WHERE rolname = $1", [.string(role)]).count == 1 else {
@@ -314,8 +331,33 @@ public struct Doctor: Sendable {
                 DoctorCheck(
                     "grants", .fail, "tally_app may \(try row.string(1)) \(schema).\(try row.string(0)): revoke it"))
         }
+        // The service appends to the log and never changes it; reporting reads no log, no keys, no secrets.
+        var forbidden: [(String, String, String)] = [
+            ("tally_service", "events", "UPDATE"), ("tally_service", "events", "DELETE"),
+            ("tally_service", "events", "TRUNCATE"), ("tally_service", "schema_migrations", "INSERT"),
+            ("tally_reporting", "events", "SELECT"), ("tally_reporting", "tenant_keys", "SELECT"),
+        ]
+        for projection in projections where started.contains(projection.name) {
+            for table in projection.tables where !table.reportable {
+                forbidden.append(("tally_reporting", table.name, "SELECT"))
+            }
+        }
+        for (role, table, privilege) in forbidden {
+            let rows = try await query(
+                """
+                SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AND to_regclass($2) IS NOT NULL
+                       AND has_table_privilege($1, $2, $3)
+                """, [.string(role), .string("\(schema).\(table)"), .string(privilege)])
+            if try rows.first?.bool(0) == true {
+                checks.append(DoctorCheck("grants", .fail, "\(role) may \(privilege) \(schema).\(table): revoke it"))
+            }
+        }
         if checks.isEmpty {
-            return [DoctorCheck("grants", .pass, "tally_app, tally_keys and tally_operator as expected")]
+            return [
+                DoctorCheck(
+                    "grants", .pass,
+                    "tally_app, tally_keys, tally_operator, tally_service and tally_reporting as expected")
+            ]
         }
         return checks
     }
@@ -326,7 +368,9 @@ public struct Doctor: Sendable {
             SELECT session_user::text, r.rolsuper, r.rolbypassrls,
                    EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = $1::regnamespace
                            AND pg_has_role(session_user, c.relowner, 'USAGE')),
-                   pg_has_role(session_user, 'tally_app', 'MEMBER'), pg_has_role(session_user, 'tally_operator', 'MEMBER')
+                   pg_has_role(session_user, 'tally_app', 'MEMBER'), pg_has_role(session_user, 'tally_operator', 'MEMBER'),
+                   EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_service')
+                   AND pg_has_role(session_user, 'tally_service', 'MEMBER')
             FROM pg_roles r WHERE r.rolname = session_user
             """, [.string(schema)])
         guard let row = rows.first else { return [DoctorCheck("login role", .fail, "the login role is not visible")] }
@@ -353,9 +397,14 @@ public struct Doctor: Sendable {
         if try !row.bool(5) {
             checks.append(DoctorCheck("login role", .fail, "\(name) is not a member of tally_operator"))
         }
+        if try !row.bool(6) {
+            checks.append(
+                DoctorCheck("login role", .fail, "\(name) is not a member of tally_service, which holds what it writes")
+            )
+        }
         if checks.isEmpty {
             return [
-                DoctorCheck("login role", .pass, "\(name): no superuser, no BYPASSRLS, not the owner, in tally_app")
+                DoctorCheck("login role", .pass, "\(name): no superuser, no BYPASSRLS, not the owner, in tally_service")
             ]
         }
         return checks

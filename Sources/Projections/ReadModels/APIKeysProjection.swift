@@ -22,7 +22,9 @@ public struct APIKeysProjection: Projection {
                 created_at timestamptz NOT NULL,
                 revoked_at timestamptz
                 """,
-            indexes: ["CREATE INDEX IF NOT EXISTS {table}_tenant_idx ON {table} (tenant_id)"])
+            indexes: ["CREATE INDEX IF NOT EXISTS {table}_tenant_idx ON {table} (tenant_id)"],
+            // Key hashes are not for reporting.
+            reportable: false)
     ]
 
     public init() {}
@@ -44,16 +46,20 @@ public struct APIKeysProjection: Projection {
                     ])
             case let event as KeyRevoked:
                 rows = try await context.execute(
-                    "UPDATE api_keys SET status = 'revoked', revoked_at = $2 WHERE key_id = $1", [.uuid(event.keyID), at])
+                    "UPDATE api_keys SET status = 'revoked', revoked_at = $2 WHERE key_id = $1",
+                    [.uuid(event.keyID), at])
             case let event as KeyRotated:
                 rows = try await context.execute(
                     "UPDATE api_keys SET status = 'rotated', replaced_by = $2, grace_until = $3 WHERE key_id = $1",
                     [.uuid(event.keyID), .uuid(event.replacementKeyID), .timestamp(event.graceUntil)])
             default:
-                throw ProjectionsError(.unexpectedEvent, "api_keys cannot apply \(recorded.type) at position \(recorded.globalPosition)")
+                throw ProjectionsError(
+                    .unexpectedEvent, "api_keys cannot apply \(recorded.type) at position \(recorded.globalPosition)")
             }
             guard rows.affectedRows == 1 else {
-                throw ProjectionsError(.unexpectedEvent, "the \(recorded.type) at position \(recorded.globalPosition) names an unknown key")
+                throw ProjectionsError(
+                    .unexpectedEvent, "the \(recorded.type) at position \(recorded.globalPosition) names an unknown key"
+                )
             }
         }
     }

@@ -23,7 +23,9 @@ public struct VendorSecretsProjection: Projection {
                 sealed_event_id uuid NOT NULL,
                 updated_at timestamptz NOT NULL,
                 PRIMARY KEY (tenant_id, vendor)
-                """)
+                """,
+            // Nothing about secrets is for reporting.
+            reportable: false)
     ]
 
     public init() {}
@@ -48,11 +50,15 @@ public struct VendorSecretsProjection: Projection {
                         .int32(Int32(event.tenantKeyVersion)), .string(event.fingerprint), .uuid(recorded.id), at,
                     ])
             case let event as VendorSecretRemoved:
-                try await setStatus("removed", reason: nil, event.tenantID, event.vendor, event.secretVersion, at, context)
+                try await setStatus(
+                    "removed", reason: nil, event.tenantID, event.vendor, event.secretVersion, at, context)
             case let event as VendorKeySuspended:
-                try await setStatus("suspended", reason: event.reason, event.tenantID, event.vendor, event.secretVersion, at, context)
+                try await setStatus(
+                    "suspended", reason: event.reason, event.tenantID, event.vendor, event.secretVersion, at, context)
             default:
-                throw ProjectionsError(.unexpectedEvent, "vendor_secrets cannot apply \(recorded.type) at position \(recorded.globalPosition)")
+                throw ProjectionsError(
+                    .unexpectedEvent,
+                    "vendor_secrets cannot apply \(recorded.type) at position \(recorded.globalPosition)")
             }
         }
     }
@@ -68,6 +74,9 @@ public struct VendorSecretsProjection: Projection {
             UPDATE vendor_secrets SET status = $4, status_reason = $5, updated_at = $6
             WHERE tenant_id = $1 AND vendor = $2 AND secret_version = $3
             """,
-            [.uuid(tenant), .string(vendor.rawValue), .int32(Int32(secretVersion)), .string(status), .string(reason), at])
+            [
+                .uuid(tenant), .string(vendor.rawValue), .int32(Int32(secretVersion)), .string(status), .string(reason),
+                at,
+            ])
     }
 }

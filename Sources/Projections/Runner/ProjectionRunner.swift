@@ -146,7 +146,7 @@ public final class ProjectionRunner: Sendable {
     private func lead(_ projection: any Projection, on connection: PostgresConnection, lease: LeaderLease? = nil)
         async throws
     {
-        try await ProjectionTables.create(projection, on: connection)
+        try await ProjectionTables.ensure(projection, on: connection)
         var checkpoint = try await Checkpoint.load(projection, on: connection)
         checkpoint.lease = lease
         guard checkpoint.version == projection.version else {
@@ -382,7 +382,11 @@ struct Checkpoint: Sendable {
 }
 
 /// Creates a projection's tables (idempotently), each with row-level security by tenant.
-enum ProjectionTables {
+///
+/// `tally migrate` creates them as the schema's owner (`create(_:databaseURL:schema:)`); a runner creates a
+/// projection's tables only when one is missing, which needs the owner's rights too (the service's login has
+/// none: it may not change the schema).
+public enum ProjectionTables {
     static func create(_ projection: any Projection, on connection: PostgresConnection) async throws {
         try await connection.withTransaction {
             for table in projection.tables {
@@ -390,6 +394,36 @@ enum ProjectionTables {
                     try await connection.execute(statement)
                 }
             }
+        }
+    }
+
+    /// Creates (or completes: policies, grants, indexes) the tables of every projection, each idempotently.
+    public static func create(_ projections: [any Projection], databaseURL: String, schema: DatabaseSchema)
+        async throws
+    {
+        let connection = try await PostgresConnection.connect(
+            PostgresConfiguration(url: databaseURL, applicationName: "tally-migrate", schema: schema))
+        defer { connection.close() }
+        for projection in projections {
+            try await create(projection, on: connection)
+        }
+    }
+
+    /// The runner's start: nothing when every table exists, else the tables are created, or a clear error
+    /// when this login may not create them.
+    static func ensure(_ projection: any Projection, on connection: PostgresConnection) async throws {
+        let present = try await connection.query(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ANY($1)",
+            [.stringArray(projection.tables.map(\.name))]
+        ).first?.int(0)
+        guard present != projection.tables.count else { return }
+        do {
+            try await create(projection, on: connection)
+        } catch let error as EventsError where error.sqlState == "42501" {
+            throw ProjectionsError(
+                .invalidInput,
+                "the tables of \(projection.name) are missing and this login may not create them: run tally migrate "
+                    + "as the schema's owner")
         }
     }
 }

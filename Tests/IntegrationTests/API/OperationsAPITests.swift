@@ -136,6 +136,12 @@ struct OperationsAPITests {
                 runner.cancel()
                 background.cancel()
             }
+            // As in APIHarness: the live client gives up on a request after 20 s, and a command's wait for its
+            // projection must not include the runner's start on a loaded machine.
+            try await Eventually.wait("every projection to start") {
+                try await store.pool.query("SELECT count(*) FROM projection_checkpoints").first?.int(0)
+                    == ProductProjections.all.count
+            }
             try await buildApplication(services: services, logger: APIHarness.logger).test(.live) { client in
                 let port = try #require(client.port)
                 let (_, key, _) = try await client.tenantWithKey("acme")

@@ -1,6 +1,7 @@
-@testable import Events
 import Foundation
 import Testing
+
+@testable import Events
 
 /// A fresh database per test, cloned from a migrated template, so tests run in parallel and never see each
 /// other's rows. `make test` starts the server and exports TALLY_TEST_PGHOST.
@@ -20,7 +21,7 @@ enum TestDatabase {
 
     static var adminURL: String { url("postgres") }
 
-    private static let template = Task<String, any Error> {
+    static let template = Task<String, any Error> {
         let name = "tally_template_\(ProcessInfo.processInfo.processIdentifier)"
         try await admin("DROP DATABASE IF EXISTS \(name)")
         try await admin("CREATE DATABASE \(name)")
@@ -69,7 +70,9 @@ enum TestDatabase {
     ) async throws -> T {
         let (name, url) = try await create()
         let store = EventStore(
-            configuration: .init(databaseURL: url, maxConnections: maxConnections, acquireTimeout: .seconds(20), pollInterval: pollInterval))
+            configuration: .init(
+                databaseURL: url, maxConnections: maxConnections, acquireTimeout: .seconds(20),
+                pollInterval: pollInterval))
         do {
             let result = try await body(store, url)
             store.close()
@@ -95,7 +98,8 @@ enum Fixtures {
         try catalog.encode(
             RunStarted(
                 runID: run, tenantID: tenant, workflowID: UUID(),
-                definition: WorkflowDefinition(finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 3),
+                definition: WorkflowDefinition(
+                    finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 3),
                 input: PersonInput(fullName: "Ada Lovelace", domain: "example.com"), batchID: nil),
             id: id)
     }
@@ -103,7 +107,8 @@ enum Fixtures {
     static func usage(tenant: UUID, calls: Int) throws -> EventData {
         let now = Date()
         return try catalog.encode(
-            UsageRecorded(tenantID: tenant, keyID: UUID(), windowStart: now, windowEnd: now, apiCalls: calls, instanceID: "test"))
+            UsageRecorded(
+                tenantID: tenant, keyID: UUID(), windowStart: now, windowEnd: now, apiCalls: calls, instanceID: "test"))
     }
 }
 
