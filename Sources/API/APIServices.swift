@@ -70,7 +70,7 @@ public final class APIServices: Sendable {
     let store: EventStore
     let database: Database
     let keys: KeyDirectory
-    let limiter = RateLimiter()
+    let limiter: RateLimiter
     let quotas: QuotaBook
     let meter: UsageMeter
     let runs: RunCache
@@ -93,6 +93,7 @@ public final class APIServices: Sendable {
             hit ? metrics.keyCacheHits.increment() : metrics.keyCacheMisses.increment()
         }
         quotas = QuotaBook(store: store, logger: logger)
+        limiter = RateLimiter(store: store, logger: logger)
         runs = RunCache(store: store, logger: logger)
         meter = UsageMeter(store: store, instanceID: settings.instanceID, logger: logger)
         operatorTokenDigest = Sodium.sha256(Array(settings.operatorToken.utf8))
@@ -123,6 +124,8 @@ public final class APIServices: Sendable {
             group.addTask { await self.runs.follow(pollInterval: self.store.configuration.pollInterval) }
             group.addTask { await self.meter.run() }
             group.addTask { await self.sweepIdempotencyKeys() }
+            group.addTask { await self.limiter.run() }
+            group.addTask { await self.sweepRateBudgets() }
             await group.waitForAll()
         }
         await flushUsage()
@@ -149,6 +152,19 @@ public final class APIServices: Sendable {
                 logger.warning("idempotency sweep failed", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: .seconds(600))
+        }
+    }
+
+    /// Windows of the shared rate budgets that ended over a minute ago are of no use: any instance deletes them.
+    private func sweepRateBudgets() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(30))
+            do {
+                try await store.pool.query(
+                    "DELETE FROM rate_budgets WHERE second < extract(epoch FROM now())::bigint - 60")
+            } catch {
+                logger.warning("rate budget sweep failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -312,6 +312,9 @@ struct BillingTests {
                 """.utf8
             ).write(to: URL(fileURLWithPath: plansFile))
             let common = ["--period", period.description, "--plans", plansFile, "--database-url", url]
+            // The CLI waits 30 s for the projections, which a loaded two-core machine was seen to need more
+            // than: the history is applied first, with the suite's longer deadline.
+            _ = try await BillingFixtures.statement(store, period)
 
             let out = scratch.appendingPathComponent("export.json").path
             let export = try await CLI.run(["billing", "export", "--format", "json", "--out", out] + common)

@@ -133,7 +133,7 @@ struct TenantAuthMiddleware: RouterMiddleware {
         context.logger[metadataKey: "tenant"] = .string(tenantID.lowercased)
 
         let now = Date()
-        let rate = services.limiter.admit(
+        let rate = try await services.limiter.admit(
             key: keyID, tenant: tenantID, keyLimit: plan.keyRequestsPerSecond,
             tenantLimit: plan.tenantRequestsPerSecond, now: now)
         let current = PeriodClock.at(now)

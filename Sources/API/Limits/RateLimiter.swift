@@ -1,11 +1,20 @@
+import Events
 import Foundation
+import Logging
 import Synchronization
 
-/// Requests per second per key and per tenant, in fixed one-second windows aligned to the clock's seconds.
-/// A request is admitted only when both windows have room, and then counts in both, so within any
-/// aligned second one instance admits at most the plan's rate for a key and for a tenant. Each instance
-/// counts for itself: with N instances behind a balancer the bound is N times the plan's rate (documented
-/// in docs/api.md).
+/// Requests per second per key and per tenant, in fixed one-second windows aligned to the clock's seconds,
+/// shared by every instance. A request is admitted only when both windows have room, and then counts in both.
+///
+/// Each instance takes chunks of a window's budget from PostgreSQL (`claim_rate_budgets`, migration 13) and
+/// admits from memory until its chunk is spent. The database never hands out more of a window than the limit,
+/// so across all instances a key (or tenant) is admitted at most its limit in any aligned second, whatever
+/// their number. In the steady state an admitted request makes no round trip: while a window is busy, a chunk
+/// is topped up in the background once half of it is spent, and at 850 ms into each second every subject
+/// active in it takes a chunk of the next window. A subject's first request in a window that nothing prepared
+/// waits for one claim (one round trip, both subjects at once). What an instance took and did not spend lapses
+/// with its window: other instances may then admit less than the limit, never more. Windows are the
+/// instances' own clocks' seconds (keep them synchronised: a skew of d lets two windows overlap by d).
 final class RateLimiter: Sendable {
     struct Decision: Sendable {
         var allowed: Bool
@@ -14,33 +23,290 @@ final class RateLimiter: Sendable {
         /// Seconds until the windows reset (always 1 for one-second windows: a fraction is rounded up).
         var reset: Int
         var violated: [String]
+        /// How many claims the request waited for (0 in the steady state).
+        var waited = 0
     }
 
-    private struct Window {
+    /// A grant the database gave: how much, and how much of the window all instances have taken with it.
+    struct Grant: Sendable {
+        var given: Int
+        var taken: Int
+    }
+
+    /// Takes chunks of windows: subjects, window, wants, limits → what each got. The database's function in
+    /// production.
+    typealias Claim =
+        @Sendable (_ subjects: [UUID], _ second: Int64, _ wants: [Int], _ limits: [Int]) async throws
+        -> [UUID: Grant]
+
+    /// One subject's share of one window on this instance.
+    private struct Budget {
         var second: Int64
-        var count: Int
+        var limit: Int
+        /// Taken from the window by this instance, and spent of that.
+        var granted = 0
+        var used = 0
+        /// The window's total taken by every instance, as of this instance's last grant.
+        var taken = 0
+        /// The database had less than was asked: nothing more is to be had in this window.
+        var exhausted = false
+        /// A background top-up is under way.
+        var toppingUp = false
+        /// What was spent in the window before (sizes the chunks).
+        var previousUsed = 0
+        /// A chunk of the next window, taken ahead.
+        var next: (second: Int64, grant: Grant, exhausted: Bool)?
+
+        /// Moves to `second`, starting from the chunk taken ahead when there is one.
+        mutating func roll(to second: Int64, limit: Int) {
+            self.limit = limit
+            guard self.second < second else { return }
+            previousUsed = self.second == second - 1 ? used : 0
+            let ahead = next.flatMap { $0.second == second ? $0 : nil }
+            self.second = second
+            granted = ahead?.grant.given ?? 0
+            taken = ahead?.grant.taken ?? 0
+            exhausted = ahead?.exhausted ?? false
+            used = 0
+            toppingUp = false
+            next = nil
+        }
+
+        var hasRoom: Bool { used < granted }
+
+        /// Half the chunk is spent and more may be had: time to take more in the background.
+        var wantsTopUp: Bool { wantsTopUp(spent: 2) }
+
+        /// A 1/`spent` part of the chunk is spent and more may be had.
+        func wantsTopUp(spent: Int) -> Bool { !exhausted && !toppingUp && used * spent >= granted }
+
+        /// What this instance can still count on: its unspent chunk, plus what no instance has taken.
+        var remaining: Int { max(0, granted - used) + (exhausted ? 0 : max(0, limit - max(taken, granted))) }
+
+        /// A chunk: an eighth of the limit, or half of what the last window spent when that is more.
+        var want: Int { max(1, min(limit, max((limit + 7) / 8, previousUsed / 2, used / 2))) }
     }
 
-    private let windows = Mutex<[UUID: Window]>([:])
+    private let budgets = Mutex<[UUID: Budget]>([:])
+    private let claim: Claim
+    private let logger: Logger
 
-    func admit(key: UUID, tenant: UUID, keyLimit: Int, tenantLimit: Int, now: Date = Date()) -> Decision {
+    init(claim: @escaping Claim, logger: Logger) {
+        self.claim = claim
+        self.logger = logger
+    }
+
+    /// Budgets taken from `rate_budgets` through `store`.
+    convenience init(store: EventStore, logger: Logger) {
+        self.init(claim: { try await RateLimiter.claim(store, $0, $1, $2, $3) }, logger: logger)
+    }
+
+    func admit(key: UUID, tenant: UUID, keyLimit: Int, tenantLimit: Int, now: Date = Date()) async throws -> Decision {
         let second = Int64(now.timeIntervalSince1970.rounded(.down))
-        return windows.withLock { windows in
-            if windows.count > 100_000 { windows = windows.filter { $0.value.second == second } }
-            let keyUsed = windows[key].map { $0.second == second ? $0.count : 0 } ?? 0
-            let tenantUsed = windows[tenant].map { $0.second == second ? $0.count : 0 } ?? 0
-            var violated: [String] = []
-            if keyUsed >= keyLimit { violated.append("key-rps") }
-            if tenantUsed >= tenantLimit { violated.append("tenant-rps") }
-            guard violated.isEmpty else {
-                return Decision(
-                    allowed: false, keyRemaining: max(0, keyLimit - keyUsed), tenantRemaining: max(0, tenantLimit - tenantUsed), reset: 1,
-                    violated: violated)
+        // Each claim either gives this window more or finds it exhausted, so this ends within the limit's
+        // number of claims (shared with the requests that wait on the same one).
+        var waited = 0
+        while true {
+            switch decide(key: key, tenant: tenant, keyLimit: keyLimit, tenantLimit: tenantLimit, second: second) {
+            case .decided(var decision, let topUp, let window):
+                if let topUp { startTopUp(topUp, second: window) }
+                decision.waited = waited
+                return decision
+            case .claim(let wanted, let window):
+                try await take(wanted, second: window)
+                waited += 1
             }
-            windows[key] = Window(second: second, count: keyUsed + 1)
-            windows[tenant] = Window(second: second, count: tenantUsed + 1)
-            return Decision(
-                allowed: true, keyRemaining: keyLimit - keyUsed - 1, tenantRemaining: tenantLimit - tenantUsed - 1, reset: 1, violated: [])
         }
+    }
+
+    private let topUps = Mutex<[UUID: Task<Void, Never>]>([:])
+
+    private func startTopUp(_ subjects: [UUID], second: Int64) {
+        let id = UUID()
+        topUps.withLock { tasks in
+            tasks[id] = Task {
+                await self.topUp(subjects, second: second)
+                _ = self.topUps.withLock { $0.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    /// Waits for the background top-ups started so far (tests use it to step time deterministically).
+    func topUpsFinished() async {
+        while let task = topUps.withLock({ $0.values.first }) { await task.value }
+    }
+
+    private enum Step {
+        case decided(Decision, topUp: [UUID]?, second: Int64)
+        case claim([(subject: UUID, want: Int, limit: Int)], second: Int64)
+    }
+
+    private func decide(key: UUID, tenant: UUID, keyLimit: Int, tenantLimit: Int, second stamped: Int64) -> Step {
+        budgets.withLock { budgets in
+            // A request stamped just before a window this instance has already moved to counts in that one.
+            let second = max(stamped, budgets[key]?.second ?? stamped, budgets[tenant]?.second ?? stamped)
+            var keyBudget = budgets[key] ?? Budget(second: second, limit: keyLimit)
+            var tenantBudget = budgets[tenant] ?? Budget(second: second, limit: tenantLimit)
+            keyBudget.roll(to: second, limit: keyLimit)
+            tenantBudget.roll(to: second, limit: tenantLimit)
+            defer {
+                budgets[key] = keyBudget
+                budgets[tenant] = tenantBudget
+            }
+            if keyBudget.hasRoom, tenantBudget.hasRoom {
+                keyBudget.used += 1
+                tenantBudget.used += 1
+                // One round trip for both when either is half spent and the other well on its way.
+                var topUp: [UUID] = []
+                if keyBudget.wantsTopUp || tenantBudget.wantsTopUp {
+                    if keyBudget.wantsTopUp(spent: keyBudget.wantsTopUp ? 2 : 4) {
+                        keyBudget.toppingUp = true
+                        topUp.append(key)
+                    }
+                    if tenantBudget.wantsTopUp(spent: tenantBudget.wantsTopUp ? 2 : 4) {
+                        tenantBudget.toppingUp = true
+                        topUp.append(tenant)
+                    }
+                }
+                let decision = Decision(
+                    allowed: true, keyRemaining: keyBudget.remaining, tenantRemaining: tenantBudget.remaining,
+                    reset: 1, violated: [])
+                return .decided(decision, topUp: topUp.isEmpty ? nil : topUp, second: second)
+            }
+            if (!keyBudget.hasRoom && keyBudget.exhausted) || (!tenantBudget.hasRoom && tenantBudget.exhausted) {
+                return .decided(Self.refusal(keyBudget, tenantBudget), topUp: nil, second: second)
+            }
+            var wanted: [(subject: UUID, want: Int, limit: Int)] = []
+            if !keyBudget.hasRoom { wanted.append((key, keyBudget.want, keyLimit)) }
+            if !tenantBudget.hasRoom { wanted.append((tenant, tenantBudget.want, tenantLimit)) }
+            return .claim(wanted, second: second)
+        }
+    }
+
+    private static func refusal(_ key: Budget, _ tenant: Budget) -> Decision {
+        var violated: [String] = []
+        if !key.hasRoom { violated.append("key-rps") }
+        if !tenant.hasRoom { violated.append("tenant-rps") }
+        return Decision(
+            allowed: false, keyRemaining: key.remaining, tenantRemaining: tenant.remaining, reset: 1,
+            violated: violated.isEmpty ? ["key-rps"] : violated)
+    }
+
+    /// A claim under way, for the subjects it covers.
+    private struct Pending: Sendable {
+        var id: UUID
+        var task: Task<Void, any Error>
+    }
+
+    private let pending = Mutex<[UUID: Pending]>([:])
+
+    /// Claims chunks of `second` for `wanted` and records them. A subject with a claim already under way waits
+    /// for that one instead of asking again, so a burst of requests at a window's start costs one round trip,
+    /// not one per request (and never a queue for the pool).
+    private func take(_ wanted: [(subject: UUID, want: Int, limit: Int)], second: Int64) async throws {
+        let (waits, own) = pending.withLock { pending -> ([Task<Void, any Error>], Task<Void, any Error>?) in
+            let waits = wanted.compactMap { pending[$0.subject]?.task }
+            let fresh = wanted.filter { pending[$0.subject] == nil }
+            guard !fresh.isEmpty else { return (waits, nil) }
+            let id = UUID()
+            let task = Task {
+                defer {
+                    self.pending.withLock { pending in
+                        for item in fresh where pending[item.subject]?.id == id { pending[item.subject] = nil }
+                    }
+                }
+                try await self.record(fresh, second: second)
+            }
+            for item in fresh { pending[item.subject] = Pending(id: id, task: task) }
+            return (waits, task)
+        }
+        // Another request's claim that failed is not this one's error: its next look claims again.
+        for wait in waits { try? await wait.value }
+        try await own?.value
+    }
+
+    private func record(_ wanted: [(subject: UUID, want: Int, limit: Int)], second: Int64) async throws {
+        let grants = try await claim(wanted.map(\.subject), second, wanted.map(\.want), wanted.map(\.limit))
+        budgets.withLock { budgets in
+            for (subject, want, _) in wanted {
+                guard var budget = budgets[subject], budget.second == second else { continue }
+                let grant = grants[subject] ?? Grant(given: 0, taken: budget.limit)
+                budget.granted += grant.given
+                budget.taken = max(budget.taken, grant.taken)
+                if grant.given < want { budget.exhausted = true }
+                budgets[subject] = budget
+            }
+        }
+    }
+
+    /// A background claim for busy subjects whose chunk is half spent.
+    private func topUp(_ subjects: [UUID], second: Int64) async {
+        let wanted = budgets.withLock { budgets in
+            subjects.compactMap { subject -> (subject: UUID, want: Int, limit: Int)? in
+                guard let budget = budgets[subject], budget.second == second else { return nil }
+                return (subject, budget.want, budget.limit)
+            }
+        }
+        do {
+            try await take(wanted, second: second)
+        } catch {
+            logger.warning("rate budget top-up failed", metadata: ["error": "\(error)"])
+        }
+        budgets.withLock { budgets in
+            for subject in subjects where budgets[subject]?.second == second { budgets[subject]?.toppingUp = false }
+        }
+    }
+
+    /// Takes a chunk of the next window, for every subject active in the current one.
+    func prepareNext(now: Date = Date()) async {
+        let second = Int64(now.timeIntervalSince1970.rounded(.down))
+        let wanted = budgets.withLock { budgets in
+            // Subjects idle for a few seconds are forgotten.
+            budgets = budgets.filter { $0.value.second >= second - 5 }
+            return budgets.compactMap { subject, budget -> (subject: UUID, want: Int, limit: Int)? in
+                guard budget.second == second, budget.used > 0, budget.next == nil else { return nil }
+                return (subject, max(1, min(budget.limit, max(budget.used / 2, (budget.limit + 7) / 8))), budget.limit)
+            }
+        }
+        guard !wanted.isEmpty else { return }
+        do {
+            let grants = try await claim(
+                wanted.map(\.subject), second + 1, wanted.map(\.want), wanted.map(\.limit))
+            budgets.withLock { budgets in
+                for (subject, want, _) in wanted {
+                    guard let grant = grants[subject] else { continue }
+                    budgets[subject]?.next = (second + 1, grant, grant.given < want)
+                }
+            }
+        } catch {
+            logger.warning("rate budget prefetch failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Until cancelled: at 850 ms into every second, chunks of the next window for the busy subjects.
+    func run() async {
+        while !Task.isCancelled {
+            let now = Date().timeIntervalSince1970
+            let fraction = now - now.rounded(.down)
+            let pause = fraction < 0.85 ? 0.85 - fraction : 1.85 - fraction
+            try? await Task.sleep(for: .seconds(pause))
+            guard !Task.isCancelled else { return }
+            await prepareNext()
+        }
+    }
+
+    /// One round trip to `claim_rate_budgets`.
+    static func claim(
+        _ store: EventStore, _ subjects: [UUID], _ second: Int64, _ wants: [Int], _ limits: [Int]
+    ) async throws -> [UUID: Grant] {
+        let rows = try await store.pool.query(
+            "SELECT subject, given, taken FROM claim_rate_budgets($1, $2, $3, $4)",
+            [
+                .uuidArray(subjects), .int64(second), .int32Array(wants.map { Int32(clamping: $0) }),
+                .int32Array(limits.map { Int32(clamping: $0) }),
+            ])
+        var grants: [UUID: Grant] = [:]
+        for row in rows { grants[try row.uuid(0)] = Grant(given: try row.int(1), taken: try row.int(2)) }
+        return grants
     }
 }

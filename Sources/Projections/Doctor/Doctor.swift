@@ -272,7 +272,7 @@ public struct Doctor: Sendable {
             "work_queue": ["SELECT", "INSERT", "UPDATE", "DELETE"], "work_vendor_keys": ["SELECT", "INSERT", "UPDATE"],
             "flow_keys": ["SELECT", "INSERT", "UPDATE"], "flow_starts": ["SELECT", "INSERT", "DELETE"],
             "flow_limits": ["SELECT", "INSERT", "UPDATE"], "worker_checkpoints": ["SELECT", "INSERT", "UPDATE"],
-            "feed_order_inversions": ["SELECT"],
+            "feed_order_inversions": ["SELECT"], "rate_budgets": ["SELECT", "INSERT", "UPDATE", "DELETE"],
         ],
         "tally_reporting": [:],
     ]

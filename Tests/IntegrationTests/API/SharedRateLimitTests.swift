@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import API
+@testable import Events
+
+/// Requests-per-second limits shared by every instance through `rate_budgets`: several limiters on one
+/// database stand for several `tally serve` processes; time is given, so windows are exact.
+@Suite("API: rate limits shared by every instance", .timeLimit(.minutes(5)))
+struct SharedRateLimitTests {
+    static let logger = Logger(label: "test.rate") { _ in SwiftLogNoOpLogHandler() }
+
+    /// A second far from now, so that the sweep of old windows cannot touch it.
+    static func at(_ second: Int64, _ fraction: Double = 0.5) -> Date {
+        Date(timeIntervalSince1970: Double(second) + fraction)
+    }
+
+    /// Admissions per subject, from many tasks.
+    final class Tally: Sendable {
+        let counts = Mutex<[UUID: Int]>([:])
+        func add(_ subject: UUID) { counts.withLock { $0[subject, default: 0] += 1 } }
+    }
+
+    /// Counts the round trips a limiter makes.
+    final class Claims: Sendable {
+        let count = Atomic<Int>(0)
+        func claim(_ store: EventStore) -> RateLimiter.Claim {
+            { subjects, second, wants, limits in
+                self.count.add(1, ordering: .relaxed)
+                return try await RateLimiter.claim(store, subjects, second, wants, limits)
+            }
+        }
+    }
+
+    @Test(
+        "three instances hammering two keys of one tenant: every window admits each key exactly its limit and the tenant at most its own, and the database never granted more"
+    )
+    func threeInstances() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let limiters = (0..<3).map { _ in RateLimiter(store: store, logger: Self.logger) }
+            let keys = [UUID(), UUID()]
+            let tenant = UUID()
+            let lonely = UUID()
+            let lonelyTenant = UUID()
+            let start = Int64(Date().timeIntervalSince1970) + 100_000
+            for second in start..<start + 3 {
+                // 3 instances × 2 keys × 30 concurrent requests; key limit 10, tenant limit 15. Beside them a key of
+                // its own tenant (limit 7, tenant 1000), where only the key binds.
+                let admitted = Tally()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for limiter in limiters {
+                        for key in keys {
+                            for index in 0..<30 {
+                                group.addTask {
+                                    let decision = try await limiter.admit(
+                                        key: key, tenant: tenant, keyLimit: 10, tenantLimit: 15,
+                                        now: Self.at(second, Double(index) / 40))
+                                    if decision.allowed { admitted.add(key) }
+                                }
+                            }
+                        }
+                        for index in 0..<30 {
+                            group.addTask {
+                                let decision = try await limiter.admit(
+                                    key: lonely, tenant: lonelyTenant, keyLimit: 7, tenantLimit: 1000,
+                                    now: Self.at(second, Double(index) / 40))
+                                if decision.allowed { admitted.add(lonely) }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                for limiter in limiters { await limiter.topUpsFinished() }
+                let counts = admitted.counts.withLock { $0 }
+                #expect(counts[lonely] == 7, "only the key binds: exactly its limit, \(counts)")
+                let shared = keys.map { counts[$0, default: 0] }
+                #expect(shared.allSatisfy { $0 <= 10 } && shared.reduce(0, +) <= 15, "\(shared)")
+                #expect(shared.reduce(0, +) >= 1)
+                let granted = try await store.pool.query(
+                    "SELECT subject, granted FROM rate_budgets WHERE second = $1", [.int64(second)])
+                var bySubject: [UUID: Int] = [:]
+                for row in granted { bySubject[try row.uuid(0)] = try row.int(1) }
+                #expect(bySubject[lonely] == 7 && bySubject[tenant].map { $0 <= 15 } == true, "\(bySubject)")
+                #expect(keys.allSatisfy { bySubject[$0].map { $0 <= 10 } == true }, "\(bySubject)")
+            }
+        }
+    }
+
+    @Test(
+        "in the steady state an admitted request waits for no claim: chunks are taken ahead and topped up in the background, a few round trips per window"
+    )
+    func steadyState() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let claims = Claims()
+            let limiter = RateLimiter(claim: claims.claim(store), logger: Self.logger)
+            let key = UUID()
+            let tenant = UUID()
+            let start = Int64(Date().timeIntervalSince1970) + 200_000
+            var waitedAfterFirst = 0
+            var claimsAfterFirst = 0
+            for second in start..<start + 6 {
+                let before = claims.count.load(ordering: .relaxed)
+                for index in 0..<80 {
+                    let decision = try await limiter.admit(
+                        key: key, tenant: tenant, keyLimit: 100, tenantLimit: 400,
+                        now: Self.at(second, Double(index) / 100))
+                    #expect(decision.allowed, "80 of 100 per second are admitted")
+                    if second > start { waitedAfterFirst += decision.waited }
+                    await limiter.topUpsFinished()
+                }
+                await limiter.prepareNext(now: Self.at(second, 0.85))
+                if second > start { claimsAfterFirst += claims.count.load(ordering: .relaxed) - before }
+            }
+            #expect(waitedAfterFirst == 0)
+            // Five windows of 80 requests: the chunk taken ahead (half of the last window's use) and its top-ups,
+            // for the key and the tenant together: a handful per window, however many requests it holds.
+            #expect(claimsAfterFirst <= 5 * 5, "\(claimsAfterFirst) claims for 400 requests")
+        }
+    }
+
+    @Test(
+        "an instance that stops loses only the share it took; the others get the rest of the window, then all of the next"
+    )
+    func instanceStops() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let key = UUID()
+            let tenant = UUID()
+            let second = Int64(Date().timeIntervalSince1970) + 300_000
+            var gone: RateLimiter? = RateLimiter(store: store, logger: Self.logger)
+            var spent = 0
+            for index in 0..<3 {
+                if try await gone!.admit(
+                    key: key, tenant: tenant, keyLimit: 40, tenantLimit: 1000, now: Self.at(second, Double(index) / 10)
+                ).allowed {
+                    spent += 1
+                }
+            }
+            await gone!.topUpsFinished()
+            gone = nil
+            let taken = try #require(
+                try await store.pool.query(
+                    "SELECT granted FROM rate_budgets WHERE subject = $1 AND second = $2", [.uuid(key), .int64(second)]
+                ).first?.int(0))
+            #expect(spent == 3 && taken >= 3 && taken < 40)
+            let survivor = RateLimiter(store: store, logger: Self.logger)
+            func admitted(_ second: Int64) async throws -> Int {
+                var count = 0
+                for index in 0..<60 {
+                    let decision = try await survivor.admit(
+                        key: key, tenant: tenant, keyLimit: 40, tenantLimit: 1000,
+                        now: Self.at(second, 0.3 + Double(index) / 100))
+                    if decision.allowed { count += 1 }
+                    await survivor.topUpsFinished()
+                }
+                return count
+            }
+            #expect(try await admitted(second) == 40 - taken)
+            #expect(try await admitted(second + 1) == 40)
+        }
+    }
+}
