@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench-api: wrk against an authenticated GET of a run and against a bare route of the same server, at
 # 80 connections; requests/s, p50/p99 and the ratio, and the database round trips per request counted by
-# the server's pool (from /metrics). Then, over a log of 1,000,000 events that no reader of the API wants
+# the server's pool (from /metrics). Then two instances behind the same key (wrk against both at once, half
+# the connections each): the same ratio and round trips summed over both, and a key capped at 2,000/s whose
+# admissions over both instances must stay within its limit. Then, over a log of 1,000,000 events that no reader of the API wants
 # (UNRELATED, default 1000000), the latency of requests with unknown keys (100,000 distinct well-formed ones)
 # and of /readyz at 8 connections. Options via the environment: DURATION (default 15s), CONNECTIONS (80).
 set -euo pipefail
@@ -13,7 +15,9 @@ bin="$(swift build -c release --show-bin-path)/tally"
 dir=$(mktemp -d /tmp/tally-bench.XXXXXX)
 chmod 755 "$dir"
 server=""
+second=""
 cleanup() {
+    [ -n "$second" ] && kill -TERM "$second" 2>/dev/null && wait "$second" 2>/dev/null || true
     [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
     scripts/pg.sh stop "$dir/pg"
     rm -rf "$dir"
@@ -22,7 +26,8 @@ trap cleanup EXIT
 url=$(scripts/pg.sh start "$dir/pg")
 port=$((20000 + RANDOM % 20000))
 cat >"$dir/plans.json" <<'PLANS'
-{"plans": [{"name": "bench", "keyRequestsPerSecond": 10000000, "tenantRequestsPerSecond": 10000000}]}
+{"plans": [{"name": "bench", "keyRequestsPerSecond": 10000000, "tenantRequestsPerSecond": 10000000},
+           {"name": "capped", "keyRequestsPerSecond": 2000, "tenantRequestsPerSecond": 3000}]}
 PLANS
 export TALLY_OPERATOR_TOKEN="bench-operator-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export TALLY_KEY_PEPPER="bench-pepper-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -31,6 +36,7 @@ export TALLY_PLANS_FILE="$dir/plans.json"
 # The unrelated history: flow limits no projection and no API reader follows, in one stream.
 unrelated=${UNRELATED:-1000000}
 psql "$url" -q -v ON_ERROR_STOP=1 <<SQL
+SET search_path = tally;
 BEGIN;
 INSERT INTO streams (stream_id, version) VALUES ('flowlimits-prospeo', $unrelated);
 INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, codec, payload)
@@ -76,6 +82,53 @@ awk -v a="$auth_rps" -v b="$bare_rps" 'BEGIN {printf "ratio authenticated/bare: 
 # run answer need none; what remains is the background (usage flush, quota refresh) spread over the requests.
 awk -v n="$auth_n" -v x="$((after - before))" 'BEGIN {printf "database round trips per authenticated request: %.4f (%d in all)\n", x / n, x}'
 grep -E "cache" <(curl -fs "$base/metrics") | grep -v "^#" || true
+
+# Two instances, one key: a second `tally serve` (no projections) on another port, wrk against both at once.
+port2=$((port + 1))
+"$bin" serve --database-url "$url" --listen "127.0.0.1:$port2" --no-projections >"$dir/serve2.log" 2>&1 &
+second=$!
+base2="http://127.0.0.1:$port2"
+for _ in $(seq 100); do curl -fs "$base2/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -fs "$base2/v1/runs/$run" -H "Authorization: Bearer $key" >/dev/null && break; sleep 0.1; done
+acquired2() { curl -fs "$base2/metrics" | awk '/^tally_db_acquisitions_total/ {print $2}'; }
+half=$((connections / 2))
+both() { # name, path, extra wrk arguments...
+    local name=$1 path=$2
+    shift 2
+    wrk -t1 -c"$half" -d"$duration" --latency "$@" "$base$path" >"$dir/$name-1.txt" &
+    local first=$!
+    wrk -t1 -c"$half" -d"$duration" --latency "$@" "$base2$path" >"$dir/$name-2.txt"
+    wait "$first"
+}
+both warmup2 "/v1/runs/$run" -H "Authorization: Bearer $key"
+both bare2 /healthz
+before=$(($(acquired) + $(acquired2)))
+both auth2 "/v1/runs/$run" -H "Authorization: Bearer $key"
+after=$(($(acquired) + $(acquired2)))
+capped_tenant=$(curl "${admin[@]}" -d '{"name":"Capped","slug":"capped","plan":"capped"}' "$base/v1/admin/tenants" | jq -r .id)
+capped=$(curl "${admin[@]}" -d '{"name":"capped"}' "$base/v1/admin/tenants/$capped_tenant/keys" | jq -r .key)
+for _ in $(seq 100); do curl -fs "$base2/v1/tenant" -H "Authorization: Bearer $capped" >/dev/null && break; sleep 0.1; done
+both capped2 /v1/tenant -H "Authorization: Bearer $capped"
+sum() { # name -> "rps requests non2xx" summed over both instances
+    read -r r1 _ _ n1 b1 < <(summary "$dir/$1-1.txt")
+    read -r r2 _ _ n2 b2 < <(summary "$dir/$1-2.txt")
+    awk -v r1="$r1" -v r2="$r2" -v n1="$n1" -v n2="$n2" -v b1="$b1" -v b2="$b2" 'BEGIN {print r1 + r2, n1 + n2, b1 + b2}'
+}
+read -r bare2_rps _ _ < <(sum bare2)
+read -r auth2_rps auth2_n auth2_bad < <(sum auth2)
+read -r _ capped_n capped_bad < <(sum capped2)
+echo "two instances, one key (wrk against both, $half connections each):"
+printf '%-34s %12s %8s
+' route "requests/s" non-2xx
+printf '%-34s %12s %8s
+' "GET /healthz (bare)" "$bare2_rps" 0
+printf '%-34s %12s %8s
+' "GET /v1/runs/{id} (authenticated)" "$auth2_rps" "$auth2_bad"
+awk -v a="$auth2_rps" -v b="$bare2_rps" 'BEGIN {printf "ratio authenticated/bare: %.2f (target >= 0.5)\n", a / b}'
+awk -v n="$auth2_n" -v x="$((after - before))" 'BEGIN {printf "database round trips per authenticated request: %.4f (%d in all)\n", x / n, x}'
+seconds=${duration%s}
+awk -v n="$capped_n" -v bad="$capped_bad" -v s="$seconds" \
+    'BEGIN {printf "key capped at 2000/s: %d admitted of %d in %d s over both = %.0f/s (at most 2000/s)\n", n - bad, n, s, (n - bad) / s}'
 
 # Unknown keys and readiness over the unrelated history, at a handful of connections (latency, not load).
 python3 - "$dir/unknown.lua" <<'PY'
