@@ -50,8 +50,8 @@ final class RateLimiter: Sendable {
         var taken = 0
         /// The database had less than was asked: nothing more is to be had in this window.
         var exhausted = false
-        /// A background top-up is under way.
-        var toppingUp = false
+        /// The claim under way for this subject (a request's or a background top-up), which others wait on.
+        var claiming: Pending?
         /// What was spent in the window before (sizes the chunks).
         var previousUsed = 0
         /// A chunk of the next window, taken ahead.
@@ -68,24 +68,41 @@ final class RateLimiter: Sendable {
             taken = ahead?.grant.taken ?? 0
             exhausted = ahead?.exhausted ?? false
             used = 0
-            toppingUp = false
             next = nil
         }
 
         var hasRoom: Bool { used < granted }
 
+        /// Counts a grant of this window that asked for `want`.
+        mutating func add(_ grant: Grant, want: Int) {
+            granted += grant.given
+            taken = max(taken, grant.taken)
+            if grant.given < want { exhausted = true }
+        }
+
         /// Half the chunk is spent and more may be had: time to take more in the background.
         var wantsTopUp: Bool { wantsTopUp(spent: 2) }
 
         /// A 1/`spent` part of the chunk is spent and more may be had.
-        func wantsTopUp(spent: Int) -> Bool { !exhausted && !toppingUp && used * spent >= granted }
+        func wantsTopUp(spent: Int) -> Bool { !exhausted && claiming == nil && used * spent >= granted }
 
         /// What this instance can still count on: its unspent chunk, plus what no instance has taken.
         var remaining: Int { max(0, granted - used) + (exhausted ? 0 : max(0, limit - max(taken, granted))) }
 
-        /// A chunk: an eighth of the limit, or half of what the last window spent when that is more.
-        var want: Int { max(1, min(limit, max((limit + 7) / 8, previousUsed / 2, used / 2))) }
+        /// A chunk of this window: sized by the last window's spending or this one's, whichever is more.
+        var want: Int { Self.chunk(limit: limit, spent: max(previousUsed, used)) }
+
+        /// An eighth of the limit, or half of what a window spent when that is more.
+        static func chunk(limit: Int, spent: Int) -> Int { max(1, min(limit, max((limit + 7) / 8, spent / 2))) }
     }
+
+    /// A claim under way, for the subjects it covers.
+    private struct Pending: Sendable {
+        var id: UUID
+        var task: Task<Void, any Error>
+    }
+
+    private typealias Wanted = (subject: UUID, want: Int, limit: Int)
 
     private let budgets = Mutex<[UUID: Budget]>([:])
     private let claim: Claim
@@ -108,37 +125,29 @@ final class RateLimiter: Sendable {
         var waited = 0
         while true {
             switch decide(key: key, tenant: tenant, keyLimit: keyLimit, tenantLimit: tenantLimit, second: second) {
-            case .decided(var decision, let topUp, let window):
-                if let topUp { startTopUp(topUp, second: window) }
+            case .decided(var decision):
                 decision.waited = waited
                 return decision
-            case .claim(let wanted, let window):
-                try await take(wanted, second: window)
+            case .wait(let others, let own):
+                // Another request's claim that failed is not this one's error: its next look claims again.
+                for claim in others { _ = try? await claim.value }
+                try await own?.value
                 waited += 1
             }
         }
     }
 
-    private let topUps = Mutex<[UUID: Task<Void, Never>]>([:])
-
-    private func startTopUp(_ subjects: [UUID], second: Int64) {
-        let id = UUID()
-        topUps.withLock { tasks in
-            tasks[id] = Task {
-                await self.topUp(subjects, second: second)
-                _ = self.topUps.withLock { $0.removeValue(forKey: id) }
-            }
+    /// Waits for every claim under way, a request's or a top-up (tests use it to step time deterministically).
+    func claimsFinished() async {
+        while let task = budgets.withLock({ $0.values.lazy.compactMap(\.claiming?.task).first }) {
+            _ = try? await task.value
         }
     }
 
-    /// Waits for the background top-ups started so far (tests use it to step time deterministically).
-    func topUpsFinished() async {
-        while let task = topUps.withLock({ $0.values.first }) { await task.value }
-    }
-
     private enum Step {
-        case decided(Decision, topUp: [UUID]?, second: Int64)
-        case claim([(subject: UUID, want: Int, limit: Int)], second: Int64)
+        case decided(Decision)
+        /// Claims to wait for: others' under way, and the one this request started.
+        case wait(others: [Task<Void, any Error>], own: Task<Void, any Error>?)
     }
 
     private func decide(key: UUID, tenant: UUID, keyLimit: Int, tenantLimit: Int, second stamped: Int64) -> Step {
@@ -149,37 +158,37 @@ final class RateLimiter: Sendable {
             var tenantBudget = budgets[tenant] ?? Budget(second: second, limit: tenantLimit)
             keyBudget.roll(to: second, limit: keyLimit)
             tenantBudget.roll(to: second, limit: tenantLimit)
-            defer {
-                budgets[key] = keyBudget
-                budgets[tenant] = tenantBudget
-            }
             if keyBudget.hasRoom, tenantBudget.hasRoom {
                 keyBudget.used += 1
                 tenantBudget.used += 1
+                budgets[key] = keyBudget
+                budgets[tenant] = tenantBudget
                 // One round trip for both when either is half spent and the other well on its way.
-                var topUp: [UUID] = []
                 if keyBudget.wantsTopUp || tenantBudget.wantsTopUp {
+                    var topUp: [Wanted] = []
                     if keyBudget.wantsTopUp(spent: keyBudget.wantsTopUp ? 2 : 4) {
-                        keyBudget.toppingUp = true
-                        topUp.append(key)
+                        topUp.append((key, keyBudget.want, keyLimit))
                     }
                     if tenantBudget.wantsTopUp(spent: tenantBudget.wantsTopUp ? 2 : 4) {
-                        tenantBudget.toppingUp = true
-                        topUp.append(tenant)
+                        topUp.append((tenant, tenantBudget.want, tenantLimit))
                     }
+                    _ = startClaim(topUp, second: second, in: &budgets)
                 }
-                let decision = Decision(
-                    allowed: true, keyRemaining: keyBudget.remaining, tenantRemaining: tenantBudget.remaining,
-                    reset: 1, violated: [])
-                return .decided(decision, topUp: topUp.isEmpty ? nil : topUp, second: second)
+                return .decided(
+                    Decision(
+                        allowed: true, keyRemaining: keyBudget.remaining, tenantRemaining: tenantBudget.remaining,
+                        reset: 1, violated: []))
             }
+            budgets[key] = keyBudget
+            budgets[tenant] = tenantBudget
             if (!keyBudget.hasRoom && keyBudget.exhausted) || (!tenantBudget.hasRoom && tenantBudget.exhausted) {
-                return .decided(Self.refusal(keyBudget, tenantBudget), topUp: nil, second: second)
+                return .decided(Self.refusal(keyBudget, tenantBudget))
             }
-            var wanted: [(subject: UUID, want: Int, limit: Int)] = []
+            var wanted: [Wanted] = []
             if !keyBudget.hasRoom { wanted.append((key, keyBudget.want, keyLimit)) }
             if !tenantBudget.hasRoom { wanted.append((tenant, tenantBudget.want, tenantLimit)) }
-            return .claim(wanted, second: second)
+            let others = wanted.compactMap { budgets[$0.subject]?.claiming?.task }
+            return .wait(others: others, own: startClaim(wanted, second: second, in: &budgets))
         }
     }
 
@@ -189,71 +198,46 @@ final class RateLimiter: Sendable {
         if !tenant.hasRoom { violated.append("tenant-rps") }
         return Decision(
             allowed: false, keyRemaining: key.remaining, tenantRemaining: tenant.remaining, reset: 1,
-            violated: violated.isEmpty ? ["key-rps"] : violated)
+            violated: violated)
     }
 
-    /// A claim under way, for the subjects it covers.
-    private struct Pending: Sendable {
-        var id: UUID
-        var task: Task<Void, any Error>
-    }
-
-    private let pending = Mutex<[UUID: Pending]>([:])
-
-    /// Claims chunks of `second` for `wanted` and records them. A subject with a claim already under way waits
-    /// for that one instead of asking again, so a burst of requests at a window's start costs one round trip,
-    /// not one per request (and never a queue for the pool).
-    private func take(_ wanted: [(subject: UUID, want: Int, limit: Int)], second: Int64) async throws {
-        let (waits, own) = pending.withLock { pending -> ([Task<Void, any Error>], Task<Void, any Error>?) in
-            let waits = wanted.compactMap { pending[$0.subject]?.task }
-            let fresh = wanted.filter { pending[$0.subject] == nil }
-            guard !fresh.isEmpty else { return (waits, nil) }
-            let id = UUID()
-            let task = Task {
-                defer {
-                    self.pending.withLock { pending in
-                        for item in fresh where pending[item.subject]?.id == id { pending[item.subject] = nil }
+    /// Starts one claim of `second` for the subjects of `wanted` that have none under way, and marks them, so
+    /// that a burst of requests at a window's start costs one round trip, not one per request (and never a
+    /// queue for the pool). Nil when every subject already has one. Called under the budgets' lock.
+    private func startClaim(_ wanted: [Wanted], second: Int64, in budgets: inout [UUID: Budget])
+        -> Task<Void, any Error>?
+    {
+        let fresh = wanted.filter { budgets[$0.subject] != nil && budgets[$0.subject]?.claiming == nil }
+        guard !fresh.isEmpty else { return nil }
+        let id = UUID()
+        let task = Task {
+            defer {
+                self.budgets.withLock { budgets in
+                    for item in fresh where budgets[item.subject]?.claiming?.id == id {
+                        budgets[item.subject]?.claiming = nil
                     }
                 }
-                try await self.record(fresh, second: second)
             }
-            for item in fresh { pending[item.subject] = Pending(id: id, task: task) }
-            return (waits, task)
+            do {
+                try await self.record(fresh, second: second)
+            } catch {
+                self.logger.warning("rate budget claim failed", metadata: ["error": "\(error)"])
+                throw error
+            }
         }
-        // Another request's claim that failed is not this one's error: its next look claims again.
-        for wait in waits { try? await wait.value }
-        try await own?.value
+        for item in fresh { budgets[item.subject]?.claiming = Pending(id: id, task: task) }
+        return task
     }
 
-    private func record(_ wanted: [(subject: UUID, want: Int, limit: Int)], second: Int64) async throws {
+    private func record(_ wanted: [Wanted], second: Int64) async throws {
         let grants = try await claim(wanted.map(\.subject), second, wanted.map(\.want), wanted.map(\.limit))
         budgets.withLock { budgets in
             for (subject, want, _) in wanted {
+                // A grant of a window this instance has left is of no use any more.
                 guard var budget = budgets[subject], budget.second == second else { continue }
-                let grant = grants[subject] ?? Grant(given: 0, taken: budget.limit)
-                budget.granted += grant.given
-                budget.taken = max(budget.taken, grant.taken)
-                if grant.given < want { budget.exhausted = true }
+                budget.add(grants[subject] ?? Grant(given: 0, taken: budget.limit), want: want)
                 budgets[subject] = budget
             }
-        }
-    }
-
-    /// A background claim for busy subjects whose chunk is half spent.
-    private func topUp(_ subjects: [UUID], second: Int64) async {
-        let wanted = budgets.withLock { budgets in
-            subjects.compactMap { subject -> (subject: UUID, want: Int, limit: Int)? in
-                guard let budget = budgets[subject], budget.second == second else { return nil }
-                return (subject, budget.want, budget.limit)
-            }
-        }
-        do {
-            try await take(wanted, second: second)
-        } catch {
-            logger.warning("rate budget top-up failed", metadata: ["error": "\(error)"])
-        }
-        budgets.withLock { budgets in
-            for subject in subjects where budgets[subject]?.second == second { budgets[subject]?.toppingUp = false }
         }
     }
 
@@ -263,9 +247,9 @@ final class RateLimiter: Sendable {
         let wanted = budgets.withLock { budgets in
             // Subjects idle for a few seconds are forgotten.
             budgets = budgets.filter { $0.value.second >= second - 5 }
-            return budgets.compactMap { subject, budget -> (subject: UUID, want: Int, limit: Int)? in
+            return budgets.compactMap { subject, budget -> Wanted? in
                 guard budget.second == second, budget.used > 0, budget.next == nil else { return nil }
-                return (subject, max(1, min(budget.limit, max(budget.used / 2, (budget.limit + 7) / 8))), budget.limit)
+                return (subject, Budget.chunk(limit: budget.limit, spent: budget.used), budget.limit)
             }
         }
         guard !wanted.isEmpty else { return }
@@ -274,8 +258,14 @@ final class RateLimiter: Sendable {
                 wanted.map(\.subject), second + 1, wanted.map(\.want), wanted.map(\.limit))
             budgets.withLock { budgets in
                 for (subject, want, _) in wanted {
-                    guard let grant = grants[subject] else { continue }
-                    budgets[subject]?.next = (second + 1, grant, grant.given < want)
+                    guard var budget = budgets[subject], let grant = grants[subject] else { continue }
+                    if budget.second == second + 1 {
+                        // The next window began before the answer came (a loaded machine): it is this one's now.
+                        budget.add(grant, want: want)
+                    } else {
+                        budget.next = (second + 1, grant, grant.given < want)
+                    }
+                    budgets[subject] = budget
                 }
             }
         } catch {

@@ -50,29 +50,22 @@ struct SharedRateLimitTests {
                 // its own tenant (limit 7, tenant 1000), where only the key binds.
                 let admitted = Tally()
                 try await withThrowingTaskGroup(of: Void.self) { group in
+                    let subjects = keys.map { ($0, tenant, 10, 15) } + [(lonely, lonelyTenant, 7, 1000)]
                     for limiter in limiters {
-                        for key in keys {
+                        for (key, tenant, keyLimit, tenantLimit) in subjects {
                             for index in 0..<30 {
                                 group.addTask {
                                     let decision = try await limiter.admit(
-                                        key: key, tenant: tenant, keyLimit: 10, tenantLimit: 15,
+                                        key: key, tenant: tenant, keyLimit: keyLimit, tenantLimit: tenantLimit,
                                         now: Self.at(second, Double(index) / 40))
                                     if decision.allowed { admitted.add(key) }
                                 }
                             }
                         }
-                        for index in 0..<30 {
-                            group.addTask {
-                                let decision = try await limiter.admit(
-                                    key: lonely, tenant: lonelyTenant, keyLimit: 7, tenantLimit: 1000,
-                                    now: Self.at(second, Double(index) / 40))
-                                if decision.allowed { admitted.add(lonely) }
-                            }
-                        }
                     }
                     try await group.waitForAll()
                 }
-                for limiter in limiters { await limiter.topUpsFinished() }
+                for limiter in limiters { await limiter.claimsFinished() }
                 let counts = admitted.counts.withLock { $0 }
                 #expect(counts[lonely] == 7, "only the key binds: exactly its limit, \(counts)")
                 let shared = keys.map { counts[$0, default: 0] }
@@ -108,7 +101,7 @@ struct SharedRateLimitTests {
                         now: Self.at(second, Double(index) / 100))
                     #expect(decision.allowed, "80 of 100 per second are admitted")
                     if second > start { waitedAfterFirst += decision.waited }
-                    await limiter.topUpsFinished()
+                    await limiter.claimsFinished()
                 }
                 await limiter.prepareNext(now: Self.at(second, 0.85))
                 if second > start { claimsAfterFirst += claims.count.load(ordering: .relaxed) - before }
@@ -117,6 +110,82 @@ struct SharedRateLimitTests {
             // Five windows of 80 requests: the chunk taken ahead (half of the last window's use) and its top-ups,
             // for the key and the tenant together: a handful per window, however many requests it holds.
             #expect(claimsAfterFirst <= 5 * 5, "\(claimsAfterFirst) claims for 400 requests")
+        }
+    }
+
+    @Test(
+        "a chunk taken ahead whose answer comes after its window began still counts there: the window admits its whole limit"
+    )
+    func lateChunkAhead() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let key = UUID()
+            let tenant = UUID()
+            let second = Int64(Date().timeIntervalSince1970) + 500_000
+            final class Late: Sendable {
+                let limiter = Mutex<RateLimiter?>(nil)
+                let pending = Atomic<Bool>(true)
+            }
+            let late = Late()
+            let limiter = RateLimiter(
+                claim: { subjects, window, wants, limits in
+                    // The claim ahead for the next window is slow: a request of that window comes first.
+                    if window == second + 1, late.pending.exchange(false, ordering: .relaxed),
+                        let limiter = late.limiter.withLock({ $0 })
+                    {
+                        let first = try await limiter.admit(
+                            key: key, tenant: tenant, keyLimit: 4, tenantLimit: 100, now: Self.at(second + 1, 0.1))
+                        #expect(first.allowed)
+                    }
+                    return try await RateLimiter.claim(store, subjects, window, wants, limits)
+                }, logger: Self.logger)
+            late.limiter.withLock { $0 = limiter }
+            for index in 0..<2 {
+                let decision = try await limiter.admit(
+                    key: key, tenant: tenant, keyLimit: 4, tenantLimit: 100, now: Self.at(second, Double(index) / 10))
+                #expect(decision.allowed)
+            }
+            await limiter.claimsFinished()
+            await limiter.prepareNext(now: Self.at(second, 0.85))
+            var admitted = 1
+            for index in 0..<10 {
+                let decision = try await limiter.admit(
+                    key: key, tenant: tenant, keyLimit: 4, tenantLimit: 100,
+                    now: Self.at(second + 1, 0.2 + Double(index) / 20))
+                if decision.allowed { admitted += 1 }
+                await limiter.claimsFinished()
+            }
+            #expect(admitted == 4, "the window's whole limit, the late chunk included")
+        }
+    }
+
+    @Test("a claim the database refuses is that request's error (a 503 at the API); the next request claims again")
+    func claimFails() async throws {
+        try await TestDatabase.withStore { store, _ in
+            final class Refusing: Sendable { let on = Atomic<Bool>(true) }
+            let refusing = Refusing()
+            let claims = Claims()
+            let real = claims.claim(store)
+            let limiter = RateLimiter(
+                claim: { subjects, second, wants, limits in
+                    if refusing.on.load(ordering: .relaxed) { throw EventsError(.unavailable, "refused by the test") }
+                    return try await real(subjects, second, wants, limits)
+                }, logger: Self.logger)
+            let key = UUID()
+            let tenant = UUID()
+            let second = Int64(Date().timeIntervalSince1970) + 400_000
+            await #expect(throws: EventsError.self) {
+                try await limiter.admit(key: key, tenant: tenant, keyLimit: 5, tenantLimit: 50, now: Self.at(second))
+            }
+            #expect(claims.count.load(ordering: .relaxed) == 0, "nothing reached the database")
+            refusing.on.store(false, ordering: .relaxed)
+            let decision = try await limiter.admit(
+                key: key, tenant: tenant, keyLimit: 5, tenantLimit: 50, now: Self.at(second, 0.6))
+            #expect(decision.allowed && decision.waited == 1)
+            await limiter.claimsFinished()
+            #expect(
+                try await store.pool.query(
+                    "SELECT granted FROM rate_budgets WHERE subject = $1 AND second = $2", [.uuid(key), .int64(second)]
+                ).first?.int(0) ?? 0 >= 1)
         }
     }
 
@@ -137,7 +206,7 @@ struct SharedRateLimitTests {
                     spent += 1
                 }
             }
-            await gone!.topUpsFinished()
+            await gone!.claimsFinished()
             gone = nil
             let taken = try #require(
                 try await store.pool.query(
@@ -152,7 +221,7 @@ struct SharedRateLimitTests {
                         key: key, tenant: tenant, keyLimit: 40, tenantLimit: 1000,
                         now: Self.at(second, 0.3 + Double(index) / 100))
                     if decision.allowed { count += 1 }
-                    await survivor.topUpsFinished()
+                    await survivor.claimsFinished()
                 }
                 return count
             }
