@@ -123,9 +123,18 @@ public final class APIServices: Sendable {
             group.addTask { await self.quotas.refreshContinuously() }
             group.addTask { await self.runs.follow(pollInterval: self.store.configuration.pollInterval) }
             group.addTask { await self.meter.run() }
-            group.addTask { await self.sweepIdempotencyKeys() }
+            group.addTask {
+                await self.sweep(
+                    "idempotency", every: .seconds(600),
+                    "DELETE FROM idempotency_keys WHERE expires_at < now() - interval '1 hour'")
+            }
             group.addTask { await self.limiter.run() }
-            group.addTask { await self.sweepRateBudgets() }
+            // Windows of the shared rate budgets that ended over a minute ago are of no use.
+            group.addTask {
+                await self.sweep(
+                    "rate budget", every: .seconds(30), first: .seconds(30),
+                    "DELETE FROM rate_budgets WHERE second < extract(epoch FROM now())::bigint - 60")
+            }
             await group.waitForAll()
         }
         await flushUsage()
@@ -141,30 +150,16 @@ public final class APIServices: Sendable {
         }
     }
 
-    private func sweepIdempotencyKeys() async {
+    /// Deletes what `sql` names as expired, every `interval` until cancelled (any instance may).
+    private func sweep(_ what: String, every interval: Duration, first: Duration = .zero, _ sql: String) async {
+        try? await Task.sleep(for: first)
         while !Task.isCancelled {
             do {
-                try await database.asOperator { connection in
-                    try await connection.query(
-                        "DELETE FROM idempotency_keys WHERE expires_at < now() - interval '1 hour'")
-                }
+                try await database.asOperator { connection in try await connection.query(sql) }
             } catch {
-                logger.warning("idempotency sweep failed", metadata: ["error": "\(error)"])
+                logger.warning("\(what) sweep failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .seconds(600))
-        }
-    }
-
-    /// Windows of the shared rate budgets that ended over a minute ago are of no use: any instance deletes them.
-    private func sweepRateBudgets() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(30))
-            do {
-                try await store.pool.query(
-                    "DELETE FROM rate_budgets WHERE second < extract(epoch FROM now())::bigint - 60")
-            } catch {
-                logger.warning("rate budget sweep failed", metadata: ["error": "\(error)"])
-            }
+            try? await Task.sleep(for: interval)
         }
     }
 

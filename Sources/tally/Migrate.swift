@@ -28,6 +28,15 @@ struct Migrate: AsyncParsableCommand {
     @Flag(help: "Move an earlier Tally's tables and functions from the schema public into $TALLY_SCHEMA, then migrate.")
     var moveFromPublic = false
 
+    /// The migrations, then the projections' tables with their policies and grants (the service's login may
+    /// not create them); what `tally migrate` and `tally serve --migrate` do.
+    static func apply(_ migrator: Migrator) async throws -> [Migration] {
+        let applied = try await migrator.migrate()
+        try await ProjectionTables.create(
+            ProductProjections.all, databaseURL: migrator.databaseURL, schema: migrator.schema)
+        return applied
+    }
+
     func run() async throws {
         let migrator = try database.makeMigrator()
         do {
@@ -43,10 +52,7 @@ struct Migrate: AsyncParsableCommand {
                 let moved = try await migrator.moveFromPublic(tables: tables)
                 print("moved into \(moved[0]): \(moved.dropFirst().joined(separator: ", "))")
             }
-            let applied = try await migrator.migrate()
-            // The projections' tables, with their policies and grants: the service's login may not create them.
-            try await ProjectionTables.create(
-                ProductProjections.all, databaseURL: migrator.databaseURL, schema: migrator.schema)
+            let applied = try await Self.apply(migrator)
             if applied.isEmpty {
                 print("database is up to date (\(migrator.migrations.count) migrations in schema \(migrator.schema))")
             } else {

@@ -71,9 +71,7 @@ struct Serve: AsyncParsableCommand {
         if migrate {
             let migrator = try database.makeMigrator()
             do {
-                let applied = try await migrator.migrate()
-                try await ProjectionTables.create(
-                    ProductProjections.all, databaseURL: migrator.databaseURL, schema: migrator.schema)
+                let applied = try await Migrate.apply(migrator)
                 logger.info("migrated", metadata: ["applied": "\(applied.count)", "schema": "\(migrator.schema)"])
             } catch {
                 reportError(error)
