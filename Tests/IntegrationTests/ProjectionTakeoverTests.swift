@@ -194,6 +194,9 @@ struct ProjectionTakeoverTests {
                 }
                 let writesBeforeWaking = try await Self.writes(store).count
                 frozen.process.send(signal: SIGCONT)
+                // The load goes on until the new leader has applied more of it since the frozen one woke: on a
+                // loaded machine the load was once stopped before anything new reached the log.
+                try await Self.waitForWrites(store, beyond: writesBeforeWaking)
                 let expected = try await load.stop()
                 appender = nil
                 try await TestDatabase.settle(store)
@@ -387,6 +390,11 @@ struct ProjectionTakeoverTests {
 
     /// The committed checkpoint moves, in the order they happened (per projection they are serialized by the
     /// checkpoint row's lock).
+    /// Waits until more than `count` checkpoint writes are recorded.
+    static func waitForWrites(_ store: EventStore, beyond count: Int) async throws {
+        try await Eventually.wait("more than \(count) checkpoint writes") { try await writes(store).count > count }
+    }
+
     static func writes(_ store: EventStore) async throws -> [Write] {
         try await store.pool.query(
             "SELECT projection, writer, from_position, to_position, events FROM checkpoint_writes ORDER BY id"
