@@ -137,6 +137,9 @@ final class RateLimiter: Sendable {
         }
     }
 
+    /// The window this instance counts `subject` in, if any (for tests).
+    func window(of subject: UUID) -> Int64? { budgets.withLock { $0[subject]?.second } }
+
     /// Waits for every claim under way, a request's or a top-up (tests use it to step time deterministically).
     func claimsFinished() async {
         while let task = budgets.withLock({ $0.values.lazy.compactMap(\.claiming?.task).first }) {
@@ -229,48 +232,41 @@ final class RateLimiter: Sendable {
         return task
     }
 
+    /// Claims chunks of `second` and counts them: in that window when this instance is in it (also when a
+    /// chunk taken ahead arrives after its window began), as the next window's when it is the one before. A
+    /// grant of a window this instance has left is of no use any more.
     private func record(_ wanted: [Wanted], second: Int64) async throws {
         let grants = try await claim(wanted.map(\.subject), second, wanted.map(\.want), wanted.map(\.limit))
         budgets.withLock { budgets in
             for (subject, want, _) in wanted {
-                // A grant of a window this instance has left is of no use any more.
-                guard var budget = budgets[subject], budget.second == second else { continue }
-                budget.add(grants[subject] ?? Grant(given: 0, taken: budget.limit), want: want)
+                guard var budget = budgets[subject] else { continue }
+                let grant = grants[subject] ?? Grant(given: 0, taken: budget.limit)
+                if budget.second == second {
+                    budget.add(grant, want: want)
+                } else if budget.second == second - 1 {
+                    budget.next = (second, grant, grant.given < want)
+                }
                 budgets[subject] = budget
             }
         }
     }
 
-    /// Takes a chunk of the next window, for every subject active in the current one.
+    /// Takes a chunk of the next window, for every subject active in the current one. It is the claim under
+    /// way for those subjects, so a request of the next window that finds no room waits for it rather than
+    /// asking beside it (which could find the window taken, by this very chunk, and refuse).
     func prepareNext(now: Date = Date()) async {
         let second = Int64(now.timeIntervalSince1970.rounded(.down))
-        let wanted = budgets.withLock { budgets in
+        let task = budgets.withLock { budgets -> Task<Void, any Error>? in
             // Subjects idle for a few seconds are forgotten.
             budgets = budgets.filter { $0.value.second >= second - 5 }
-            return budgets.compactMap { subject, budget -> Wanted? in
+            let wanted = budgets.compactMap { subject, budget -> Wanted? in
                 guard budget.second == second, budget.used > 0, budget.next == nil else { return nil }
                 return (subject, Budget.chunk(limit: budget.limit, spent: budget.used), budget.limit)
             }
+            return startClaim(wanted, second: second + 1, in: &budgets)
         }
-        guard !wanted.isEmpty else { return }
-        do {
-            let grants = try await claim(
-                wanted.map(\.subject), second + 1, wanted.map(\.want), wanted.map(\.limit))
-            budgets.withLock { budgets in
-                for (subject, want, _) in wanted {
-                    guard var budget = budgets[subject], let grant = grants[subject] else { continue }
-                    if budget.second == second + 1 {
-                        // The next window began before the answer came (a loaded machine): it is this one's now.
-                        budget.add(grant, want: want)
-                    } else {
-                        budget.next = (second + 1, grant, grant.given < want)
-                    }
-                    budgets[subject] = budget
-                }
-            }
-        } catch {
-            logger.warning("rate budget prefetch failed", metadata: ["error": "\(error)"])
-        }
+        // A failure is logged by the claim; the next window's requests claim for themselves.
+        _ = try? await task?.value
     }
 
     /// Until cancelled: at 850 ms into every second, chunks of the next window for the busy subjects.

@@ -114,7 +114,7 @@ struct SharedRateLimitTests {
     }
 
     @Test(
-        "a chunk taken ahead whose answer comes after its window began still counts there: the window admits its whole limit"
+        "a request of the next window that comes while its chunk is still being taken ahead waits for that chunk and is admitted from it; the window admits its whole limit"
     )
     func lateChunkAhead() async throws {
         try await TestDatabase.withStore { store, _ in
@@ -123,38 +123,54 @@ struct SharedRateLimitTests {
             let second = Int64(Date().timeIntervalSince1970) + 500_000
             final class Late: Sendable {
                 let limiter = Mutex<RateLimiter?>(nil)
-                let pending = Atomic<Bool>(true)
+                let early = Mutex<Task<RateLimiter.Decision, any Error>?>(nil)
+                let claims = Mutex<[Int64: Int]>([:])
             }
             let late = Late()
             let limiter = RateLimiter(
                 claim: { subjects, window, wants, limits in
-                    // The claim ahead for the next window is slow: a request of that window comes first.
-                    if window == second + 1, late.pending.exchange(false, ordering: .relaxed),
-                        let limiter = late.limiter.withLock({ $0 })
+                    late.claims.withLock { $0[window, default: 0] += 1 }
+                    // The claim ahead for the next window is slow: a request of that window comes first, finds
+                    // no room and must wait for this claim, not ask beside it.
+                    if window == second + 1, let limiter = late.limiter.withLock({ $0 }),
+                        late.early.withLock({ $0 == nil })
                     {
-                        let first = try await limiter.admit(
-                            key: key, tenant: tenant, keyLimit: 4, tenantLimit: 100, now: Self.at(second + 1, 0.1))
-                        #expect(first.allowed)
+                        late.early.withLock {
+                            $0 = Task {
+                                try await limiter.admit(
+                                    key: key, tenant: tenant, keyLimit: 12, tenantLimit: 100,
+                                    now: Self.at(second + 1, 0.1))
+                            }
+                        }
+                        try await Eventually.wait("the request to move the key into the next window") {
+                            limiter.window(of: key) == second + 1
+                        }
                     }
                     return try await RateLimiter.claim(store, subjects, window, wants, limits)
                 }, logger: Self.logger)
             late.limiter.withLock { $0 = limiter }
-            for index in 0..<2 {
+            for index in 0..<6 {
                 let decision = try await limiter.admit(
-                    key: key, tenant: tenant, keyLimit: 4, tenantLimit: 100, now: Self.at(second, Double(index) / 10))
+                    key: key, tenant: tenant, keyLimit: 12, tenantLimit: 100, now: Self.at(second, Double(index) / 10))
                 #expect(decision.allowed)
             }
             await limiter.claimsFinished()
             await limiter.prepareNext(now: Self.at(second, 0.85))
+            let early = try #require(late.early.withLock { $0 })
+            let first = try await early.value
+            #expect(first.allowed && first.waited >= 1, "admitted from the chunk it waited for")
+            // Six spent in the window before: a chunk of three ahead, of which the request spent one (no top-up
+            // yet), so the only claim of the window is the one taken ahead.
+            #expect(late.claims.withLock { $0[second + 1] } == 1, "the request asked for nothing beside the chunk")
             var admitted = 1
-            for index in 0..<10 {
+            for index in 0..<20 {
                 let decision = try await limiter.admit(
-                    key: key, tenant: tenant, keyLimit: 4, tenantLimit: 100,
-                    now: Self.at(second + 1, 0.2 + Double(index) / 20))
+                    key: key, tenant: tenant, keyLimit: 12, tenantLimit: 100,
+                    now: Self.at(second + 1, 0.2 + Double(index) / 40))
                 if decision.allowed { admitted += 1 }
                 await limiter.claimsFinished()
             }
-            #expect(admitted == 4, "the window's whole limit, the late chunk included")
+            #expect(admitted == 12, "the window's whole limit, the chunk taken ahead included")
         }
     }
 
