@@ -50,7 +50,7 @@ final class RateLimiter: Sendable {
         var taken = 0
         /// The database had less than was asked: nothing more is to be had in this window.
         var exhausted = false
-        /// The claim under way for this subject (a request's or a background top-up), which others wait on.
+        /// The claim under way for this subject (a request's, a top-up or the chunk taken ahead), which others wait on.
         var claiming: Pending?
         /// What was spent in the window before (sizes the chunks).
         var previousUsed = 0
@@ -140,7 +140,7 @@ final class RateLimiter: Sendable {
     /// The window this instance counts `subject` in, if any (for tests).
     func window(of subject: UUID) -> Int64? { budgets.withLock { $0[subject]?.second } }
 
-    /// Waits for every claim under way, a request's or a top-up (tests use it to step time deterministically).
+    /// Waits for every claim under way (tests use it to step time deterministically).
     func claimsFinished() async {
         while let task = budgets.withLock({ $0.values.lazy.compactMap(\.claiming?.task).first }) {
             _ = try? await task.value
