@@ -39,10 +39,14 @@ struct ThreeInstancesTests {
             return exits
         }
         do {
-            for port in ports {
+            // The first instance also runs the projections; the others serve only, as a deployment scaled for
+            // requests would (and two more runners would only load the cores the suite shares).
+            for (index, port) in ports.enumerated() {
                 instances.append(
                     try Subprocess(
-                        CLI.binary, ["serve", "--database-url", url, "--listen", "127.0.0.1:\(port)"],
+                        CLI.binary,
+                        ["serve", "--database-url", url, "--listen", "127.0.0.1:\(port)"]
+                            + (index == 0 ? [] : ["--no-projections"]),
                         environment: ProjectionTakeoverTests.environment.merging([
                             "TALLY_PLANS_FILE": plans.path
                         ]) { $1 }))

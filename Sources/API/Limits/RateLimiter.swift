@@ -119,7 +119,7 @@ final class RateLimiter: Sendable {
     }
 
     func admit(key: UUID, tenant: UUID, keyLimit: Int, tenantLimit: Int, now: Date = Date()) async throws -> Decision {
-        let second = Int64(now.timeIntervalSince1970.rounded(.down))
+        var second = Int64(now.timeIntervalSince1970.rounded(.down))
         // Each claim either gives this window more or finds it exhausted, so this ends within the limit's
         // number of claims (shared with the requests that wait on the same one).
         var waited = 0
@@ -133,6 +133,9 @@ final class RateLimiter: Sendable {
                 for claim in others { _ = try? await claim.value }
                 try await own?.value
                 waited += 1
+                // A request that waited past its window's end counts in the window it is admitted in: its own is
+                // over (and may have been forgotten, so claiming for it again would find it taken and refuse).
+                second = max(second, Int64(Date().timeIntervalSince1970.rounded(.down)))
             }
         }
     }

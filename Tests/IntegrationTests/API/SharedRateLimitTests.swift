@@ -174,6 +174,20 @@ struct SharedRateLimitTests {
         }
     }
 
+    @Test("a request that waited for a claim past its window's end is counted in the window it is admitted in")
+    func waitedPastItsWindow() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let limiter = RateLimiter(store: store, logger: Self.logger)
+            let key = UUID()
+            let stamped = Date().addingTimeInterval(-10)
+            let decision = try await limiter.admit(
+                key: key, tenant: UUID(), keyLimit: 5, tenantLimit: 50, now: stamped)
+            #expect(decision.allowed)
+            let window = try #require(limiter.window(of: key))
+            #expect(window >= Int64(stamped.timeIntervalSince1970) + 9, "counted now, not ten seconds ago")
+        }
+    }
+
     @Test("a claim the database refuses is that request's error (a 503 at the API); the next request claims again")
     func claimFails() async throws {
         try await TestDatabase.withStore { store, _ in
