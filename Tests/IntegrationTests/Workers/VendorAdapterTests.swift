@@ -256,8 +256,9 @@ struct VendorAdapterTests {
         let fake = try await FakeVendors.start(.init())
         let url = fake.baseURL
         await fake.stop()
-        // AsyncHTTPClient retries a refused connection until the deadline, so keep it short.
-        let caller = VendorCaller(endpoints: .fake(url), timeout: .seconds(1))
+        // AsyncHTTPClient retries a refused connection until the deadline and then reports the last failure; the
+        // deadline leaves a loaded machine time to make the first attempt, or it reports a connect timeout instead.
+        let caller = VendorCaller(endpoints: .fake(url), timeout: .seconds(5))
         let result = await caller.call(Self.find(.prospeo, Self.ada), key: "k")
         try await caller.shutdown()
         #expect(result == Self.transient("prospeo: connection failed", nil))
