@@ -13,6 +13,9 @@ package struct LeaderLease: Sendable {
     package let token: Int64
 
     /// Takes the lease when nobody holds it, it has expired, or `holder` holds it already; nil otherwise.
+    ///
+    /// A takeover reads the clock again after the expiry check (and after any wait for the row's lock), so the
+    /// recorded `acquired_at` is never before the moment the previous holder's lease ran out.
     package static func acquire(_ name: String, holder: String, duration: Duration, pool: PostgresPool)
         async throws -> LeaderLease?
     {
@@ -21,8 +24,8 @@ package struct LeaderLease: Sendable {
             INSERT INTO leader_leases AS l (name, holder, token, acquired_at, renewed_at, expires_at)
             VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + $3 * interval '1 millisecond')
             ON CONFLICT (name) DO UPDATE
-            SET holder = excluded.holder, token = l.token + 1, acquired_at = excluded.acquired_at,
-                renewed_at = excluded.renewed_at, expires_at = excluded.expires_at
+            SET holder = excluded.holder, token = l.token + 1, acquired_at = clock_timestamp(),
+                renewed_at = clock_timestamp(), expires_at = clock_timestamp() + $3 * interval '1 millisecond'
             WHERE l.expires_at < clock_timestamp() OR l.holder = excluded.holder
             RETURNING token
             """,
