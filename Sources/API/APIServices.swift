@@ -116,7 +116,7 @@ public final class APIServices: Sendable {
     }
 
     /// The background work until cancelled: following keys, refreshing quotas, flushing usage, expiring
-    /// idempotency records. Flushes usage once more before it returns.
+    /// idempotency records. Flushes usage once more and gives back unspent quota chunks before it returns.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.keys.follow(pollInterval: self.store.configuration.pollInterval) }
@@ -138,6 +138,8 @@ public final class APIServices: Sendable {
             await group.waitForAll()
         }
         await flushUsage()
+        // What this instance took of the tenants' quotas and did not spend, for the instances that go on.
+        await quotas.giveBackUnspent(idleFor: .zero)
     }
 
     /// Appends the API calls counted and not yet appended (graceful shutdown calls it).

@@ -33,9 +33,13 @@ enum FeedInvariant {
 @Suite("Event store: every stream's order in the feed, and a horizon of this database's own", .timeLimit(.minutes(5)))
 struct FeedOrderTests {
     /// A transaction that takes its id now (with a write to a stream of its own) and appends later.
+    /// The transactions these tests hold open on purpose outlive Tally's idle-in-transaction timeout on a
+    /// loaded machine; the server must not end them.
+    static let holdOpen = "SET idle_in_transaction_session_timeout = 0;"
+
     private static func olderTransaction(_ store: EventStore, url: String) async throws -> PostgresConnection {
         let connection = try await PostgresConnection.connect(PostgresConfiguration(url: url))
-        try await connection.execute("BEGIN")
+        try await connection.execute("\(holdOpen) BEGIN")
         _ = try await store.append(
             [
                 StreamAppend(
@@ -193,8 +197,10 @@ struct FeedOrderTests {
             }
             do {
                 try await elsewhere.execute(
-                    "CREATE SCHEMA IF NOT EXISTS tally; BEGIN; CREATE TABLE held (a int); INSERT INTO held VALUES (1)")
-                try await stranger.execute("BEGIN; CREATE TEMP TABLE held (a int); INSERT INTO held VALUES (1)")
+                    "CREATE SCHEMA IF NOT EXISTS tally; \(Self.holdOpen) BEGIN; CREATE TABLE held (a int); INSERT INTO held VALUES (1)"
+                )
+                try await stranger.execute(
+                    "\(Self.holdOpen) BEGIN; CREATE TEMP TABLE held (a int); INSERT INTO held VALUES (1)")
                 let event = try Fixtures.runStarted()
                 try await store.append([event], to: .run(UUID()), tenantID: nil, expected: .noStream)
                 // Visible at once, unless the cluster's other transactions (other tests) end just as the horizon is
@@ -254,7 +260,8 @@ struct FeedOrderTests {
             let elsewhere = try await PostgresConnection.connect(PostgresConfiguration(url: otherURL))
             do {
                 try await elsewhere.execute(
-                    "CREATE SCHEMA IF NOT EXISTS tally; BEGIN; CREATE TABLE held (a int); INSERT INTO held VALUES (1)")
+                    "CREATE SCHEMA IF NOT EXISTS tally; \(Self.holdOpen) BEGIN; CREATE TABLE held (a int); INSERT INTO held VALUES (1)"
+                )
                 let started = ContinuousClock.now
                 let created = try await client.call(
                     .post, "/v1/admin/tenants", token: APIHarness.operatorToken,

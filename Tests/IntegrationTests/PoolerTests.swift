@@ -396,6 +396,9 @@ struct SchemaTests {
                 DROP TABLE public.leader_leases;
                 DROP TABLE public.rate_budgets;
                 DROP FUNCTION public.claim_rate_budgets;
+                DROP TABLE public.quota_grants;
+                DROP FUNCTION public.claim_quota;
+                DROP FUNCTION public.return_quota;
                 DROP SCHEMA tally;
                 """)
             let legacy = try await SchemaTests.contents(connection, schema: "public")
@@ -423,6 +426,7 @@ struct SchemaTests {
             var movedContents = try await SchemaTests.contents(connection, schema: "tally")
             movedContents.removeAll {
                 $0.hasPrefix("schema_migrations") || $0.hasPrefix("leader_leases") || $0.hasPrefix("rate_budgets")
+                    || $0.hasPrefix("quota_grants")
             }
             #expect(movedContents == legacy.filter { !$0.hasPrefix("schema_migrations") })
             // The moved log takes appends and reads as before.

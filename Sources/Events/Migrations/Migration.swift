@@ -19,7 +19,7 @@ public struct Migration: Sendable, Hashable {
     /// Every migration of this build, in order.
     public static let all: [Migration] = [
         eventLog, projections, idempotency, stripeEvents, tenantKeys, workers, feedOrder, tenantIsolation, logIdentity,
-        schemaUsage, leaderLeases, serviceRoles, rateBudgets,
+        schemaUsage, leaderLeases, serviceRoles, rateBudgets, quotaGrants,
     ]
 }
 

@@ -258,7 +258,7 @@ public struct Doctor: Sendable {
             "events": ["SELECT"], "streams": ["SELECT"], "idempotency_keys": ["SELECT", "INSERT", "UPDATE", "DELETE"],
             "parked_streams": ["SELECT"], "projection_checkpoints": ["SELECT"], "stripe_events": ["SELECT"],
             "work_queue": ["SELECT"], "work_vendor_keys": ["SELECT"], "flow_keys": ["SELECT"],
-            "flow_starts": ["SELECT"], "flow_limits": ["SELECT"],
+            "flow_starts": ["SELECT"], "flow_limits": ["SELECT"], "quota_grants": ["SELECT"],
         ],
         "tally_keys": ["tenant_keys": ["SELECT", "INSERT", "UPDATE"]],
         "tally_operator": ["log_identity": ["SELECT", "UPDATE"]],
@@ -273,6 +273,7 @@ public struct Doctor: Sendable {
             "flow_keys": ["SELECT", "INSERT", "UPDATE"], "flow_starts": ["SELECT", "INSERT", "DELETE"],
             "flow_limits": ["SELECT", "INSERT", "UPDATE"], "worker_checkpoints": ["SELECT", "INSERT", "UPDATE"],
             "feed_order_inversions": ["SELECT"], "rate_budgets": ["SELECT", "INSERT", "UPDATE", "DELETE"],
+            "quota_grants": ["SELECT", "INSERT", "UPDATE", "DELETE"],
         ],
         "tally_reporting": [:],
     ]
