@@ -125,6 +125,60 @@ struct ArchiveTests {
         }
     }
 
+    @Test(
+        "the export's COPY transcoder writes the records ArchivedEvent writes, wherever the COPY's bytes are cut, and refuses a COPY cut short"
+    )
+    func transcoder() async throws {
+        try await TestDatabase.withStore { store, _ in
+            try await Self.history(store, seed: 11)
+            final class Collected: @unchecked Sendable { var bytes: [UInt8] = [] }
+            let collected = Collected()
+            try await store.pool.withConnection { connection in
+                try await connection.copyOut(
+                    "COPY (SELECT \(ArchiveCopyTranscoder.columns) FROM tally.events ORDER BY tx_id, global_position) "
+                        + "TO STDOUT (FORMAT binary)"
+                ) { collected.bytes += $0 }
+            }
+            let copy = collected.bytes
+            // What the event values themselves encode to, in the same order.
+            var expected: [UInt8] = []
+            var events = 0
+            for row in try await store.pool.query(
+                """
+                SELECT event_id, tenant_id, stream_id, stream_version, event_type, schema_version, codec, recorded_at,
+                       tx_id, global_position, metadata, payload FROM events ORDER BY tx_id, global_position
+                """)
+            {
+                ArchivedEvent(
+                    id: try row.uuid(0), tenantID: try row.optionalUUID(1), stream: try row.string(2),
+                    streamVersion: try row.int64(3), type: try row.string(4),
+                    schemaVersion: Int32(clamping: try row.int64(5)), codec: Int16(clamping: try row.int64(6)),
+                    recordedAtMicroseconds: try row.unixMicroseconds(7),
+                    sourcePosition: FeedPosition(transactionID: try row.uint64(8), globalPosition: try row.int64(9)),
+                    metadataJSON: try row.jsonBytes(10), payload: try row.bytes(11)
+                ).appendRecord(to: &expected)
+                events += 1
+            }
+            var random = SeededRandom(seed: 3)
+            for cut in [Int.max, 1, 7, 0] {
+                var transcoder = ArchiveCopyTranscoder()
+                var offset = 0
+                while offset < copy.count {
+                    let size = cut == 0 ? Int(random.next() % 300) + 1 : min(cut, copy.count - offset)
+                    let end = min(copy.count, offset + size)
+                    try copy[offset..<end].withUnsafeBufferPointer { try transcoder.consume($0) }
+                    offset = end
+                }
+                try transcoder.finish()
+                #expect(transcoder.records == expected, "cut every \(cut) bytes")
+                #expect(transcoder.events == Int64(events))
+            }
+            var short = ArchiveCopyTranscoder()
+            try copy.dropLast(40).withUnsafeBufferPointer { try short.consume($0) }
+            #expect(throws: EventsError.self) { try short.finish() }
+        }
+    }
+
     @Test("a stream that holds other content in the target is refused whole; the other streams are imported")
     func conflict() async throws {
         try await TestDatabase.withStore { source, _ in

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// One record of an archive's content.
@@ -8,15 +9,23 @@ public enum ArchiveRecord: Sendable {
     case trailer(ArchiveTrailer)
 }
 
-/// Writes an archive's records into its LZ4 frame, hashing the content as it goes.
+/// Writes an archive's records into its LZ4 frame, hashing the content as it goes (on a thread of its own,
+/// beside the compression).
 final class ArchiveWriter {
     private let frame: LZ4FrameWriter
-    private var hash = Sodium.SHA256Stream()
+    private let hash = BackgroundSHA256()
 
     init(path: String) throws {
-        frame = try LZ4FrameWriter(path: path)
+        do {
+            frame = try LZ4FrameWriter(path: path)
+        } catch {
+            hash.close()
+            throw error
+        }
         try writeHashed(LogArchive.magic + BigEndian.bytes(LogArchive.formatVersion))
     }
+
+    deinit { hash.close() }
 
     var compressedBytes: Int64 { frame.bytesWritten }
 
@@ -37,9 +46,14 @@ final class ArchiveWriter {
 
     private var page: [UInt8] = []
 
+    /// Writes event records already encoded (`ArchiveCopyTranscoder`) with one hash update and one frame write.
+    func eventRecords(_ records: [UInt8]) throws {
+        try writeHashed(records)
+    }
+
     /// Writes the trailer with the content's hash, ends the frame and flushes the file.
     func finish(_ trailer: (_ sha256: String) -> ArchiveTrailer) throws -> ArchiveTrailer {
-        let done = trailer(Sodium.hex(hash.digest()))
+        let done = trailer(Sodium.hex(hash.finish()))
         let body = Array(try LogArchive.encoder.encode(done))
         try frame.write([LogArchive.Kind.trailer.rawValue] + BigEndian.bytes(UInt32(body.count)) + body)
         try frame.finish()
@@ -71,7 +85,7 @@ public struct ArchiveSummary: Sendable, Hashable {
 /// version per stream.
 public final class ArchiveReader {
     private let frame: LZ4FrameReader
-    private var hash = Sodium.SHA256Stream()
+    private var hash = Crypto.SHA256()
     private var header: ArchiveHeader?
     private var trailer: ArchiveTrailer?
     private var versions: [String: Int64] = [:]
@@ -96,7 +110,7 @@ public final class ArchiveReader {
                 .decoding,
                 "the archive has format version \(version); this build reads version \(LogArchive.formatVersion)")
         }
-        hash.update(start)
+        hash.update(data: start)
     }
 
     /// The compressed bytes read so far, and the file's size: progress.
@@ -126,8 +140,8 @@ public final class ArchiveReader {
         }
         records += 1
         if kind != .trailer {
-            hash.update(prefix)
-            hash.update(body)
+            hash.update(data: prefix)
+            hash.update(data: body)
         }
         switch kind {
         case .header:
@@ -154,7 +168,7 @@ public final class ArchiveReader {
         case .trailer:
             guard header != nil else { throw failure("a trailer before the header") }
             let decoded = try decode(ArchiveTrailer.self, body)
-            let digest = Sodium.hex(hash.digest())
+            let digest = Sodium.hex(Array(hash.finalize()))
             guard decoded.sha256 == digest else {
                 throw failure("the content's SHA-256 is \(digest); the trailer says \(decoded.sha256)")
             }

@@ -37,13 +37,15 @@ public struct LogExporter: Sendable {
     }
 
     let store: EventStore
-    public var pageSize = 5000
 
     public init(store: EventStore) { self.store = store }
 
-    /// Exports into `path` (replaced); calls `progress` after every page. The events are those up to the
+    /// Exports into `path` (replaced); calls `progress` after every megabyte of records (on the thread that
+    /// reads the COPY). The events are those up to the
     /// newest one readers can see when the export begins, in feed order: a consistent cut of the log.
-    public func export(to path: String, options: Options, progress: (Progress) -> Void = { _ in }) async throws
+    public func export(
+        to path: String, options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }
+    ) async throws
         -> ArchiveSummary
     {
         if options.sealKeysTo != nil, options.masterKey == nil {
@@ -64,33 +66,22 @@ public struct LogExporter: Sendable {
             try writer.tenantKey(key)
             keys += 1
         }
-        var position = options.after ?? .start
-        var events: Int64 = 0
-        var streams = Set<String>()
-        var first: FeedPosition?
-        // The next page is read while this one is written.
-        let tenant = options.tenant
-        func read(after position: FeedPosition) -> Task<[ArchivedEvent], any Error>? {
-            guard position < end else { return nil }
-            return Task { try await readPage(after: position, upTo: end, tenant: tenant) }
+        // One COPY of the rows in feed order, transcoded into records on the connection's thread as they
+        // arrive (PostgreSQL produces the next rows meanwhile), hashed, compressed and written a megabyte at
+        // a time.
+        let sink = ExportSink(writer: writer, end: end, progress: progress)
+        try await store.pool.withConnection { connection in
+            try await connection.copyOutBuffers(
+                copySQL(after: options.after ?? .start, upTo: end, tenant: options.tenant)
+            ) {
+                try sink.consume($0)
+            }
         }
-        var pending = read(after: position)
-        defer { pending?.cancel() }
-        while let current = pending {
-            let page = try await current.value
-            guard let last = page.last else { break }
-            pending = read(after: last.sourcePosition)
-            try writer.events(page)
-            for event in page { streams.insert(event.stream) }
-            if first == nil { first = page.first?.sourcePosition }
-            events += Int64(page.count)
-            position = last.sourcePosition
-            progress(Progress(events: events, position: position, end: end, compressedBytes: writer.compressedBytes))
-        }
+        let (events, streams, first, last) = try sink.finish()
         let trailer = try writer.finish { digest in
             ArchiveTrailer(
-                events: events, streams: Int64(streams.count), tenantKeys: keys, firstPosition: first?.description,
-                lastPosition: events == 0 ? nil : position.description, sha256: digest)
+                events: events, streams: Int64(streams), tenantKeys: keys, firstPosition: first?.description,
+                lastPosition: last?.description, sha256: digest)
         }
         return ArchiveSummary(header: header, trailer: trailer, fileBytes: writer.compressedBytes)
     }
@@ -111,36 +102,18 @@ public struct LogExporter: Sendable {
         return try await store.head()
     }
 
-    /// Events after `position` up to `end`, in feed order. Every one of them is below the horizon `head()`
-    /// saw (committed, or never to exist), so a plain keyset read is the feed here.
-    private func readPage(after position: FeedPosition, upTo end: FeedPosition, tenant: UUID?) async throws
-        -> [ArchivedEvent]
-    {
+    /// The COPY of the events after `position` up to `end`, in feed order. Every one of them is below the
+    /// horizon `head()` saw (committed, or never to exist), so a plain keyset read of one snapshot is the feed
+    /// here. COPY takes no parameters: the positions are numbers and the tenant a UUID, and the schema is named
+    /// (a pooled connection's `search_path` is not this session's to rely on).
+    private func copySQL(after position: FeedPosition, upTo end: FeedPosition, tenant: UUID?) -> String {
         var sql = """
-            SELECT event_id, tenant_id, stream_id, stream_version, event_type, schema_version, codec,
-                   recorded_at, tx_id, global_position, metadata, payload
-            FROM events
-            WHERE (tx_id, global_position) > ($1::text::xid8, $2) AND (tx_id, global_position) <= ($3::text::xid8, $4)
+            COPY (SELECT \(ArchiveCopyTranscoder.columns) FROM "\(store.configuration.schema.name)".events
+            WHERE (tx_id, global_position) > ('\(position.transactionID)'::xid8, \(position.globalPosition))
+              AND (tx_id, global_position) <= ('\(end.transactionID)'::xid8, \(end.globalPosition))
             """
-        var parameters: [PostgresValue] = [
-            .text(String(position.transactionID)), .int64(position.globalPosition), .text(String(end.transactionID)),
-            .int64(end.globalPosition), .int64(Int64(pageSize)),
-        ]
-        if let tenant {
-            sql += " AND tenant_id = $6"
-            parameters.append(.uuid(tenant))
-        }
-        sql += " ORDER BY tx_id, global_position LIMIT $5"
-        return try await store.pool.query(sql, parameters).map { row in
-            ArchivedEvent(
-                id: try row.uuid(0), tenantID: try row.optionalUUID(1), stream: try row.string(2),
-                streamVersion: try row.int64(3),
-                type: try row.string(4), schemaVersion: Int32(clamping: try row.int64(5)),
-                codec: Int16(clamping: try row.int64(6)),
-                recordedAtMicroseconds: try row.unixMicroseconds(7),
-                sourcePosition: FeedPosition(transactionID: try row.uint64(8), globalPosition: try row.int64(9)),
-                metadataJSON: try row.jsonBytes(10), payload: try row.bytes(11))
-        }
+        if let tenant { sql += " AND tenant_id = '\(tenant.lowercased)'" }
+        return sql + " ORDER BY tx_id, global_position) TO STDOUT (FORMAT binary)"
     }
 
     private func source() async throws -> ArchiveSource {
@@ -191,5 +164,42 @@ public struct LogExporter: Sendable {
                 material: Data(transfer.seal(plain, tenant: tenant, version: version)).base64EncodedString(),
                 createdAt: createdAt)
         }
+    }
+}
+
+/// The COPY's consumer: transcodes on the connection's thread, and writes what builds up. Used by that one
+/// thread while the COPY runs, and by the exporter once it returned.
+private final class ExportSink: @unchecked Sendable {
+    private let writer: ArchiveWriter
+    private let end: FeedPosition
+    private let progress: @Sendable (LogExporter.Progress) -> Void
+    private var transcoder = ArchiveCopyTranscoder()
+
+    init(writer: ArchiveWriter, end: FeedPosition, progress: @escaping @Sendable (LogExporter.Progress) -> Void) {
+        self.writer = writer
+        self.end = end
+        self.progress = progress
+    }
+
+    func consume(_ chunk: UnsafeBufferPointer<UInt8>) throws {
+        try transcoder.consume(chunk)
+        if transcoder.records.count >= ArchiveCopyTranscoder.flushBytes { try write() }
+    }
+
+    private func write() throws {
+        guard !transcoder.records.isEmpty else { return }
+        try writer.eventRecords(transcoder.records)
+        transcoder.records.removeAll(keepingCapacity: true)
+        progress(
+            LogExporter.Progress(
+                events: transcoder.events, position: transcoder.last ?? .start, end: end,
+                compressedBytes: writer.compressedBytes))
+    }
+
+    /// Writes the rest; the counts, streams and positions of what was written.
+    func finish() throws -> (events: Int64, streams: Int, first: FeedPosition?, last: FeedPosition?) {
+        try transcoder.finish()
+        try write()
+        return (transcoder.events, transcoder.streams.count, transcoder.first, transcoder.last)
     }
 }

@@ -511,6 +511,15 @@ package final class PostgresConnection: @unchecked Sendable {
 
     /// Runs `COPY ... TO STDOUT`, handing each chunk (one row in text and CSV formats) to `consume`.
     package func copyOut(_ sql: String, _ consume: @escaping @Sendable ([UInt8]) throws -> Void) async throws {
+        try await copyOutBuffers(sql) { try consume(Array($0)) }
+    }
+
+    /// Runs `COPY ... TO STDOUT`, handing each chunk as libpq received it to `consume`, on the connection's
+    /// thread; the buffer is valid only during the call. A throwing `consume` is not called again, and the
+    /// COPY is read to its end before its error is rethrown (the connection stays usable).
+    package func copyOutBuffers(
+        _ sql: String, _ consume: @escaping @Sendable (UnsafeBufferPointer<UInt8>) throws -> Void
+    ) async throws {
         try await onThread { connection in
             let handle = connection.handle
             let start = PQexec(handle, sql)
@@ -526,10 +535,9 @@ package final class PostgresConnection: @unchecked Sendable {
                 if length > 0, let buffer {
                     if consumeError == nil {
                         do {
-                            try consume(
-                                buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
-                                    Array(UnsafeBufferPointer(start: $0, count: Int(length)))
-                                })
+                            try buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
+                                try consume(UnsafeBufferPointer(start: $0, count: Int(length)))
+                            }
                         } catch {
                             consumeError = error
                         }
