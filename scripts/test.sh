@@ -20,4 +20,14 @@ timeout --kill-after=30 "${TALLY_TEST_TIMEOUT:-1500}" swift test --skip-build --
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     echo "test.sh: the suite did not finish within ${TALLY_TEST_TIMEOUT:-1500} s and was stopped" >&2
 fi
+# tally doctor on a database migrated as the suite migrates its own, run as a plain service login (what CI
+# checks of the schema, the grants and the roles): any FAIL fails the run.
+if [ "$#" -eq 0 ]; then
+    psql -h "$dir/pg" -U postgres -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE tally_doctor" \
+        -c "CREATE ROLE tally_doctor_svc LOGIN NOSUPERUSER NOBYPASSRLS"
+    "$TALLY_BIN" migrate --database-url "postgresql://postgres@/tally_doctor?host=$dir/pg" >/dev/null
+    psql -h "$dir/pg" -U postgres -qX -v ON_ERROR_STOP=1 -c "GRANT tally_service TO tally_doctor_svc"
+    echo "test.sh: tally doctor as the service login:"
+    "$TALLY_BIN" doctor --database-url "postgresql://tally_doctor_svc@/tally_doctor?host=$dir/pg" || status=1
+fi
 exit "$status"
