@@ -41,8 +41,8 @@ public struct LogExporter: Sendable {
     public init(store: EventStore) { self.store = store }
 
     /// Exports into `path` (replaced); calls `progress` after every megabyte of records (on the thread that
-    /// reads the COPY). The events are those up to the
-    /// newest one readers can see when the export begins, in feed order: a consistent cut of the log.
+    /// reads the COPY). The events are those up to the newest one readers can see when the export begins, in
+    /// feed order: a consistent cut of the log.
     public func export(
         to path: String, options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws

@@ -18,29 +18,6 @@ package enum Sodium {
         return digest
     }
 
-    /// SHA-256 over bytes given piece by piece.
-    package struct SHA256Stream {
-        private var state = crypto_hash_sha256_state()
-
-        package init() {
-            ensureInitialized()
-            _ = crypto_hash_sha256_init(&state)
-        }
-
-        package mutating func update(_ bytes: [UInt8]) {
-            guard !bytes.isEmpty else { return }
-            _ = bytes.withUnsafeBufferPointer { crypto_hash_sha256_update(&state, $0.baseAddress!, UInt64($0.count)) }
-        }
-
-        /// The digest of everything given so far (the stream can go on).
-        package func digest() -> [UInt8] {
-            var copy = state
-            var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_bytes()))
-            _ = digest.withUnsafeMutableBufferPointer { crypto_hash_sha256_final(&copy, $0.baseAddress!) }
-            return digest
-        }
-    }
-
     /// Length of an X25519 public or secret key.
     package static let boxKeyBytes = 32
 
