@@ -40,8 +40,9 @@ struct ProjectionCLITests {
                             keyID: keyID, tenantID: tenant, name: "k", displayPrefix: APIKeyFormat.displayPrefix(key),
                             keyHash: APIKeyFormat.keyedHash(key, pepper: Array(pepper.utf8)), expiresAt: nil))
                 ], to: .apiKey(keyID), tenantID: tenant, expected: .noStream)
+            try await TestDatabase.createProjectionTables(url)
             let serve = try Subprocess(
-                CLI.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--database-url", url],
+                CLI.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--database-url", TestDatabase.serviceURL(url)],
                 environment: CLI.environment([
                     "TALLY_OPERATOR_TOKEN": String(repeating: "t", count: 40), "TALLY_KEY_PEPPER": pepper,
                 ]))

@@ -27,6 +27,7 @@ struct ProjectionTakeoverTests {
     )
     func takeoverAfterKill() async throws {
         try await TestDatabase.withStore { store, url in
+            try await TestDatabase.createProjectionTables(url)
             try await Self.recordCheckpointWrites(store)
             let names = Set(ProductProjections.all.map(\.name))
             let first = try Runner(url: url)
@@ -158,6 +159,7 @@ struct ProjectionTakeoverTests {
     )
     func takeoverAfterFreeze() async throws {
         try await TestDatabase.withStore { store, url in
+            try await TestDatabase.createProjectionTables(url)
             try await Self.recordCheckpointWrites(store)
             let names = Set(ProductProjections.all.map(\.name))
             let frozen = try Runner(url: url)
@@ -251,7 +253,7 @@ struct ProjectionTakeoverTests {
 
         init(url: String) throws {
             process = try Subprocess(
-                CLI.binary, ["serve", "--no-api", "--database-url", url],
+                CLI.binary, ["serve", "--no-api", "--database-url", TestDatabase.serviceURL(url)],
                 environment: ProjectionTakeoverTests.environment)
             exit = Task { [process] in try await process.finish() }
         }
@@ -369,7 +371,9 @@ struct ProjectionTakeoverTests {
                 CREATE TABLE checkpoint_writes (
                     id bigserial PRIMARY KEY, projection text NOT NULL, writer text NOT NULL,
                     from_position text NOT NULL, to_position text NOT NULL, events bigint NOT NULL);
-                CREATE FUNCTION note_checkpoint_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                -- The runners are service logins, which may not write the test's own table: the trigger writes
+                -- it as its owner.
+                CREATE FUNCTION note_checkpoint_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
                 BEGIN
                     INSERT INTO checkpoint_writes (projection, writer, from_position, to_position, events)
                     VALUES (NEW.projection, current_setting('application_name'), OLD.tx_id || '/' || OLD.global_position,

@@ -21,6 +21,7 @@ struct ThreeInstancesTests {
     )
     func rateLimitsAcrossInstances() async throws {
         let (name, url) = try await TestDatabase.create()
+        try await TestDatabase.createProjectionTables(url)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("three-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let plans = folder.appendingPathComponent("plans.json")
@@ -54,7 +55,7 @@ struct ThreeInstancesTests {
                 instances.append(
                     try Subprocess(
                         CLI.binary,
-                        ["serve", "--database-url", url, "--listen", "127.0.0.1:\(port)"]
+                        ["serve", "--database-url", TestDatabase.serviceURL(url), "--listen", "127.0.0.1:\(port)"]
                             + (index == 0 ? [] : ["--no-projections"]),
                         environment: ProjectionTakeoverTests.environment.merging([
                             "TALLY_PLANS_FILE": plans.path

@@ -1,4 +1,5 @@
 import Foundation
+import Projections
 import Testing
 
 @testable import Events
@@ -26,7 +27,36 @@ enum TestDatabase {
         try await admin("DROP DATABASE IF EXISTS \(name)")
         try await admin("CREATE DATABASE \(name)")
         try await Migrator(databaseURL: url(name)).migrate()
+        // Migrating created tally_service; the login the suite runs `tally serve` and `tally work` as joins it.
+        // Roles are the cluster's, so an earlier run on the same cluster may have made it already.
+        try await admin(
+            """
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '\(serviceLogin)') THEN
+                    CREATE ROLE \(serviceLogin) LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE
+                        IN ROLE tally_service;
+                END IF;
+            END $$
+            """)
         return name
+    }
+
+    /// The plain login (NOSUPERUSER, NOBYPASSRLS, a member of tally_service and nothing else) that the suite's
+    /// `tally serve` and `tally work` processes connect as: the service runs with the grants it runs with in
+    /// production, while the tests themselves inspect and sabotage as the superuser.
+    static let serviceLogin = "tally_suite_service"
+
+    /// Creates the projections' tables in the database at `url`, as the superuser: what `tally migrate` does
+    /// as the schema's owner before the service, which may not create tables, first starts.
+    static func createProjectionTables(_ url: String) async throws {
+        try await ProjectionTables.create(ProductProjections.all, databaseURL: url, schema: .default)
+    }
+
+    /// `url` (one of ours, as `url(_:)` makes them) with the service login instead of the superuser.
+    static func serviceURL(_ url: String) -> String {
+        let prefix = "postgresql://\(user)@"
+        precondition(url.hasPrefix(prefix), "not a suite URL: \(url)")
+        return "postgresql://\(serviceLogin)@" + url.dropFirst(prefix.count)
     }
 
     static func admin(_ sql: String, url: String = TestDatabase.adminURL) async throws {

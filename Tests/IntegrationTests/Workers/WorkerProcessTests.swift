@@ -21,7 +21,8 @@ struct WorkerProcessTests {
             process = try Subprocess(
                 CLI.binary,
                 [
-                    "work", "--database-url", h.url, "--vendors-url", h.fake.baseURL, "--slots", "\(slots)",
+                    "work", "--database-url", TestDatabase.serviceURL(h.url), "--vendors-url", h.fake.baseURL,
+                    "--slots", "\(slots)",
                     "--lease-seconds", "\(lease)",
                     "--call-timeout-seconds", "\(callTimeout)", "--retry-base-ms", "50", "--worker-id", id,
                 ],
