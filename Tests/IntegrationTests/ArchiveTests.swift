@@ -144,10 +144,7 @@ struct ArchiveTests {
             var expected: [UInt8] = []
             var events = 0
             for row in try await store.pool.query(
-                """
-                SELECT event_id, tenant_id, stream_id, stream_version, event_type, schema_version, codec, recorded_at,
-                       tx_id, global_position, metadata, payload FROM events ORDER BY tx_id, global_position
-                """)
+                "SELECT \(ArchiveCopyTranscoder.columns) FROM events ORDER BY tx_id, global_position")
             {
                 ArchivedEvent(
                     id: try row.uuid(0), tenantID: try row.optionalUUID(1), stream: try row.string(2),

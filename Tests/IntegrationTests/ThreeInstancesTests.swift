@@ -21,7 +21,6 @@ struct ThreeInstancesTests {
     )
     func rateLimitsAcrossInstances() async throws {
         let (name, url) = try await TestDatabase.create()
-        try await TestDatabase.createProjectionTables(url)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("three-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let plans = folder.appendingPathComponent("plans.json")
@@ -49,6 +48,7 @@ struct ThreeInstancesTests {
             return exits
         }
         do {
+            try await TestDatabase.createProjectionTables(url)
             // The first instance also runs the projections; the others serve only, as a deployment scaled for
             // requests would (and two more runners would only load the cores the suite shares).
             for (index, port) in ports.enumerated() {
