@@ -101,7 +101,9 @@ struct PoolerTests {
                 storeA.close()
                 storeB.close()
             }
-            let lease: Duration = .seconds(3)
+            // Long enough that a live holder on a loaded two-core machine never misses it: with 3 s, CI once saw
+            // runner a's renewals (every second, through PgBouncer) run more than 2 s late and b take a lease.
+            let lease: Duration = .seconds(8)
             func runner(_ store: EventStore, _ holder: String) -> Task<Void, Never> {
                 Task {
                     await ProjectionRunner(
