@@ -50,7 +50,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The OpenAPI document's one text (docs/openapi.json links to it).
+            resources: [.copy("Resources/openapi.json")]
         ),
         .target(
             name: "Workers",

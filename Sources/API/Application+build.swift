@@ -16,6 +16,8 @@ public func buildApplication(services: APIServices, logger: Logger = Logger(labe
 }
 
 func buildRouter(services: APIServices) -> Router<TallyContext> {
+    // Read now: a binary installed without its resource bundle stops at start, not on a request.
+    _ = OpenAPIDocument.bytes
     let router = Router(context: TallyContext.self)
     router.add(middleware: RequestMiddleware(services: services))
     // The table describes the router built last (building twice must not list every route twice).
@@ -154,6 +156,6 @@ struct OperationsRoutes {
     func openAPI(_ request: Request, _ context: TallyContext) async throws -> Response {
         Response(
             status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            body: .init(byteBuffer: OpenAPIDocument.bytes))
     }
 }

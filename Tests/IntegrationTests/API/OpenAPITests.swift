@@ -24,11 +24,15 @@ struct OpenAPITests {
         }
     }
 
-    @Test("docs/openapi.json is the document the server serves")
-    func docsCopy() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let file = try String(contentsOf: root.appendingPathComponent("docs/openapi.json"), encoding: .utf8)
-        #expect(file == OpenAPIDocument.json + "\n")
+    @Test("GET /openapi.json serves docs/openapi.json byte for byte")
+    func docsCopy() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let file = try Data(contentsOf: root.appendingPathComponent("docs/openapi.json"))
+        try await APIHarness.with { _, client in
+            let served = try await client.call(.get, "/openapi.json")
+            #expect(served.status == .ok)
+            #expect(Data(served.text.utf8) == file)
+        }
     }
 }
