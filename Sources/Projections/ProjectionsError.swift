@@ -3,7 +3,8 @@ public struct ProjectionsError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, as an extensible set.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case unexpectedEvent, versionMismatch, unknownProjection, checkpointMoved, verificationFailed, notCaughtUp, invalidInput
+            case unexpectedEvent, versionMismatch, unknownProjection, checkpointMoved, verificationFailed, notCaughtUp,
+                invalidInput
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }

@@ -1,12 +1,16 @@
-@testable import Events
 import Foundation
 import Testing
 
+@testable import Events
+
 @Suite("Payload codecs", .timeLimit(.minutes(5)))
 struct CodecTests {
-    private func recorded(_ data: EventData, codec: PayloadCodec, stored: [UInt8], position: Int64 = 42) -> RecordedEvent {
+    private func recorded(_ data: EventData, codec: PayloadCodec, stored: [UInt8], position: Int64 = 42)
+        -> RecordedEvent
+    {
         RecordedEvent(
-            feedPosition: FeedPosition(transactionID: 7, globalPosition: position), tenantID: nil, stream: StreamName(unchecked: "run-1"),
+            feedPosition: FeedPosition(transactionID: 7, globalPosition: position), tenantID: nil,
+            stream: StreamName(unchecked: "run-1"),
             streamVersion: 1, id: data.id, type: data.type, schemaVersion: data.schemaVersion, codec: codec,
             storedPayload: stored, metadataJSON: Array("{}".utf8), recordedAt: Date())
     }
@@ -60,33 +64,46 @@ struct CodecTests {
         let definition = WorkflowDefinition(finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 5)
         let events: [any DomainEvent] = [
             TenantCreated(tenantID: tenant, name: "Acme", slug: "acme", plan: "free"),
-            PlanChanged(tenantID: tenant, fromPlan: "free", toPlan: "pro", source: .stripe, stripeEventID: "evt_1",
-                        stripeObjectTime: date, effectiveAt: date),
+            PlanChanged(
+                tenantID: tenant, fromPlan: "free", toPlan: "pro", source: .stripe, stripeEventID: "evt_1",
+                stripeObjectTime: date, effectiveAt: date),
             StripeCustomerLinked(tenantID: tenant, customerID: "cus_1", subscriptionID: "sub_1"),
-            TenantSuspended(tenantID: tenant, reason: "unpaid", source: .stripe, stripeEventID: "evt_2", stripeObjectTime: date),
+            TenantSuspended(
+                tenantID: tenant, reason: "unpaid", source: .stripe, stripeEventID: "evt_2", stripeObjectTime: date),
             TenantReinstated(tenantID: tenant, source: .stripe, stripeEventID: "evt_3", stripeObjectTime: date),
             TenantErased(tenantID: tenant, reason: "request"),
-            KeyIssued(keyID: UUID(), tenantID: tenant, name: "ci", displayPrefix: "tly_ab12", keyHash: "00ff", expiresAt: date),
+            KeyIssued(
+                keyID: UUID(), tenantID: tenant, name: "ci", displayPrefix: "tly_ab12", keyHash: "00ff", expiresAt: date
+            ),
             KeyRevoked(keyID: UUID(), tenantID: tenant, reason: "leaked"),
             KeyRotated(keyID: UUID(), tenantID: tenant, replacementKeyID: UUID(), graceUntil: date),
-            VendorSecretSealed(tenantID: tenant, vendor: .prospeo, secretVersion: 1, tenantKeyVersion: 1,
-                               sealed: Data([1, 2, 3]), fingerprint: "fp"),
+            VendorSecretSealed(
+                tenantID: tenant, vendor: .prospeo, secretVersion: 1, tenantKeyVersion: 1,
+                sealed: Data([1, 2, 3]), fingerprint: "fp"),
             VendorSecretRemoved(tenantID: tenant, vendor: .prospeo, secretVersion: 1),
-            VendorKeySuspended(tenantID: tenant, vendor: .zerobounce, secretVersion: 1, fingerprint: "fp", reason: "402"),
+            VendorKeySuspended(
+                tenantID: tenant, vendor: .zerobounce, secretVersion: 1, fingerprint: "fp", reason: "402"),
             WorkflowDefined(workflowID: UUID(), tenantID: tenant, name: "default", definition: definition),
             WorkflowChanged(workflowID: UUID(), tenantID: tenant, name: "default", definition: definition),
-            RunStarted(runID: run, tenantID: tenant, workflowID: UUID(), definition: definition,
-                       input: PersonInput(fullName: "Ada Lovelace", domain: "example.com"), batchID: UUID()),
+            RunStarted(
+                runID: run, tenantID: tenant, workflowID: UUID(), definition: definition,
+                input: PersonInput(fullName: "Ada Lovelace", domain: "example.com"), batchID: UUID()),
             StepScheduled(runID: run, step: 1, kind: .find, vendor: .prospeo, attempt: 1, notBefore: date),
             StepStarted(runID: run, step: 1, attempt: 1, workerID: "w1", fencingToken: 3),
-            VendorCallBilled(runID: run, tenantID: tenant, step: 1, attempt: 1, vendor: .prospeo, credits: 1, keyFingerprint: "fp"),
-            StepFinished(runID: run, step: 1, attempt: 1, vendor: .prospeo, outcome: .found, email: "a@example.com", validationStatus: nil),
+            VendorCallBilled(
+                runID: run, tenantID: tenant, step: 1, attempt: 1, vendor: .prospeo, credits: 1, keyFingerprint: "fp"),
+            StepFinished(
+                runID: run, step: 1, attempt: 1, vendor: .prospeo, outcome: .found, email: "a@example.com",
+                validationStatus: nil),
             StepFailed(runID: run, step: 2, attempt: 1, vendor: .zerobounce, failure: .transient, reason: "503"),
             RunFinished(runID: run, status: .succeeded, email: "a@example.com", validationStatus: "valid", reason: nil),
             RunCancelled(runID: run, reason: "by tenant"),
-            UsageRecorded(tenantID: tenant, keyID: UUID(), windowStart: date, windowEnd: date, apiCalls: 12, instanceID: "i1"),
-            FlowLimitsSet(vendor: .prospeo, tenantID: nil, windows: [RateWindow(limit: 10, seconds: 1), RateWindow(limit: 300, seconds: 60)],
-                          parallelism: 5),
+            UsageRecorded(
+                tenantID: tenant, keyID: UUID(), windowStart: date, windowEnd: date, apiCalls: 12, instanceID: "i1"),
+            FlowLimitsSet(
+                vendor: .prospeo, tenantID: nil,
+                windows: [RateWindow(limit: 10, seconds: 1), RateWindow(limit: 300, seconds: 60)],
+                parallelism: 5),
             FlowLimitsSet(vendor: .zerobounce, tenantID: tenant, windows: [], parallelism: nil),
             FlowLimitsSet(vendor: .findymail, tenantID: tenant, windows: nil, parallelism: nil),
         ]
@@ -102,7 +119,9 @@ struct CodecTests {
         }
     }
 
-    @Test("TenantSuspended and TenantReinstated written before their Stripe fields existed still decode, and encode as before")
+    @Test(
+        "TenantSuspended and TenantReinstated written before their Stripe fields existed still decode, and encode as before"
+    )
     func stripeFieldsAreOptional() throws {
         let catalog = EventCatalog.tally
         let tenant = UUID()
@@ -110,7 +129,8 @@ struct CodecTests {
         let reinstatedJSON = #"{"source":"operator","tenantId":"\#(tenant.uuidString)"}"#
         let suspended = try catalog.decode(TenantSuspended.self, recorded(type: "TenantSuspended", json: suspendedJSON))
         #expect(suspended == TenantSuspended(tenantID: tenant, reason: "unpaid", source: .operator))
-        let reinstated = try catalog.decode(TenantReinstated.self, recorded(type: "TenantReinstated", json: reinstatedJSON))
+        let reinstated = try catalog.decode(
+            TenantReinstated.self, recorded(type: "TenantReinstated", json: reinstatedJSON))
         #expect(reinstated == TenantReinstated(tenantID: tenant, source: .operator))
         // Absent fields stay absent, so an operator's events encode to the bytes they always had.
         #expect(!String(decoding: try encode(suspended, catalog).json, as: UTF8.self).contains("stripe"))
@@ -119,7 +139,8 @@ struct CodecTests {
 
     private func recorded(type: String, json: String) -> RecordedEvent {
         RecordedEvent(
-            feedPosition: FeedPosition(transactionID: 7, globalPosition: 1), tenantID: nil, stream: StreamName(unchecked: "tenant-1"),
+            feedPosition: FeedPosition(transactionID: 7, globalPosition: 1), tenantID: nil,
+            stream: StreamName(unchecked: "tenant-1"),
             streamVersion: 1, id: UUID(), type: type, schemaVersion: 1, codec: .json, storedPayload: Array(json.utf8),
             metadataJSON: Array("{}".utf8), recordedAt: Date())
     }
@@ -155,7 +176,8 @@ struct CatalogTests {
 
     private func recorded(type: String, version: Int, json: String) -> RecordedEvent {
         RecordedEvent(
-            feedPosition: FeedPosition(transactionID: 1, globalPosition: 17), tenantID: nil, stream: StreamName(unchecked: "person-1"),
+            feedPosition: FeedPosition(transactionID: 1, globalPosition: 17), tenantID: nil,
+            stream: StreamName(unchecked: "person-1"),
             streamVersion: 1, id: UUID(), type: type, schemaVersion: version, codec: .json,
             storedPayload: Array(json.utf8), metadataJSON: Array("{}".utf8), recordedAt: Date())
     }
@@ -169,13 +191,15 @@ struct CatalogTests {
         #expect(try catalog.decode(PersonRenamed.self, current).firstName == "Ada")
     }
 
-    @Test("unknown types, future versions and malformed payloads are clear errors naming the position", arguments: [
-        ("Mystery", 1, "{}", EventsError.Code.unknownEventType),
-        ("PersonRenamed", 3, "{}", EventsError.Code.decoding),
-        ("PersonRenamed", 2, #"{"firstName":1}"#, EventsError.Code.decoding),
-        ("PersonRenamed", 2, "not json", EventsError.Code.decoding),
-        ("PersonRenamed", 1, #"{"nom":"x"}"#, EventsError.Code.decoding),
-    ])
+    @Test(
+        "unknown types, future versions and malformed payloads are clear errors naming the position",
+        arguments: [
+            ("Mystery", 1, "{}", EventsError.Code.unknownEventType),
+            ("PersonRenamed", 3, "{}", EventsError.Code.decoding),
+            ("PersonRenamed", 2, #"{"firstName":1}"#, EventsError.Code.decoding),
+            ("PersonRenamed", 2, "not json", EventsError.Code.decoding),
+            ("PersonRenamed", 1, #"{"nom":"x"}"#, EventsError.Code.decoding),
+        ])
     func decodeErrors(type: String, version: Int, json: String, code: EventsError.Code) {
         #expect { try catalog.decode(recorded(type: type, version: version, json: json)) } throws: { error in
             guard let error = error as? EventsError else { return false }

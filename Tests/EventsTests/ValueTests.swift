@@ -1,14 +1,17 @@
-@testable import Events
 import Foundation
 import Testing
 
+@testable import Events
+
 @Suite("Small value types", .timeLimit(.minutes(5)))
 struct ValueTests {
-    @Test("stream names: category-id, validated", arguments: [
-        ("run-abc", true), ("vendorsecret-1f:prospeo", true), ("usage-A_b.c-d", true),
-        ("Run-1", false), ("run", false), ("-x", false), ("run-", false), ("run-a b", false), ("r\u{e9}-1", false),
-        ("run-" + String(repeating: "x", count: 200), false),
-    ])
+    @Test(
+        "stream names: category-id, validated",
+        arguments: [
+            ("run-abc", true), ("vendorsecret-1f:prospeo", true), ("usage-A_b.c-d", true),
+            ("Run-1", false), ("run", false), ("-x", false), ("run-", false), ("run-a b", false), ("r\u{e9}-1", false),
+            ("run-" + String(repeating: "x", count: 200), false),
+        ])
     func streamNames(name: String, valid: Bool) {
         #expect(((try? StreamName(name)) != nil) == valid)
     }
@@ -40,7 +43,8 @@ struct ValueTests {
 
     @Test("error descriptions say what failed without the detail")
     func errorDescription() {
-        let error = EventsError(.query, "duplicate key value violates unique constraint", sqlState: "23505", detail: "Key (x)=(secret)")
+        let error = EventsError(
+            .query, "duplicate key value violates unique constraint", sqlState: "23505", detail: "Key (x)=(secret)")
         #expect(!error.description.contains("secret"))
         #expect(error.description.contains("23505"))
         #expect(error.debugDescription.contains("secret"))

@@ -1,9 +1,10 @@
-@testable import API
-@testable import Events
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
+@testable import API
+@testable import Events
 
 @Suite("HTTP: health and readiness", .timeLimit(.minutes(5)))
 struct HealthTests {
@@ -30,7 +31,8 @@ struct HealthTests {
         }
         let down = EventStore(configuration: .init(databaseURL: "postgresql://postgres@/nope?host=/nonexistent"))
         defer { down.close() }
-        let app = buildApplication(services: await APIServices.start(settings: APIHarness.settings(), store: down, logger: APIHarness.logger))
+        let app = buildApplication(
+            services: await APIServices.start(settings: APIHarness.settings(), store: down, logger: APIHarness.logger))
         try await app.test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
@@ -41,11 +43,14 @@ struct HealthTests {
         }
     }
 
-    @Test("started while the database is away: a well-formed key gets 503 with Retry-After, a malformed one 401 without I/O")
+    @Test(
+        "started while the database is away: a well-formed key gets 503 with Retry-After, a malformed one 401 without I/O"
+    )
     func keysWithoutDatabase() async throws {
         let down = EventStore(configuration: .init(databaseURL: "postgresql://postgres@/nope?host=/nonexistent"))
         defer { down.close() }
-        let app = buildApplication(services: await APIServices.start(settings: APIHarness.settings(), store: down, logger: APIHarness.logger))
+        let app = buildApplication(
+            services: await APIServices.start(settings: APIHarness.settings(), store: down, logger: APIHarness.logger))
         try await app.test(.router) { client in
             let unavailable = try await client.call(.get, "/v1/tenant", token: APIKeyFormat.generate())
             #expect(unavailable.status == .serviceUnavailable)
@@ -60,7 +65,8 @@ struct HealthTests {
         try await TestDatabase.withStore { store, _ in
             var settings = APIHarness.settings()
             settings.port = 0
-            let app = buildApplication(services: await APIServices.start(settings: settings, store: store, logger: APIHarness.logger))
+            let app = buildApplication(
+                services: await APIServices.start(settings: settings, store: store, logger: APIHarness.logger))
             try await app.test(.live) { client in
                 try await client.execute(uri: "/healthz", method: .get) { response in
                     #expect(response.status == .ok)
@@ -69,9 +75,12 @@ struct HealthTests {
         }
     }
 
-    @Test("TALLY_LISTEN parses host:port and rejects anything else", arguments: [
-        ("127.0.0.1:8080", true), (":9000", true), ("[::1]:80", true), ("localhost", false), ("h:99999", false), ("h:x", false),
-    ])
+    @Test(
+        "TALLY_LISTEN parses host:port and rejects anything else",
+        arguments: [
+            ("127.0.0.1:8080", true), (":9000", true), ("[::1]:80", true), ("localhost", false), ("h:99999", false),
+            ("h:x", false),
+        ])
     func listen(text: String, valid: Bool) {
         #expect((APISettings.parseListen(text) != nil) == valid)
     }

@@ -1,7 +1,8 @@
-@testable import Events
 import Foundation
 import Synchronization
 import Testing
+
+@testable import Events
 
 @Suite("Event store: appends", .timeLimit(.minutes(5)))
 struct EventStoreAppendTests {
@@ -35,10 +36,13 @@ struct EventStoreAppendTests {
         try await TestDatabase.withStore { store, _ in
             let tenant = UUID()
             let name = String(repeating: "Initech Corporation of Greater Springfield ", count: 60)
-            let event = try store.catalog.encode(TenantCreated(tenantID: tenant, name: name, slug: "initech", plan: "pro"))
+            let event = try store.catalog.encode(
+                TenantCreated(tenantID: tenant, name: name, slug: "initech", plan: "pro"))
             #expect(event.json.count > PayloadCodec.compressionThreshold)
-            try await store.append([event, try Fixtures.tenantCreated(tenant)], to: .tenant(tenant), tenantID: tenant, expected: .noStream)
-            let stored = try await store.pool.query("SELECT codec, octet_length(payload) FROM events ORDER BY global_position")
+            try await store.append(
+                [event, try Fixtures.tenantCreated(tenant)], to: .tenant(tenant), tenantID: tenant, expected: .noStream)
+            let stored = try await store.pool.query(
+                "SELECT codec, octet_length(payload) FROM events ORDER BY global_position")
             #expect(try stored.map { try $0.int64(0) } == [2, 1])
             #expect(try stored[0].int64(1) < Int64(event.json.count / 4))
             let events = try await store.read(stream: .tenant(tenant))
@@ -52,12 +56,17 @@ struct EventStoreAppendTests {
         try await TestDatabase.withStore(maxConnections: 64) { store, _ in
             let stream = StreamName.run(UUID())
             try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .noStream)
-            let outcomes = try await withThrowingTaskGroup(of: (UUID, Result<AppendResult, EventsError>).self) { group in
+            let outcomes = try await withThrowingTaskGroup(of: (UUID, Result<AppendResult, EventsError>).self) {
+                group in
                 for _ in 0..<64 {
                     group.addTask {
                         let event = try Fixtures.runStarted()
                         do {
-                            return (event.id, .success(try await store.append([event], to: stream, tenantID: nil, expected: .exactly(1))))
+                            return (
+                                event.id,
+                                .success(
+                                    try await store.append([event], to: stream, tenantID: nil, expected: .exactly(1)))
+                            )
                         } catch let error as EventsError {
                             return (event.id, .failure(error))
                         }
@@ -147,7 +156,9 @@ struct EventStoreAppendTests {
                 EventsError.Code.duplicateEventIDs.matches($0)
             }
             // A batch that repeats one known id next to a new one is not a replay either.
-            await #expect { try await store.append([original, extra], to: stream, tenantID: nil, expected: .any) } throws: {
+            await #expect {
+                try await store.append([original, extra], to: stream, tenantID: nil, expected: .any)
+            } throws: {
                 EventsError.Code.duplicateEventIDs.matches($0)
             }
             let events = try await store.read(stream: stream)
@@ -161,8 +172,11 @@ struct EventStoreAppendTests {
             let existing = StreamName.run(UUID())
             try await store.append([try Fixtures.runStarted()], to: existing, tenantID: nil, expected: .noStream)
             let fresh = (0..<5).map { _ in StreamName.run(UUID()) }
-            var appends = try fresh.map { StreamAppend(stream: $0, tenantID: nil, expected: .noStream, events: [try Fixtures.runStarted()]) }
-            appends.append(StreamAppend(stream: existing, tenantID: nil, expected: .noStream, events: [try Fixtures.runStarted()]))
+            var appends = try fresh.map {
+                StreamAppend(stream: $0, tenantID: nil, expected: .noStream, events: [try Fixtures.runStarted()])
+            }
+            appends.append(
+                StreamAppend(stream: existing, tenantID: nil, expected: .noStream, events: [try Fixtures.runStarted()]))
             await #expect { try await store.append(appends) } throws: { error in
                 guard let error = error as? EventsError else { return false }
                 return error.code == .conflict && error.actualVersion == 1 && error.stream == existing.rawValue
@@ -184,7 +198,9 @@ struct EventStoreAppendTests {
     func multiStreamReplay() async throws {
         try await TestDatabase.withStore { store, _ in
             let appends = try (0..<3).map { _ in
-                StreamAppend(stream: .run(UUID()), tenantID: UUID(), expected: .noStream, events: [try Fixtures.runStarted(), try Fixtures.runStarted()])
+                StreamAppend(
+                    stream: .run(UUID()), tenantID: UUID(), expected: .noStream,
+                    events: [try Fixtures.runStarted(), try Fixtures.runStarted()])
             }
             let first = try await store.append(appends)
             #expect(first.map(\.streamVersion) == [2, 2, 2])
@@ -200,15 +216,21 @@ struct EventStoreAppendTests {
     func expectations() async throws {
         try await TestDatabase.withStore { store, _ in
             let stream = StreamName.run(UUID())
-            await #expect { try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .exactly(3)) } throws: {
+            await #expect {
+                try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .exactly(3))
+            } throws: {
                 ($0 as? EventsError)?.actualVersion == 0
             }
             try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .any)
             try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .any)
-            await #expect { try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .noStream) } throws: {
+            await #expect {
+                try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .noStream)
+            } throws: {
                 ($0 as? EventsError)?.actualVersion == 2
             }
-            await #expect { try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .exactly(1)) } throws: {
+            await #expect {
+                try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .exactly(1))
+            } throws: {
                 ($0 as? EventsError)?.actualVersion == 2
             }
             try await store.append([try Fixtures.runStarted()], to: stream, tenantID: nil, expected: .exactly(2))
@@ -230,10 +252,16 @@ struct EventStoreAppendTests {
                     StreamAppend(stream: stream, tenantID: nil, expected: .any, events: [try Fixtures.runStarted()]),
                 ],
                 [StreamAppend(stream: stream, tenantID: nil, expected: .exactly(-1), events: [event])],
-                [StreamAppend(stream: stream, tenantID: nil, expected: .any, events: [EventData(type: "", schemaVersion: 1, json: [])])],
+                [
+                    StreamAppend(
+                        stream: stream, tenantID: nil, expected: .any,
+                        events: [EventData(type: "", schemaVersion: 1, json: [])])
+                ],
             ]
             for appends in cases {
-                await #expect { try await store.append(appends) } throws: { EventsError.Code.invalidArgument.matches($0) }
+                await #expect { try await store.append(appends) } throws: {
+                    EventsError.Code.invalidArgument.matches($0)
+                }
             }
             #expect(try await store.pool.query("SELECT count(*) FROM events").first!.int64(0) == 0)
             #expect(throws: EventsError.self) { try StreamName("Run-1") }

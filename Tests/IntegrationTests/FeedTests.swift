@@ -1,7 +1,8 @@
-@testable import Events
 import Foundation
 import Synchronization
 import Testing
+
+@testable import Events
 
 @Suite("Event store: the commit-order feed", .timeLimit(.minutes(5)))
 struct FeedTests {
@@ -18,7 +19,8 @@ struct FeedTests {
             try await connectionA.execute("BEGIN")
             let eventA = try Fixtures.runStarted()
             let resultA = try await store.append(
-                [StreamAppend(stream: .run(UUID()), tenantID: nil, expected: .noStream, events: [eventA])], on: connectionA)
+                [StreamAppend(stream: .run(UUID()), tenantID: nil, expected: .noStream, events: [eventA])],
+                on: connectionA)
 
             // Transaction B appends after it and commits.
             let eventB = try Fixtures.runStarted()
@@ -146,7 +148,9 @@ struct FeedTests {
             try await Task.sleep(for: .milliseconds(150))
             let event = try Fixtures.runStarted()
             // Appended on a bare connection: no local signal, no NOTIFY.
-            _ = try await store.append([StreamAppend(stream: .run(UUID()), tenantID: nil, expected: .noStream, events: [event])], on: connection)
+            _ = try await store.append(
+                [StreamAppend(stream: .run(UUID()), tenantID: nil, expected: .noStream, events: [event])],
+                on: connection)
             #expect(try await subscriber.value == event.id)
         }
     }

@@ -19,14 +19,17 @@ struct IdempotencyMiddleware: RouterMiddleware {
     static let operatorScope = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
     private static let storedHeaders: [HTTPField.Name] = [.contentType, .location, .cacheControl]
 
-    func handle(_ request: Request, context: TallyContext, next: (Request, TallyContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: TallyContext, next: (Request, TallyContext) async throws -> Response)
+        async throws -> Response
+    {
         guard request.method == .post, let header = request.headers[.idempotencyKey] else {
             return try await next(request, context)
         }
         guard let key = Self.parse(header) else {
             throw Problem(
                 .badRequest, "invalid-idempotency-key", title: "Invalid Idempotency-Key",
-                detail: "Idempotency-Key must be a structured-field string of 1 to 255 printable characters, such as \"8e03978e-40d5-43e8-bc93-6894a57f9324\".",
+                detail:
+                    "Idempotency-Key must be a structured-field string of 1 to 255 printable characters, such as \"8e03978e-40d5-43e8-bc93-6894a57f9324\".",
                 errors: [.init(detail: "not a valid key", header: "Idempotency-Key")])
         }
         let scope: UUID
@@ -41,7 +44,8 @@ struct IdempotencyMiddleware: RouterMiddleware {
         } catch {
             throw Problem.tooLarge
         }
-        let fingerprint = Sodium.hex(Sodium.sha256(Array("\(request.method.rawValue) \(request.uri.path)\n".utf8) + Array(buffer: body)))
+        let fingerprint = Sodium.hex(
+            Sodium.sha256(Array("\(request.method.rawValue) \(request.uri.path)\n".utf8) + Array(buffer: body)))
         let database = services.database
 
         let claimed = try await database.scoped(scope) { connection in
@@ -56,7 +60,10 @@ struct IdempotencyMiddleware: RouterMiddleware {
                    OR (k.state = 'in_flight' AND k.locked_until <= now() AND k.fingerprint = excluded.fingerprint)
                 RETURNING true
                 """,
-                [.uuid(scope), .string(key), .string(request.method.rawValue), .string(request.uri.path), .string(fingerprint)]
+                [
+                    .uuid(scope), .string(key), .string(request.method.rawValue), .string(request.uri.path),
+                    .string(fingerprint),
+                ]
             ).count == 1
         }
         if !claimed {
@@ -77,7 +84,8 @@ struct IdempotencyMiddleware: RouterMiddleware {
             guard try row.string(1) == "complete" else {
                 throw Problem(
                     .conflict, "idempotency-key-in-flight", title: "Request in progress",
-                    detail: "A request with this Idempotency-Key is still being processed; retry later.", headers: [.retryAfter: "1"])
+                    detail: "A request with this Idempotency-Key is still being processed; retry later.",
+                    headers: [.retryAfter: "1"])
             }
             var headers = HTTPFields()
             let stored = try JSONSerialization.jsonObject(with: Data(try row.jsonBytes(3))) as? [String: String] ?? [:]
@@ -115,7 +123,9 @@ struct IdempotencyMiddleware: RouterMiddleware {
             // learns that the request completed, not the secret.
             let problem = Problem(
                 .conflict, "idempotent-secret-not-replayed", title: "Already completed",
-                detail: "The request with this Idempotency-Key completed; its response revealed a secret once and is not stored.")
+                detail:
+                    "The request with this Idempotency-Key completed; its response revealed a secret once and is not stored."
+            )
             storedStatus = problem.status
             storedBody = problem.body
             headers = [HTTPField.Name.contentType.canonicalName: "application/problem+json"]
@@ -139,7 +149,8 @@ struct IdempotencyMiddleware: RouterMiddleware {
 
     private func forget(_ scope: UUID, _ key: String) async throws {
         try await services.database.scoped(scope) { connection in
-            try await connection.query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2", [.uuid(scope), .string(key)])
+            try await connection.query(
+                "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2", [.uuid(scope), .string(key)])
         }
     }
 
@@ -150,7 +161,9 @@ struct IdempotencyMiddleware: RouterMiddleware {
             guard value.count >= 2, value.hasSuffix("\"") else { return nil }
             value = value.dropFirst().dropLast()
         }
-        guard (1...255).contains(value.utf8.count), value.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7e && $0 != 0x22 && $0 != 0x5c }) else {
+        guard (1...255).contains(value.utf8.count),
+            value.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7e && $0 != 0x22 && $0 != 0x5c })
+        else {
             return nil
         }
         return String(value)

@@ -60,10 +60,13 @@ struct Problem: Error, HTTPResponseError, Sendable {
             var instance: String?
             var errors: [FieldError]?
             var violatedPolicies: [String]?
-            enum CodingKeys: String, CodingKey { case type, title, status, detail, instance, errors, violatedPolicies = "violated-policies" }
+            enum CodingKeys: String, CodingKey {
+                case type, title, status, detail, instance, errors, violatedPolicies = "violated-policies"
+            }
         }
         let document = Document(
-            type: type, title: title, status: status.code, detail: detail, instance: instance, errors: errors.isEmpty ? nil : errors,
+            type: type, title: title, status: status.code, detail: detail, instance: instance,
+            errors: errors.isEmpty ? nil : errors,
             violatedPolicies: violatedPolicies.isEmpty ? nil : violatedPolicies)
         return (try? JSON.encode(document)) ?? Array(#"{"status":500,"title":"Internal Server Error"}"#.utf8)
     }
@@ -111,14 +114,17 @@ enum JSON {
         return Array(try encoder.encode(value))
     }
 
-    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws
+        -> Response
+    {
         var fields = headers
         fields[.contentType] = "application/json"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try encode(value))))
     }
 
     static func timestamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
+        date.formatted(
+            Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
     }
 }
 

@@ -67,7 +67,8 @@ final class UsageMeter: Sendable {
             do {
                 try await flush()
             } catch {
-                logger.warning("usage flush failed; the counts are kept for the next one", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "usage flush failed; the counts are kept for the next one", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -78,7 +79,8 @@ final class UsageMeter: Sendable {
             let event = UsageRecorded(
                 tenantID: pending.tenantID, keyID: key, windowStart: pending.windowStart, windowEnd: pending.windowEnd,
                 apiCalls: pending.count, instanceID: instanceID)
-            byTenant[pending.tenantID, default: []].append(try EventCatalog.tally.encode(event, metadata: EventMetadata(actor: "meter:\(instanceID)")))
+            byTenant[pending.tenantID, default: []].append(
+                try EventCatalog.tally.encode(event, metadata: EventMetadata(actor: "meter:\(instanceID)")))
         }
         return byTenant.map { tenant, events in
             StreamAppend(stream: .usage(tenant: tenant), tenantID: tenant, expected: .any, events: events)

@@ -53,13 +53,16 @@ struct FlowRoutes {
         let suspendedReason = fingerprint == nil ? nil : try row.optionalString(4)
         let pausedUntil = fingerprint == nil ? nil : try row.optionalDate(5)
         let state =
-            if fingerprint == nil { "no_key" } else if suspendedReason != nil { "suspended" } else if pausedUntil != nil { "paused" } else { "active" }
+            if fingerprint == nil { "no_key" } else if suspendedReason != nil { "suspended" } else if pausedUntil != nil
+            { "paused" } else { "active" }
         let windows = try JSONDecoder().decode([WindowBody].self, from: Data(try row.jsonBytes(8)))
         return FlowKeyBody(
             vendor: try row.string(1), tenantId: withTenant ? try row.uuid(0) : nil, fingerprint: fingerprint,
-            secretVersion: fingerprint == nil ? nil : try row.optionalInt64(3).map(Int.init), state: state, pausedUntil: pausedUntil,
+            secretVersion: fingerprint == nil ? nil : try row.optionalInt64(3).map(Int.init), state: state,
+            pausedUntil: pausedUntil,
             pauseReason: pausedUntil == nil ? nil : try row.optionalString(6), suspendedReason: suspendedReason,
-            limits: LimitsBody(parallelism: try row.int(7), windows: windows), waiting: try row.int(9), inFlight: try row.int(10),
+            limits: LimitsBody(parallelism: try row.int(7), windows: windows), waiting: try row.int(9),
+            inFlight: try row.int(10),
             oldestWaitingSeconds: try row.isNull(11) ? nil : max(0, (try row.double(11) * 1000).rounded() / 1000))
     }
 
@@ -67,7 +70,9 @@ struct FlowRoutes {
     func flowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
         let principal = try context.tenant
         let items = try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
-            try await connection.query("\(Self.flowKeySQL) WHERE tenant_id = $1 ORDER BY vendor", [.uuid(principal.tenantID)]).map {
+            try await connection.query(
+                "\(Self.flowKeySQL) WHERE tenant_id = $1 ORDER BY vendor", [.uuid(principal.tenantID)]
+            ).map {
                 try Self.flowKey($0, withTenant: false)
             }
         }
@@ -104,7 +109,10 @@ struct FlowRoutes {
                 parameters.append(.string(vendor.rawValue))
                 conditions.append("vendor = $\(parameters.count)")
             } else {
-                errors.append(.init(detail: "must be one of \(Vendor.allCases.map(\.rawValue).joined(separator: ", "))", parameter: "vendor"))
+                errors.append(
+                    .init(
+                        detail: "must be one of \(Vendor.allCases.map(\.rawValue).joined(separator: ", "))",
+                        parameter: "vendor"))
             }
         }
         if !errors.isEmpty { throw Problem.validation(errors) }
@@ -132,7 +140,9 @@ struct FlowRoutes {
             let known = Set(CodingKeys.allCases.map(\.rawValue))
             if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
                 throw DecodingError.dataCorrupted(
-                    .init(codingPath: all.codingPath + [AnyKey(stringValue: unknown)], debugDescription: "\(unknown) is not a field of a window"))
+                    .init(
+                        codingPath: all.codingPath + [AnyKey(stringValue: unknown)],
+                        debugDescription: "\(unknown) is not a field of a window"))
             }
             let container = try decoder.container(keyedBy: CodingKeys.self)
             limit = try container.decodeInteger(forKey: .limit)
@@ -171,9 +181,11 @@ struct FlowRoutes {
                         errors.append(.init(detail: "must be from 1 to 1000000", pointer: "/windows/\(index)/limit"))
                     }
                     if !Self.seconds.contains(window.seconds) {
-                        errors.append(.init(detail: "must be from 1 to 86400 (a day)", pointer: "/windows/\(index)/seconds"))
+                        errors.append(
+                            .init(detail: "must be from 1 to 86400 (a day)", pointer: "/windows/\(index)/seconds"))
                     } else if !seen.insert(window.seconds).inserted {
-                        errors.append(.init(detail: "another window has the same seconds", pointer: "/windows/\(index)/seconds"))
+                        errors.append(
+                            .init(detail: "another window has the same seconds", pointer: "/windows/\(index)/seconds"))
                     }
                 }
             }
@@ -210,7 +222,9 @@ struct FlowRoutes {
         let tenant = try context.uuidParameter("id", "tenant")
         let vendor = try context.vendorParameter()
         let body = try await request.decodeJSON(SetLimits.self)
-        guard let state = try await TenantState.load(tenant, store: services.store) else { throw Problem.notFound("tenant") }
+        guard let state = try await TenantState.load(tenant, store: services.store) else {
+            throw Problem.notFound("tenant")
+        }
         guard state.status != "erased" else { throw Problem.conflict("The tenant is erased.") }
         return try JSON.response(try await set(vendor: vendor, tenant: tenant, body.windows, body.parallelism, context))
     }
@@ -256,17 +270,20 @@ struct FlowRoutes {
             FROM flow_limits
             """
         let (sql, parameters) = try Self.filtered(select, request, tenantColumn: "tenant_id")
-        let statement = sql + """
-             ORDER BY vendor, CASE tenant_id WHEN '\(Self.builtinTenant.lowercased)' THEN 0
-                                             WHEN '\(Self.defaultTenant.lowercased)' THEN 1 ELSE 2 END, tenant_id
-            """
+        let statement =
+            sql + """
+                 ORDER BY vendor, CASE tenant_id WHEN '\(Self.builtinTenant.lowercased)' THEN 0
+                                                 WHEN '\(Self.defaultTenant.lowercased)' THEN 1 ELSE 2 END, tenant_id
+                """
         let items = try await services.database.asOperator(readOnly: true) { connection in
             try await connection.query(statement, parameters).map { row in
                 let tenant = try row.uuid(1)
-                let scope = tenant == Self.builtinTenant ? "builtin" : tenant == Self.defaultTenant ? "default" : "tenant"
+                let scope =
+                    tenant == Self.builtinTenant ? "builtin" : tenant == Self.defaultTenant ? "default" : "tenant"
                 return FlowLimitsBody(
                     vendor: try row.string(0), scope: scope, tenantId: scope == "tenant" ? tenant : nil,
-                    windows: try row.isNull(4) ? nil : try JSONDecoder().decode([WindowBody].self, from: Data(try row.jsonBytes(4))),
+                    windows: try row.isNull(4)
+                        ? nil : try JSONDecoder().decode([WindowBody].self, from: Data(try row.jsonBytes(4))),
                     parallelism: try row.optionalInt64(2).map(Int.init), updatedAt: try row.date(3))
             }
         }
@@ -289,11 +306,16 @@ extension KeyedDecodingContainer {
         do {
             return try body()
         } catch let error as DecodingError {
-            guard case .dataCorrupted(let context) = error, context.codingPath.count <= codingPath.count else { throw error }
-            throw DecodingError.typeMismatch(Int.self, .init(codingPath: codingPath + [key], debugDescription: context.debugDescription))
+            guard case .dataCorrupted(let context) = error, context.codingPath.count <= codingPath.count else {
+                throw error
+            }
+            throw DecodingError.typeMismatch(
+                Int.self, .init(codingPath: codingPath + [key], debugDescription: context.debugDescription))
         } catch {
             // The parser's own error, which the decoder turns into "not valid JSON" on its way out.
-            throw DecodingError.typeMismatch(Int.self, .init(codingPath: codingPath + [key], debugDescription: "not an integer", underlyingError: error))
+            throw DecodingError.typeMismatch(
+                Int.self,
+                .init(codingPath: codingPath + [key], debugDescription: "not an integer", underlyingError: error))
         }
     }
 }

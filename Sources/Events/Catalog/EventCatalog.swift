@@ -72,17 +72,21 @@ public struct EventCatalog: Sendable {
     }
 
     /// Encodes `event` for appending.
-    public func encode<E: DomainEvent>(_ event: E, id: UUID = UUID(), metadata: EventMetadata = .init()) throws -> EventData {
+    public func encode<E: DomainEvent>(_ event: E, id: UUID = UUID(), metadata: EventMetadata = .init()) throws
+        -> EventData
+    {
         precondition(entries[E.eventType] != nil, "event type \(E.eventType) is not in the catalog")
         let json = try Self.makeEncoder().encode(event)
-        return EventData(id: id, type: E.eventType, schemaVersion: E.schemaVersion, json: Array(json), metadata: metadata)
+        return EventData(
+            id: id, type: E.eventType, schemaVersion: E.schemaVersion, json: Array(json), metadata: metadata)
     }
 
     /// Decodes a recorded event into its current typed shape.
     public func decode(_ recorded: RecordedEvent) throws -> any DomainEvent {
         guard let entry = entries[recorded.type] else {
             throw EventsError(
-                .unknownEventType, "the event at position \(recorded.globalPosition) has type \(recorded.type), which this build does not know",
+                .unknownEventType,
+                "the event at position \(recorded.globalPosition) has type \(recorded.type), which this build does not know",
                 position: recorded.globalPosition)
         }
         let json = try upcastIfNeeded(recorded, entry: entry)
@@ -93,7 +97,8 @@ public struct EventCatalog: Sendable {
     public func decode<E: DomainEvent>(_ type: E.Type, _ recorded: RecordedEvent) throws -> E {
         guard let event = try decode(recorded) as? E else {
             throw EventsError(
-                .decoding, "the event at position \(recorded.globalPosition) is a \(recorded.type), not a \(E.eventType)",
+                .decoding,
+                "the event at position \(recorded.globalPosition) is a \(recorded.type), not a \(E.eventType)",
                 position: recorded.globalPosition)
         }
         return event
@@ -125,7 +130,8 @@ public struct EventCatalog: Sendable {
         for version in recorded.schemaVersion..<entry.schemaVersion {
             guard let step = upcasters[recorded.type]?[version] else {
                 throw EventsError(
-                    .decoding, "no upcaster for \(recorded.type) from schema version \(version) (event at position \(recorded.globalPosition))",
+                    .decoding,
+                    "no upcaster for \(recorded.type) from schema version \(version) (event at position \(recorded.globalPosition))",
                     position: recorded.globalPosition)
             }
             do {
@@ -140,11 +146,14 @@ public struct EventCatalog: Sendable {
         do {
             return Array(try JSONEncoder().encode(value))
         } catch {
-            throw EventsError(.decoding, "an upcast payload did not encode", position: recorded.globalPosition, underlying: error)
+            throw EventsError(
+                .decoding, "an upcast payload did not encode", position: recorded.globalPosition, underlying: error)
         }
     }
 
-    private func decode<E: DomainEvent>(_ type: E.Type, json: [UInt8], recorded: RecordedEvent) throws -> any DomainEvent {
+    private func decode<E: DomainEvent>(_ type: E.Type, json: [UInt8], recorded: RecordedEvent) throws
+        -> any DomainEvent
+    {
         do {
             return try PayloadDecoder().decode(E.self, from: json)
         } catch {

@@ -34,7 +34,10 @@ public struct RunStarted: DomainEvent {
     /// Set when the run was started as part of a batch.
     public var batchID: UUID?
 
-    public init(runID: UUID, tenantID: UUID, workflowID: UUID, definition: WorkflowDefinition, input: PersonInput, batchID: UUID?) {
+    public init(
+        runID: UUID, tenantID: UUID, workflowID: UUID, definition: WorkflowDefinition, input: PersonInput,
+        batchID: UUID?
+    ) {
         self.runID = runID
         self.tenantID = tenantID
         self.workflowID = workflowID
@@ -108,7 +111,9 @@ public struct VendorCallBilled: DomainEvent {
     /// The fingerprint of the tenant's vendor key that was charged.
     public var keyFingerprint: String
 
-    public init(runID: UUID, tenantID: UUID, step: Int, attempt: Int, vendor: Vendor, credits: Int, keyFingerprint: String) {
+    public init(
+        runID: UUID, tenantID: UUID, step: Int, attempt: Int, vendor: Vendor, credits: Int, keyFingerprint: String
+    ) {
         self.runID = runID
         self.tenantID = tenantID
         self.step = step
@@ -147,7 +152,8 @@ public struct StepFinished: DomainEvent {
     public var validationStatus: String?
 
     public init(
-        runID: UUID, step: Int, attempt: Int, vendor: Vendor, outcome: StepOutcome, email: String?, validationStatus: String?
+        runID: UUID, step: Int, attempt: Int, vendor: Vendor, outcome: StepOutcome, email: String?,
+        validationStatus: String?
     ) {
         self.runID = runID
         self.step = step

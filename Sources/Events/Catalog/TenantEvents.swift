@@ -56,7 +56,8 @@ public struct PlanChanged: DomainEvent {
     }
 
     enum CodingKeys: String, CodingKey {
-        case tenantID = "tenantId", fromPlan, toPlan, source, stripeEventID = "stripeEventId", stripeObjectTime, effectiveAt
+        case tenantID = "tenantId", fromPlan, toPlan, source, stripeEventID = "stripeEventId", stripeObjectTime,
+            effectiveAt
     }
 }
 
@@ -76,7 +77,9 @@ public struct StripeCustomerLinked: DomainEvent {
         self.subscriptionID = subscriptionID
     }
 
-    enum CodingKeys: String, CodingKey { case tenantID = "tenantId", customerID = "customerId", subscriptionID = "subscriptionId" }
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenantId", customerID = "customerId", subscriptionID = "subscriptionId"
+    }
 }
 
 /// Stream `tenant-{id}`: the tenant's keys stop working until it is reinstated.
@@ -92,7 +95,10 @@ public struct TenantSuspended: DomainEvent {
     /// The Stripe event's time, when `source` is `stripe`: an older Stripe event never overrides a newer one.
     public var stripeObjectTime: Date?
 
-    public init(tenantID: UUID, reason: String, source: ChangeSource, stripeEventID: String? = nil, stripeObjectTime: Date? = nil) {
+    public init(
+        tenantID: UUID, reason: String, source: ChangeSource, stripeEventID: String? = nil,
+        stripeObjectTime: Date? = nil
+    ) {
         self.tenantID = tenantID
         self.reason = reason
         self.source = source
@@ -124,7 +130,9 @@ public struct TenantReinstated: DomainEvent {
         self.stripeObjectTime = stripeObjectTime
     }
 
-    enum CodingKeys: String, CodingKey { case tenantID = "tenantId", source, stripeEventID = "stripeEventId", stripeObjectTime }
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenantId", source, stripeEventID = "stripeEventId", stripeObjectTime
+    }
 }
 
 /// Stream `tenant-{id}`: the tenant was erased; its data key is destroyed, so everything sealed for it in

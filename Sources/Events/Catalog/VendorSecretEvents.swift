@@ -17,7 +17,9 @@ public struct VendorSecretSealed: DomainEvent {
     /// A keyed fingerprint of the plaintext (never the plaintext): names the flow-control key.
     public var fingerprint: String
 
-    public init(tenantID: UUID, vendor: Vendor, secretVersion: Int, tenantKeyVersion: Int, sealed: Data, fingerprint: String) {
+    public init(
+        tenantID: UUID, vendor: Vendor, secretVersion: Int, tenantKeyVersion: Int, sealed: Data, fingerprint: String
+    ) {
         self.tenantID = tenantID
         self.vendor = vendor
         self.secretVersion = secretVersion

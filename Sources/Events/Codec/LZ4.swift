@@ -16,7 +16,9 @@ enum LZ4 {
         let written = input.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { destination in
                 source.withMemoryRebound(to: CChar.self) { source in
-                    UnsafeMutableRawPointer(destination.baseAddress! + 4).withMemoryRebound(to: CChar.self, capacity: bound) {
+                    UnsafeMutableRawPointer(destination.baseAddress! + 4).withMemoryRebound(
+                        to: CChar.self, capacity: bound
+                    ) {
                         LZ4_compress_default(source.baseAddress, $0, Int32(input.count), Int32(bound))
                     }
                 }
@@ -35,8 +37,11 @@ enum LZ4 {
         var output = [UInt8](repeating: 0, count: length)
         let produced = input.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { destination in
-                UnsafeRawPointer(source.baseAddress! + 4).withMemoryRebound(to: CChar.self, capacity: input.count - 4) { source in
-                    UnsafeMutableRawPointer(destination.baseAddress!).withMemoryRebound(to: CChar.self, capacity: length) {
+                UnsafeRawPointer(source.baseAddress! + 4).withMemoryRebound(to: CChar.self, capacity: input.count - 4) {
+                    source in
+                    UnsafeMutableRawPointer(destination.baseAddress!).withMemoryRebound(
+                        to: CChar.self, capacity: length
+                    ) {
                         LZ4_decompress_safe(source, $0, Int32(input.count - 4), Int32(length))
                     }
                 }

@@ -35,12 +35,14 @@ public struct PayloadCodec: Hashable, Sendable, CustomStringConvertible {
         case .lz4JSON:
             guard let json = LZ4.decompress(bytes) else {
                 throw EventsError(
-                    .corruptPayload, "the LZ4 payload of the event at position \(position) is corrupt", position: position)
+                    .corruptPayload, "the LZ4 payload of the event at position \(position) is corrupt",
+                    position: position)
             }
             return json
         default:
             throw EventsError(
-                .unknownCodec, "the event at position \(position) uses payload codec \(tag), which this build does not know",
+                .unknownCodec,
+                "the event at position \(position) uses payload codec \(tag), which this build does not know",
                 position: position)
         }
     }

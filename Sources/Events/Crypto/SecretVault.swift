@@ -33,7 +33,9 @@ package struct SecretVault: Sendable {
 
     /// Seals `plaintext` with the tenant's current data key, creating that key the first time (two instances
     /// doing so at once end up with the same key). The caller wipes `plaintext` afterwards.
-    package func seal(_ plaintext: [UInt8], tenant: UUID, vendor: Vendor, secretVersion: Int) async throws -> SealedSecret {
+    package func seal(_ plaintext: [UInt8], tenant: UUID, vendor: Vendor, secretVersion: Int) async throws
+        -> SealedSecret
+    {
         guard plaintext.count <= Self.maxPlaintextBytes else {
             throw EventsError(.invalidArgument, "a vendor secret is at most \(Self.maxPlaintextBytes) bytes")
         }
@@ -42,7 +44,8 @@ package struct SecretVault: Sendable {
         let sealed = plaintext.withUnsafeBytes {
             Sodium.seal($0, key: dataKey, associatedData: Self.secretAssociatedData(tenant, vendor, secretVersion))
         }
-        return SealedSecret(sealed: sealed, tenantKeyVersion: keyVersion, fingerprint: Self.fingerprint(plaintext, dataKey: dataKey))
+        return SealedSecret(
+            sealed: sealed, tenantKeyVersion: keyVersion, fingerprint: Self.fingerprint(plaintext, dataKey: dataKey))
     }
 
     /// Opens a sealed secret for the length of `body`; the plaintext buffer is wiped when `body` returns or
@@ -56,19 +59,25 @@ package struct SecretVault: Sendable {
         guard sealed.count >= Sodium.aeadOverheadBytes else { throw Self.unopenable }
         var dataKey = try await dataKey(tenant, version: tenantKeyVersion)
         defer { Sodium.memzero(&dataKey) }
-        let plaintext = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, sealed.count - Sodium.aeadOverheadBytes), alignment: 1)
+        let plaintext = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: max(1, sealed.count - Sodium.aeadOverheadBytes), alignment: 1)
         let buffer = UnsafeMutableRawBufferPointer(rebasing: plaintext[0..<(sealed.count - Sodium.aeadOverheadBytes)])
         defer {
             Sodium.memzero(plaintext)
             plaintext.deallocate()
         }
-        guard Sodium.open(sealed, key: dataKey, associatedData: Self.secretAssociatedData(tenant, vendor, secretVersion), into: buffer)
+        guard
+            Sodium.open(
+                sealed, key: dataKey, associatedData: Self.secretAssociatedData(tenant, vendor, secretVersion),
+                into: buffer)
         else { throw Self.unopenable }
         return try await body(UnsafeRawBufferPointer(buffer))
     }
 
     /// `withPlaintext` for the secret an event carries.
-    package func withPlaintext<T>(of event: VendorSecretSealed, _ body: (UnsafeRawBufferPointer) async throws -> T) async throws -> T {
+    package func withPlaintext<T>(of event: VendorSecretSealed, _ body: (UnsafeRawBufferPointer) async throws -> T)
+        async throws -> T
+    {
         try await withPlaintext(
             Array(event.sealed), tenant: event.tenantID, vendor: event.vendor, secretVersion: event.secretVersion,
             tenantKeyVersion: event.tenantKeyVersion, body)
@@ -113,8 +122,12 @@ package struct SecretVault: Sendable {
     /// Re-wraps every tenant key under `newKey` in one transaction, checking that `oldKey` opens each first;
     /// the log is not touched. A key already under `newKey` is checked and skipped, so running it again is
     /// harmless. Throws, changing nothing, when a key is under neither master key or does not open.
-    package static func rotateMasterKey(pool: PostgresPool, from oldKey: MasterKey, to newKey: MasterKey) async throws -> Rotation {
-        guard oldKey.id != newKey.id else { throw EventsError(.invalidArgument, "the new master key is the current one") }
+    package static func rotateMasterKey(pool: PostgresPool, from oldKey: MasterKey, to newKey: MasterKey) async throws
+        -> Rotation
+    {
+        guard oldKey.id != newKey.id else {
+            throw EventsError(.invalidArgument, "the new master key is the current one")
+        }
         return try await pool.withTransaction { connection in
             let rows = try await connection.query(
                 """
@@ -140,12 +153,16 @@ package struct SecretVault: Sendable {
                     defer { Sodium.memzero(&key) }
                     try await connection.query(
                         "UPDATE tenant_keys SET wrapped = $3, master_key_id = $4, updated_at = now() WHERE tenant_id = $1 AND key_version = $2",
-                        [.uuid(tenant), .int32(Int32(version)), .bytes(wrap(key, tenant: tenant, version: version, masterKey: newKey)), .string(newKey.id)])
+                        [
+                            .uuid(tenant), .int32(Int32(version)),
+                            .bytes(wrap(key, tenant: tenant, version: version, masterKey: newKey)), .string(newKey.id),
+                        ])
                     rotation.rewrapped += 1
                 case let other:
                     throw EventsError(
                         .masterKeyMismatch,
-                        "tenant \(tenant.lowercased) key \(version) is wrapped under master key \(other), neither \(oldKey.id) nor \(newKey.id); nothing was changed")
+                        "tenant \(tenant.lowercased) key \(version) is wrapped under master key \(other), neither \(oldKey.id) nor \(newKey.id); nothing was changed"
+                    )
                 }
             }
             return rotation
@@ -169,12 +186,20 @@ package struct SecretVault: Sendable {
                 """
                 INSERT INTO tenant_keys (tenant_id, key_version, wrapped, master_key_id) VALUES ($1, 1, $2, $3)
                 ON CONFLICT (tenant_id, key_version) DO NOTHING
-                """, [.uuid(tenant), .bytes(Self.wrap(key, tenant: tenant, version: 1, masterKey: masterKey)), .string(masterKey.id)])
+                """,
+                [
+                    .uuid(tenant), .bytes(Self.wrap(key, tenant: tenant, version: 1, masterKey: masterKey)),
+                    .string(masterKey.id),
+                ])
             row = try await pool.query(select, [.uuid(tenant)]).first
         }
         guard let row else { throw EventsError(.query, "the tenant key row vanished after it was written") }
         let version = try row.int(0)
-        return (version, try unwrapRow(tenant, version, wrapped: try row.bytes(1), masterKeyID: try row.string(2), destroyed: try row.bool(3)))
+        return (
+            version,
+            try unwrapRow(
+                tenant, version, wrapped: try row.bytes(1), masterKeyID: try row.string(2), destroyed: try row.bool(3))
+        )
     }
 
     private func dataKey(_ tenant: UUID, version: Int) async throws -> [UInt8] {
@@ -184,23 +209,31 @@ package struct SecretVault: Sendable {
                 [.uuid(tenant), .int32(Int32(version))]
             ).first
         else { throw Self.unopenable }
-        return try unwrapRow(tenant, version, wrapped: try row.bytes(0), masterKeyID: try row.string(1), destroyed: try row.bool(2))
+        return try unwrapRow(
+            tenant, version, wrapped: try row.bytes(0), masterKeyID: try row.string(1), destroyed: try row.bool(2))
     }
 
-    private func unwrapRow(_ tenant: UUID, _ version: Int, wrapped: [UInt8], masterKeyID: String, destroyed: Bool) throws -> [UInt8] {
+    private func unwrapRow(_ tenant: UUID, _ version: Int, wrapped: [UInt8], masterKeyID: String, destroyed: Bool)
+        throws -> [UInt8]
+    {
         guard !destroyed else {
-            throw EventsError(.tenantKeyDestroyed, "the tenant was erased: its data key is destroyed and its secrets cannot be opened")
+            throw EventsError(
+                .tenantKeyDestroyed, "the tenant was erased: its data key is destroyed and its secrets cannot be opened"
+            )
         }
         guard masterKeyID == masterKey.id else {
             throw EventsError(
                 .masterKeyMismatch,
-                "the tenant key is wrapped under master key \(masterKeyID); this process has \(masterKey.id) (rotated? restart with the new key)")
+                "the tenant key is wrapped under master key \(masterKeyID); this process has \(masterKey.id) (rotated? restart with the new key)"
+            )
         }
         return try Self.unwrap(wrapped, tenant: tenant, version: version, masterKey: masterKey)
     }
 
     static func wrap(_ key: [UInt8], tenant: UUID, version: Int, masterKey: MasterKey) -> [UInt8] {
-        key.withUnsafeBytes { Sodium.seal($0, key: masterKey.bytes, associatedData: keyAssociatedData(tenant, version)) }
+        key.withUnsafeBytes {
+            Sodium.seal($0, key: masterKey.bytes, associatedData: keyAssociatedData(tenant, version))
+        }
     }
 
     static func unwrap(_ wrapped: [UInt8], tenant: UUID, version: Int, masterKey: MasterKey) throws -> [UInt8] {
@@ -210,7 +243,8 @@ package struct SecretVault: Sendable {
         }
         guard opened else {
             throw EventsError(
-                .masterKeyMismatch, "tenant \(tenant.lowercased) key \(version) does not open under master key \(masterKey.id)")
+                .masterKeyMismatch,
+                "tenant \(tenant.lowercased) key \(version) does not open under master key \(masterKey.id)")
         }
         return key
     }
@@ -234,5 +268,6 @@ package struct SecretVault: Sendable {
     }
 
     private static let unopenable = EventsError(
-        .secretUnopenable, "the sealed secret does not open: it was not sealed for this tenant, vendor and version, or its bytes changed")
+        .secretUnopenable,
+        "the sealed secret does not open: it was not sealed for this tenant, vendor and version, or its bytes changed")
 }

@@ -38,7 +38,8 @@ struct AppendCall: Sendable {
                     throw EventsError(.invalidArgument, "event id \(event.id.lowercased) appears twice in one append")
                 }
                 guard !event.type.isEmpty, event.type.utf8.count <= 100, event.schemaVersion >= 1 else {
-                    throw EventsError(.invalidArgument, "an event needs a type (1-100 bytes) and a schema version of at least 1")
+                    throw EventsError(
+                        .invalidArgument, "an event needs a type (1-100 bytes) and a schema version of at least 1")
                 }
                 let (codec, payload) = PayloadCodec.encode(json: event.json)
                 rows.append(
@@ -66,7 +67,8 @@ struct AppendCall: Sendable {
         // A single-stream expectation failed: nothing was written.
         if let replay = try await replay(on: connection) { return replay }
         let stream = appends[0].stream
-        let actual = try await connection.query("SELECT version FROM streams WHERE stream_id = $1", [.string(stream.rawValue)])
+        let actual = try await connection.query(
+            "SELECT version FROM streams WHERE stream_id = $1", [.string(stream.rawValue)])
         let version = try actual.first?.int64(0) ?? 0
         throw EventsError(
             .conflict, "stream \(stream) is at version \(version), not \(appends[0].expected)", sqlState: "TL409",
@@ -94,7 +96,9 @@ struct AppendCall: Sendable {
         let result = try await connection.query(sql, parameters)
         guard !result.isEmpty else { return nil }
         var appended = AppendResult(stream: append.stream, streamVersion: 0, globalPositions: [], feedPositions: [])
-        let inserted = try result.map { (version: try $0.int64(0), position: try $0.int64(1), transaction: try $0.uint64(2)) }
+        let inserted = try result.map {
+            (version: try $0.int64(0), position: try $0.int64(1), transaction: try $0.uint64(2))
+        }
         for row in inserted.sorted(by: { $0.version < $1.version }) {
             appended.add(version: row.version, position: row.position, transaction: row.transaction)
         }
@@ -117,7 +121,9 @@ struct AppendCall: Sendable {
         for (position, append) in appends.enumerated() {
             index[append.stream.rawValue] = position
         }
-        var results = appends.map { AppendResult(stream: $0.stream, streamVersion: 0, globalPositions: [], feedPositions: []) }
+        var results = appends.map {
+            AppendResult(stream: $0.stream, streamVersion: 0, globalPositions: [], feedPositions: [])
+        }
         for row in result {
             guard let stream = index[try row.string(0)] else { continue }
             try results[stream].add(version: row.int64(1), position: row.int64(2), transaction: row.uint64(3))
@@ -142,7 +148,9 @@ struct AppendCall: Sendable {
             """, [.uuidArray(rows.map(\.id))])
         guard !stored.isEmpty else { return nil }
         let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0) })
-        var results = appends.map { AppendResult(stream: $0.stream, streamVersion: 0, globalPositions: [], feedPositions: []) }
+        var results = appends.map {
+            AppendResult(stream: $0.stream, streamVersion: 0, globalPositions: [], feedPositions: [])
+        }
         for row in stored {
             guard let mine = byID[try row.uuid(0)],
                 try row.string(1) == appends[mine.streamIndex].stream.rawValue, try row.string(2) == mine.type,

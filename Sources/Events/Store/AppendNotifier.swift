@@ -34,7 +34,8 @@ final class AppendNotifier: Sendable {
             repeat {
                 // Nothing depends on this commit being durable: it only wakes readers, who also poll.
                 try? await pool.withConnection { connection in
-                    try await connection.execute("BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY \(FeedListener.channel); COMMIT")
+                    try await connection.execute(
+                        "BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY \(FeedListener.channel); COMMIT")
                 }
                 try? await Task.sleep(for: Self.minimumInterval)
             } while state.withLock { state in

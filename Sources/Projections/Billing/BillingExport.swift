@@ -24,7 +24,8 @@ extension BillingStatement {
     }
 
     static let csvColumns = [
-        "identifier", "period", "tenant_id", "tenant_slug", "stripe_customer_id", "plan", "meter", "line_start", "line_end",
+        "identifier", "period", "tenant_id", "tenant_slug", "stripe_customer_id", "plan", "meter", "line_start",
+        "line_end",
         "quantity", "unit_price_micros", "amount_micros", "amount", "currency", "stripe_price_id",
     ]
 
@@ -32,8 +33,10 @@ extension BillingStatement {
         var text = CSV.line(Self.csvColumns)
         for line in lines {
             text += CSV.line([
-                line.identifier, line.period, line.tenantID.lowercased, line.tenantSlug, line.stripeCustomerID ?? "", line.plan, line.meter,
-                line.lineStart, line.lineEnd, String(line.quantity), String(line.unitPriceMicros), String(line.amountMicros),
+                line.identifier, line.period, line.tenantID.lowercased, line.tenantSlug, line.stripeCustomerID ?? "",
+                line.plan, line.meter,
+                line.lineStart, line.lineEnd, String(line.quantity), String(line.unitPriceMicros),
+                String(line.amountMicros),
                 String(line.amount), line.currency, line.stripePriceID ?? "",
             ])
         }

@@ -12,7 +12,8 @@ public struct StripeInvoiceLine: Sendable, Hashable {
     /// Seconds since 1970, when the export gives them.
     public var periodStart: Int64?
 
-    public init(customer: String, price: String?, quantity: Int64, amount: Int64, currency: String, periodStart: Int64?) {
+    public init(customer: String, price: String?, quantity: Int64, amount: Int64, currency: String, periodStart: Int64?)
+    {
         self.customer = customer
         self.price = price
         self.quantity = quantity
@@ -31,7 +32,9 @@ public struct StripeInvoiceLine: Sendable, Hashable {
         }
         let text = String(decoding: data, as: UTF8.self)
         do {
-            if let first = text.unicodeScalars.first(where: { !$0.properties.isWhitespace }), first == "{" || first == "[" {
+            if let first = text.unicodeScalars.first(where: { !$0.properties.isWhitespace }),
+                first == "{" || first == "["
+            {
                 return try parseJSON(data)
             }
             return try parseCSV(text)
@@ -63,7 +66,8 @@ public struct StripeInvoiceLine: Sendable, Hashable {
                 throw ProjectionsError(.invalidInput, "\(at).customer: missing")
             }
             guard case .array(let lineList)? = invoice["lines"]?["data"] else {
-                throw ProjectionsError(.invalidInput, "\(at).lines.data: missing; export the invoices with their line items")
+                throw ProjectionsError(
+                    .invalidInput, "\(at).lines.data: missing; export the invoices with their line items")
             }
             let invoiceCurrency = Self.string(invoice["currency"])
             for (lineIndex, line) in lineList.enumerated() {
@@ -89,11 +93,15 @@ public struct StripeInvoiceLine: Sendable, Hashable {
     static func parseCSV(_ text: String) throws -> [StripeInvoiceLine] {
         let rows = try CSV.parse(text)
         guard let header = rows.first else { throw ProjectionsError(.invalidInput, "the file is empty") }
-        let names = header.map { $0.lowercased().trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "_") }
+        let names = header.map {
+            $0.lowercased().trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "_")
+        }
         func column(_ aliases: [String], required: Bool) throws -> Int? {
             if let index = names.firstIndex(where: { aliases.contains($0) }) { return index }
             if required {
-                throw ProjectionsError(.invalidInput, "line 1: no \(aliases[0]) column (accepted names: \(aliases.joined(separator: ", ")))")
+                throw ProjectionsError(
+                    .invalidInput,
+                    "line 1: no \(aliases[0]) column (accepted names: \(aliases.joined(separator: ", ")))")
             }
             return nil
         }
@@ -110,12 +118,17 @@ public struct StripeInvoiceLine: Sendable, Hashable {
                 index < row.count ? row[index].trimmingCharacters(in: .whitespaces) : ""
             }
             let currency = field(currencyColumn).lowercased()
-            guard !currency.isEmpty else { throw ProjectionsError(.invalidInput, "line \(lineNumber): currency is empty") }
+            guard !currency.isEmpty else {
+                throw ProjectionsError(.invalidInput, "line \(lineNumber): currency is empty")
+            }
             let customer = field(customerColumn)
-            guard !customer.isEmpty else { throw ProjectionsError(.invalidInput, "line \(lineNumber): customer is empty") }
+            guard !customer.isEmpty else {
+                throw ProjectionsError(.invalidInput, "line \(lineNumber): customer is empty")
+            }
             let quantityText = field(quantityColumn)
             guard let quantity = quantityText.isEmpty ? 0 : Int64(quantityText) else {
-                throw ProjectionsError(.invalidInput, "line \(lineNumber): quantity \"\(quantityText)\" is not a whole number")
+                throw ProjectionsError(
+                    .invalidInput, "line \(lineNumber): quantity \"\(quantityText)\" is not a whole number")
             }
             let amountText = field(amountColumn)
             guard let amount = Self.minorUnits(amountText, currency: currency) else {
@@ -125,14 +138,17 @@ public struct StripeInvoiceLine: Sendable, Hashable {
             if let periodColumn, !field(periodColumn).isEmpty {
                 guard let seconds = Self.seconds(field(periodColumn)) else {
                     throw ProjectionsError(
-                        .invalidInput, "line \(lineNumber): period_start \"\(field(periodColumn))\" is neither Unix seconds nor ISO 8601")
+                        .invalidInput,
+                        "line \(lineNumber): period_start \"\(field(periodColumn))\" is neither Unix seconds nor ISO 8601"
+                    )
                 }
                 periodStart = seconds
             }
             let price = priceColumn.map(field).flatMap { $0.isEmpty ? nil : $0 }
             lines.append(
                 StripeInvoiceLine(
-                    customer: customer, price: price, quantity: quantity, amount: amount, currency: currency, periodStart: periodStart))
+                    customer: customer, price: price, quantity: quantity, amount: amount, currency: currency,
+                    periodStart: periodStart))
         }
         return lines
     }
@@ -160,7 +176,9 @@ public struct StripeInvoiceLine: Sendable, Hashable {
         let whole = text[text.index(text.startIndex, offsetBy: negative ? 1 : 0)..<dot]
         var fraction = String(text[text.index(after: dot)...])
         let exponent = Currency.exponent(currency)
-        guard fraction.count <= exponent, fraction.allSatisfy(\.isASCII), let wholeValue = Int64(whole.isEmpty ? "0" : whole) else {
+        guard fraction.count <= exponent, fraction.allSatisfy(\.isASCII),
+            let wholeValue = Int64(whole.isEmpty ? "0" : whole)
+        else {
             return nil
         }
         fraction += String(repeating: "0", count: exponent - fraction.count)
@@ -209,7 +227,8 @@ public struct Reconciliation: Sendable {
         public var note: String?
 
         enum CodingKeys: String, CodingKey {
-            case tenant, stripeCustomerID = "stripeCustomerId", plan, meter, currency, tallyQuantity, tallyAmount, stripeQuantity,
+            case tenant, stripeCustomerID = "stripeCustomerId", plan, meter, currency, tallyQuantity, tallyAmount,
+                stripeQuantity,
                 stripeAmount, status, note
         }
     }
@@ -290,7 +309,9 @@ public struct Reconciliation: Sendable {
                 if status == .unknownToTally, note == nil { note = "Tally has no usage for this meter in the period" }
             } else if note != nil {
                 status = .unknownToTally
-            } else if side.stripeAmount < side.tallyAmount || (side.stripeAmount == side.tallyAmount && side.stripeQuantity < side.tallyQuantity) {
+            } else if side.stripeAmount < side.tallyAmount
+                || (side.stripeAmount == side.tallyAmount && side.stripeQuantity < side.tallyQuantity)
+            {
                 status = .underBilled
             } else if side.stripeAmount > side.tallyAmount || side.stripeQuantity > side.tallyQuantity {
                 status = .overBilled
@@ -298,7 +319,8 @@ public struct Reconciliation: Sendable {
                 status = .match
             }
             return Row(
-                tenant: key.tenant, stripeCustomerID: side.customer, plan: key.plan, meter: key.meter, currency: side.currency,
+                tenant: key.tenant, stripeCustomerID: side.customer, plan: key.plan, meter: key.meter,
+                currency: side.currency,
                 tallyQuantity: side.tallyQuantity, tallyAmount: side.tallyAmount, stripeQuantity: side.stripeQuantity,
                 stripeAmount: side.stripeAmount, status: status, note: status == .match ? nil : note)
         }.sorted { ($0.tenant, $0.plan, $0.meter) < ($1.tenant, $1.plan, $1.meter) }
@@ -308,7 +330,8 @@ public struct Reconciliation: Sendable {
 
     /// The report's column names.
     public static let columns = [
-        "tenant", "stripe_customer_id", "plan", "meter", "currency", "tally_quantity", "tally_amount", "stripe_quantity",
+        "tenant", "stripe_customer_id", "plan", "meter", "currency", "tally_quantity", "tally_amount",
+        "stripe_quantity",
         "stripe_amount", "status", "note",
     ]
 
@@ -316,7 +339,8 @@ public struct Reconciliation: Sendable {
     public var cells: [[String]] {
         rows.map {
             [
-                $0.tenant, $0.stripeCustomerID ?? "", $0.plan, $0.meter, $0.currency, String($0.tallyQuantity), String($0.tallyAmount),
+                $0.tenant, $0.stripeCustomerID ?? "", $0.plan, $0.meter, $0.currency, String($0.tallyQuantity),
+                String($0.tallyAmount),
                 String($0.stripeQuantity), String($0.stripeAmount), $0.status.rawValue, $0.note ?? "",
             ]
         }
@@ -339,7 +363,8 @@ public struct Reconciliation: Sendable {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return String(
             decoding: try encoder.encode(
-                Document(period: period.description, clean: isClean, linesOutsidePeriod: linesOutsidePeriod, rows: rows)), as: UTF8.self)
+                Document(period: period.description, clean: isClean, linesOutsidePeriod: linesOutsidePeriod, rows: rows)
+            ), as: UTF8.self)
             + "\n"
     }
 }

@@ -15,7 +15,8 @@ public struct BillingProjection: Projection {
     public let name = "billing"
     public let version = 1
     public let eventTypes: Set<String> = [
-        TenantCreated.eventType, PlanChanged.eventType, TenantErased.eventType, UsageRecorded.eventType, RunStarted.eventType,
+        TenantCreated.eventType, PlanChanged.eventType, TenantErased.eventType, UsageRecorded.eventType,
+        RunStarted.eventType,
         VendorCallBilled.eventType,
     ]
     public let tables = [
@@ -64,7 +65,8 @@ public struct BillingProjection: Projection {
         var tenants = Set<UUID>()
         for (recorded, event) in decoded {
             guard let tenant = Self.tenant(of: event) else {
-                throw ProjectionsError(.unexpectedEvent, "billing cannot apply \(recorded.type) at position \(recorded.globalPosition)")
+                throw ProjectionsError(
+                    .unexpectedEvent, "billing cannot apply \(recorded.type) at position \(recorded.globalPosition)")
             }
             tenants.insert(tenant)
         }
@@ -76,14 +78,16 @@ public struct BillingProjection: Projection {
             guard let history = segments[tenant], let first = history.first else {
                 throw ProjectionsError(
                     .unexpectedEvent,
-                    "billing: \(recorded.type) at position \(recorded.globalPosition) is for tenant \(tenant.lowercased), which was never created")
+                    "billing: \(recorded.type) at position \(recorded.globalPosition) is for tenant \(tenant.lowercased), which was never created"
+                )
             }
             let segment = history.last(where: { $0.start <= time }) ?? first
             let period = BillingPeriod(containingMicroseconds: time)
             // Usage dated before the tenant's first segment (clocks apart) counts on the first plan, in its own
             // period: the line starts where the period does, never after the usage.
             let start = time < segment.start ? period.startMicroseconds : max(segment.start, period.startMicroseconds)
-            let line = Line(tenant: tenant, period: period.description, start: start, plan: segment.plan, meter: meter.description)
+            let line = Line(
+                tenant: tenant, period: period.description, start: start, plan: segment.plan, meter: meter.description)
             sums[line, default: 0] += quantity
         }
 
@@ -109,14 +113,18 @@ public struct BillingProjection: Projection {
                 segments[event.tenantID] = history
                 changed.insert(event.tenantID)
             case let event as UsageRecorded:
-                try add(event.tenantID, at: BillingPeriod.microseconds(event.windowStart), meter: .apiCalls, Int64(event.apiCalls), recorded)
+                try add(
+                    event.tenantID, at: BillingPeriod.microseconds(event.windowStart), meter: .apiCalls,
+                    Int64(event.apiCalls), recorded)
             case let event as RunStarted:
                 try add(event.tenantID, at: recordedAt, meter: .runs, 1, recorded)
             case let event as VendorCallBilled:
                 try add(event.tenantID, at: recordedAt, meter: .vendorCalls(event.vendor), 1, recorded)
-                try add(event.tenantID, at: recordedAt, meter: .vendorCredits(event.vendor), Int64(event.credits), recorded)
+                try add(
+                    event.tenantID, at: recordedAt, meter: .vendorCredits(event.vendor), Int64(event.credits), recorded)
             default:
-                throw ProjectionsError(.unexpectedEvent, "billing cannot apply \(recorded.type) at position \(recorded.globalPosition)")
+                throw ProjectionsError(
+                    .unexpectedEvent, "billing cannot apply \(recorded.type) at position \(recorded.globalPosition)")
             }
         }
         try await store(segments, of: changed, context)
@@ -130,8 +138,10 @@ public struct BillingProjection: Projection {
             ON CONFLICT (tenant_id, period, starts_at, meter) DO UPDATE SET quantity = u.quantity + excluded.quantity
             """,
             [
-                .uuidArray(lines.map(\.key.tenant)), .stringArray(lines.map(\.key.period)), .int64Array(lines.map(\.key.start)),
-                .stringArray(lines.map(\.key.plan)), .stringArray(lines.map(\.key.meter)), .int64Array(lines.map(\.value)),
+                .uuidArray(lines.map(\.key.tenant)), .stringArray(lines.map(\.key.period)),
+                .int64Array(lines.map(\.key.start)),
+                .stringArray(lines.map(\.key.plan)), .stringArray(lines.map(\.key.meter)),
+                .int64Array(lines.map(\.value)),
             ])
     }
 
@@ -163,7 +173,8 @@ public struct BillingProjection: Projection {
     }
 
     /// Rewrites the segments of the tenants whose plan history changed in this batch.
-    private func store(_ segments: [UUID: [Segment]], of tenants: Set<UUID>, _ context: ProjectionContext) async throws {
+    private func store(_ segments: [UUID: [Segment]], of tenants: Set<UUID>, _ context: ProjectionContext) async throws
+    {
         guard !tenants.isEmpty else { return }
         var ids: [UUID] = []
         var starts: [Int64] = []

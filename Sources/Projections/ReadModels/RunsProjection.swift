@@ -123,7 +123,9 @@ public struct RunsProjection: Projection {
 
         func run(_ id: UUID, _ recorded: RecordedEvent) throws -> UUID {
             guard runs[id] != nil else {
-                throw ProjectionsError(.unexpectedEvent, "run \(id.lowercased) has events before it started (position \(recorded.globalPosition))")
+                throw ProjectionsError(
+                    .unexpectedEvent,
+                    "run \(id.lowercased) has events before it started (position \(recorded.globalPosition))")
             }
             if touchedRunSet.insert(id).inserted { touchedRuns.append(id) }
             runs[id]!.updatedAt = recorded.recordedAt
@@ -133,7 +135,8 @@ public struct RunsProjection: Projection {
             guard progress[key] != nil else {
                 throw ProjectionsError(
                     .unexpectedEvent,
-                    "run \(key.runID.lowercased) step \(key.step) attempt \(key.attempt) was never scheduled (position \(recorded.globalPosition))")
+                    "run \(key.runID.lowercased) step \(key.step) attempt \(key.attempt) was never scheduled (position \(recorded.globalPosition))"
+                )
             }
             if touchedAttemptSet.insert(key).inserted { touchedAttempts.append(key) }
             return key
@@ -145,7 +148,8 @@ public struct RunsProjection: Projection {
             case let event as RunStarted:
                 runs[event.runID] = Run(
                     runID: event.runID, tenantID: event.tenantID, workflowID: event.workflowID, batchID: event.batchID,
-                    status: "running", input: Array(try encoder.encode(event.input)), credits: 0, startedAt: at, updatedAt: at)
+                    status: "running", input: Array(try encoder.encode(event.input)), credits: 0, startedAt: at,
+                    updatedAt: at)
                 if touchedRunSet.insert(event.runID).inserted { touchedRuns.append(event.runID) }
             case let event as StepScheduled:
                 let id = try run(event.runID, recorded)
@@ -164,7 +168,8 @@ public struct RunsProjection: Projection {
                     credits: 0, notBefore: event.notBefore, scheduledAt: at)
                 if touchedAttemptSet.insert(key).inserted { touchedAttempts.append(key) }
             case let event as StepStarted:
-                let key = try attempt(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
+                let key = try attempt(
+                    Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
                 progress[key]!.status = "started"
                 progress[key]!.startedAt = at
                 progress[key]!.workerID = event.workerID
@@ -175,18 +180,21 @@ public struct RunsProjection: Projection {
                     runs[id]!.reason = nil
                 }
             case let event as VendorCallBilled:
-                let key = try attempt(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
+                let key = try attempt(
+                    Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
                 progress[key]!.credits += Int32(event.credits)
                 runs[try run(event.runID, recorded)]!.credits += Int32(event.credits)
             case let event as StepFinished:
-                let key = try attempt(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
+                let key = try attempt(
+                    Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
                 progress[key]!.status = "finished"
                 progress[key]!.outcome = event.outcome.rawValue
                 progress[key]!.email = event.email
                 progress[key]!.validationStatus = event.validationStatus
                 progress[key]!.finishedAt = at
             case let event as StepFailed:
-                let key = try attempt(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
+                let key = try attempt(
+                    Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)), recorded)
                 progress[key]!.status = "failed"
                 progress[key]!.failure = event.failure.rawValue
                 progress[key]!.reason = event.reason
@@ -210,7 +218,9 @@ public struct RunsProjection: Projection {
                 runs[id]!.reason = event.reason
                 runs[id]!.finishedAt = at
             default:
-                throw ProjectionsError(.unexpectedEvent, "workflow_runs cannot apply \(recorded.type) at position \(recorded.globalPosition)")
+                throw ProjectionsError(
+                    .unexpectedEvent,
+                    "workflow_runs cannot apply \(recorded.type) at position \(recorded.globalPosition)")
             }
         }
         try await write(touchedRuns.compactMap { runs[$0] }, context)
@@ -219,7 +229,9 @@ public struct RunsProjection: Projection {
 
     // MARK: - Loading the rows a batch changes
 
-    private func loadRuns(_ decoded: [(RecordedEvent, any DomainEvent)], _ context: ProjectionContext) async throws -> [UUID: Run] {
+    private func loadRuns(_ decoded: [(RecordedEvent, any DomainEvent)], _ context: ProjectionContext) async throws
+        -> [UUID: Run]
+    {
         var created = Set<UUID>()
         var referenced = Set<UUID>()
         for (_, event) in decoded {
@@ -246,9 +258,12 @@ public struct RunsProjection: Projection {
         var runs: [UUID: Run] = [:]
         for row in rows {
             let run = Run(
-                runID: try row.uuid(0), tenantID: try row.uuid(1), workflowID: try row.uuid(2), batchID: try row.optionalUUID(3),
-                status: try row.string(4), input: try row.jsonBytes(5), currentStep: try row.optionalInt64(6).map(Int32.init),
-                currentVendor: try row.optionalString(7), email: try row.optionalString(8), validationStatus: try row.optionalString(9),
+                runID: try row.uuid(0), tenantID: try row.uuid(1), workflowID: try row.uuid(2),
+                batchID: try row.optionalUUID(3),
+                status: try row.string(4), input: try row.jsonBytes(5),
+                currentStep: try row.optionalInt64(6).map(Int32.init),
+                currentVendor: try row.optionalString(7), email: try row.optionalString(8),
+                validationStatus: try row.optionalString(9),
                 reason: try row.optionalString(10), credits: Int32(try row.int64(11)), startedAt: try row.date(12),
                 updatedAt: try row.date(13), finishedAt: try row.optionalDate(14))
             runs[run.runID] = run
@@ -256,16 +271,23 @@ public struct RunsProjection: Projection {
         return runs
     }
 
-    private func loadProgress(_ decoded: [(RecordedEvent, any DomainEvent)], _ context: ProjectionContext) async throws -> [Attempt: Progress] {
+    private func loadProgress(_ decoded: [(RecordedEvent, any DomainEvent)], _ context: ProjectionContext) async throws
+        -> [Attempt: Progress]
+    {
         var scheduled = Set<Attempt>()
         var referenced = Set<Attempt>()
         for (_, event) in decoded {
             switch event {
-            case let event as StepScheduled: scheduled.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
-            case let event as StepStarted: referenced.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
-            case let event as VendorCallBilled: referenced.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
-            case let event as StepFinished: referenced.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
-            case let event as StepFailed: referenced.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
+            case let event as StepScheduled:
+                scheduled.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
+            case let event as StepStarted:
+                referenced.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
+            case let event as VendorCallBilled:
+                referenced.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
+            case let event as StepFinished:
+                referenced.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
+            case let event as StepFailed:
+                referenced.insert(Attempt(runID: event.runID, step: Int32(event.step), attempt: Int32(event.attempt)))
             default: break
             }
         }
@@ -284,9 +306,12 @@ public struct RunsProjection: Projection {
         for row in rows {
             let key = Attempt(runID: try row.uuid(0), step: Int32(try row.int64(1)), attempt: Int32(try row.int64(2)))
             progress[key] = Progress(
-                tenantID: try row.uuid(3), kind: try row.string(4), vendor: try row.string(5), status: try row.string(6),
-                outcome: try row.optionalString(7), email: try row.optionalString(8), validationStatus: try row.optionalString(9),
-                failure: try row.optionalString(10), reason: try row.optionalString(11), workerID: try row.optionalString(12),
+                tenantID: try row.uuid(3), kind: try row.string(4), vendor: try row.string(5),
+                status: try row.string(6),
+                outcome: try row.optionalString(7), email: try row.optionalString(8),
+                validationStatus: try row.optionalString(9),
+                failure: try row.optionalString(10), reason: try row.optionalString(11),
+                workerID: try row.optionalString(12),
                 credits: Int32(try row.int64(13)), notBefore: try row.optionalDate(14), scheduledAt: try row.date(15),
                 startedAt: try row.optionalDate(16), finishedAt: try row.optionalDate(17))
         }
@@ -312,9 +337,12 @@ public struct RunsProjection: Projection {
             [
                 .uuidArray(runs.map(\.runID)), .uuidArray(runs.map(\.tenantID)), .uuidArray(runs.map(\.workflowID)),
                 .uuidArray(runs.map(\.batchID)), .stringArray(runs.map(\.status)), .jsonbArray(runs.map(\.input)),
-                .int32Array(runs.map(\.currentStep)), .stringArray(runs.map(\.currentVendor)), .stringArray(runs.map(\.email)),
-                .stringArray(runs.map(\.validationStatus)), .stringArray(runs.map(\.reason)), .int32Array(runs.map { Optional($0.credits) }),
-                .timestampArray(runs.map(\.startedAt)), .timestampArray(runs.map(\.updatedAt)), .timestampArray(runs.map(\.finishedAt)),
+                .int32Array(runs.map(\.currentStep)), .stringArray(runs.map(\.currentVendor)),
+                .stringArray(runs.map(\.email)),
+                .stringArray(runs.map(\.validationStatus)), .stringArray(runs.map(\.reason)),
+                .int32Array(runs.map { Optional($0.credits) }),
+                .timestampArray(runs.map(\.startedAt)), .timestampArray(runs.map(\.updatedAt)),
+                .timestampArray(runs.map(\.finishedAt)),
             ])
     }
 
@@ -335,12 +363,16 @@ public struct RunsProjection: Projection {
                 started_at = excluded.started_at, finished_at = excluded.finished_at
             """,
             [
-                .uuidArray(keys.map(\.runID)), .int32Array(keys.map { Optional($0.step) }), .int32Array(keys.map { Optional($0.attempt) }),
+                .uuidArray(keys.map(\.runID)), .int32Array(keys.map { Optional($0.step) }),
+                .int32Array(keys.map { Optional($0.attempt) }),
                 .uuidArray(rows.map(\.tenantID)), .stringArray(rows.map(\.kind)), .stringArray(rows.map(\.vendor)),
                 .stringArray(rows.map(\.status)), .stringArray(rows.map(\.outcome)), .stringArray(rows.map(\.email)),
-                .stringArray(rows.map(\.validationStatus)), .stringArray(rows.map(\.failure)), .stringArray(rows.map(\.reason)),
-                .stringArray(rows.map(\.workerID)), .int32Array(rows.map { Optional($0.credits) }), .timestampArray(rows.map(\.notBefore)),
-                .timestampArray(rows.map(\.scheduledAt)), .timestampArray(rows.map(\.startedAt)), .timestampArray(rows.map(\.finishedAt)),
+                .stringArray(rows.map(\.validationStatus)), .stringArray(rows.map(\.failure)),
+                .stringArray(rows.map(\.reason)),
+                .stringArray(rows.map(\.workerID)), .int32Array(rows.map { Optional($0.credits) }),
+                .timestampArray(rows.map(\.notBefore)),
+                .timestampArray(rows.map(\.scheduledAt)), .timestampArray(rows.map(\.startedAt)),
+                .timestampArray(rows.map(\.finishedAt)),
             ])
     }
 }

@@ -39,7 +39,8 @@ public struct TenantsProjection: Projection {
             case let event as PlanChanged:
                 try await update(event.tenantID, "plan = $3", [.string(event.toPlan)], at: at, context)
             case let event as StripeCustomerLinked:
-                try await update(event.tenantID, "stripe_customer_id = $3", [.string(event.customerID)], at: at, context)
+                try await update(
+                    event.tenantID, "stripe_customer_id = $3", [.string(event.customerID)], at: at, context)
             case let event as TenantSuspended:
                 try await update(event.tenantID, "status = 'suspended'", [], at: at, context)
             case let event as TenantReinstated:
@@ -48,13 +49,15 @@ public struct TenantsProjection: Projection {
                 // The name is personal data; the slug stays reserved so that it is never reused by accident.
                 try await update(event.tenantID, "status = 'erased', name = ''", [], at: at, context)
             default:
-                throw ProjectionsError(.unexpectedEvent, "tenants cannot apply \(recorded.type) at position \(recorded.globalPosition)")
+                throw ProjectionsError(
+                    .unexpectedEvent, "tenants cannot apply \(recorded.type) at position \(recorded.globalPosition)")
             }
         }
     }
 
     private func update(
-        _ tenant: UUID, _ assignments: String, _ values: [PostgresValue], at: PostgresValue, _ context: ProjectionContext
+        _ tenant: UUID, _ assignments: String, _ values: [PostgresValue], at: PostgresValue,
+        _ context: ProjectionContext
     ) async throws {
         let rows = try await context.execute(
             "UPDATE tenants SET \(assignments), updated_at = $2 WHERE tenant_id = $1", [.uuid(tenant), at] + values)

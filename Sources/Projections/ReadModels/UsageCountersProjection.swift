@@ -33,17 +33,27 @@ public struct UsageCountersProjection: Projection {
         for recorded in events {
             switch try context.decode(recorded) {
             case let event as UsageRecorded:
-                sums[Counter(tenant: event.tenantID, period: Self.period(of: event.windowStart), meter: "api_calls"), default: 0] +=
+                sums[
+                    Counter(tenant: event.tenantID, period: Self.period(of: event.windowStart), meter: "api_calls"),
+                    default: 0] +=
                     Int64(event.apiCalls)
             case let event as RunStarted:
-                sums[Counter(tenant: event.tenantID, period: Self.period(of: recorded.recordedAt), meter: "runs"), default: 0] += 1
+                sums[
+                    Counter(tenant: event.tenantID, period: Self.period(of: recorded.recordedAt), meter: "runs"),
+                    default: 0] += 1
             case let event as VendorCallBilled:
                 let period = Self.period(of: recorded.recordedAt)
-                sums[Counter(tenant: event.tenantID, period: period, meter: "vendor_calls:\(event.vendor.rawValue)"), default: 0] += 1
-                sums[Counter(tenant: event.tenantID, period: period, meter: "vendor_credits:\(event.vendor.rawValue)"), default: 0] +=
+                sums[
+                    Counter(tenant: event.tenantID, period: period, meter: "vendor_calls:\(event.vendor.rawValue)"),
+                    default: 0] += 1
+                sums[
+                    Counter(tenant: event.tenantID, period: period, meter: "vendor_credits:\(event.vendor.rawValue)"),
+                    default: 0] +=
                     Int64(event.credits)
             default:
-                throw ProjectionsError(.unexpectedEvent, "usage_counters cannot apply \(recorded.type) at position \(recorded.globalPosition)")
+                throw ProjectionsError(
+                    .unexpectedEvent,
+                    "usage_counters cannot apply \(recorded.type) at position \(recorded.globalPosition)")
             }
         }
         guard !sums.isEmpty else { return }

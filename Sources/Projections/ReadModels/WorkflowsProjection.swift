@@ -35,7 +35,8 @@ public struct WorkflowsProjection: Projection {
                     VALUES ($1, $2, $3, $4, $5, $6, $6)
                     """,
                     [
-                        .uuid(event.workflowID), .uuid(event.tenantID), .string(event.name), .string(event.definition.template),
+                        .uuid(event.workflowID), .uuid(event.tenantID), .string(event.name),
+                        .string(event.definition.template),
                         .jsonb(Array(try encoder.encode(event.definition))), at,
                     ])
             case let event as WorkflowChanged:
@@ -46,10 +47,12 @@ public struct WorkflowsProjection: Projection {
                         .jsonb(Array(try encoder.encode(event.definition))), at,
                     ])
                 guard rows.affectedRows == 1 else {
-                    throw ProjectionsError(.unexpectedEvent, "workflow \(event.workflowID.lowercased) changed before it was defined")
+                    throw ProjectionsError(
+                        .unexpectedEvent, "workflow \(event.workflowID.lowercased) changed before it was defined")
                 }
             default:
-                throw ProjectionsError(.unexpectedEvent, "workflows cannot apply \(recorded.type) at position \(recorded.globalPosition)")
+                throw ProjectionsError(
+                    .unexpectedEvent, "workflows cannot apply \(recorded.type) at position \(recorded.globalPosition)")
             }
         }
     }

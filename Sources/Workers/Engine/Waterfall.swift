@@ -63,37 +63,51 @@ public enum Waterfall {
             guard result.answered else { return }
             decision.events.append(
                 VendorCallBilled(
-                    runID: step.runID, tenantID: step.tenantID, step: step.step, attempt: step.attempt, vendor: step.vendor,
+                    runID: step.runID, tenantID: step.tenantID, step: step.step, attempt: step.attempt,
+                    vendor: step.vendor,
                     credits: result.credits, keyFingerprint: step.key.fingerprint))
         }
         func finish(_ status: RunStatus, email: String?, validation: String?, reason: String?) {
             guard !cancelled else { return }
-            decision.events.append(RunFinished(runID: step.runID, status: status, email: email, validationStatus: validation, reason: reason))
+            decision.events.append(
+                RunFinished(
+                    runID: step.runID, status: status, email: email, validationStatus: validation, reason: reason))
         }
-        func schedule(step number: Int, attempt: Int, kind: StepKind, vendor: Vendor, notBefore: Date?, failures: Int, email: String?) {
+        func schedule(
+            step number: Int, attempt: Int, kind: StepKind, vendor: Vendor, notBefore: Date?, failures: Int,
+            email: String?
+        ) {
             guard !cancelled else { return }
             decision.events.append(
-                StepScheduled(runID: step.runID, step: number, kind: kind, vendor: vendor, attempt: attempt, notBefore: notBefore))
+                StepScheduled(
+                    runID: step.runID, step: number, kind: kind, vendor: vendor, attempt: attempt, notBefore: notBefore)
+            )
             decision.next = .waiting(
-                NextStep(step: number, attempt: attempt, kind: kind, vendor: vendor, notBefore: notBefore, transientFailures: failures, email: email))
+                NextStep(
+                    step: number, attempt: attempt, kind: kind, vendor: vendor, notBefore: notBefore,
+                    transientFailures: failures, email: email))
         }
 
         switch result.outcome {
         case .found(let email, let validationStatus, _) where step.kind == .validate:
             decision.events.append(
                 StepFinished(
-                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, outcome: .validated, email: step.email,
+                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, outcome: .validated,
+                    email: step.email,
                     validationStatus: validationStatus ?? "unknown"))
             billed()
             finish(.succeeded, email: step.email ?? email, validation: validationStatus ?? "unknown", reason: nil)
         case .found(let email, _, _):
             decision.events.append(
                 StepFinished(
-                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, outcome: .found, email: email,
+                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, outcome: .found,
+                    email: email,
                     validationStatus: nil))
             billed()
             if let validator = step.definition.validator, let email {
-                schedule(step: step.step + 1, attempt: 1, kind: .validate, vendor: validator, notBefore: nil, failures: 0, email: email)
+                schedule(
+                    step: step.step + 1, attempt: 1, kind: .validate, vendor: validator, notBefore: nil, failures: 0,
+                    email: email)
             } else {
                 finish(.succeeded, email: email, validation: nil, reason: nil)
             }
@@ -101,25 +115,34 @@ public enum Waterfall {
             // A validator with nothing to say about the address: the run keeps the address, unvalidated.
             decision.events.append(
                 StepFinished(
-                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, outcome: .validated, email: step.email,
+                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, outcome: .validated,
+                    email: step.email,
                     validationStatus: "unknown"))
             billed()
             finish(.succeeded, email: step.email, validation: "unknown", reason: nil)
         case .cleanMiss:
             decision.events.append(
                 StepFinished(
-                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, outcome: .miss, email: nil,
+                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, outcome: .miss,
+                    email: nil,
                     validationStatus: nil))
             billed()
             let position = finders.firstIndex(of: step.vendor).map { $0 + 1 } ?? finders.count
             if position < finders.count {
-                schedule(step: step.step + 1, attempt: 1, kind: .find, vendor: finders[position], notBefore: nil, failures: 0, email: nil)
+                schedule(
+                    step: step.step + 1, attempt: 1, kind: .find, vendor: finders[position], notBefore: nil,
+                    failures: 0, email: nil)
             } else {
-                finish(.notFound, email: nil, validation: nil, reason: "no finder had an email for this person (\(finders.map(\.rawValue).joined(separator: ", ")))")
+                finish(
+                    .notFound, email: nil, validation: nil,
+                    reason:
+                        "no finder had an email for this person (\(finders.map(\.rawValue).joined(separator: ", ")))")
             }
         case .transient(let reason, let retryAfter):
             decision.events.append(
-                StepFailed(runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, failure: .transient, reason: reason))
+                StepFailed(
+                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, failure: .transient,
+                    reason: reason))
             billed()
             if let retryAfter {
                 // The vendor said when the key may call again: pause the whole key; this answer is the vendor
@@ -133,17 +156,22 @@ public enum Waterfall {
             } else {
                 let failures = step.transientFailures + 1
                 if failures >= max(1, step.definition.maxAttempts) {
-                    finish(.failed, email: nil, validation: nil, reason: "\(reason) (\(failures) attempt\(failures == 1 ? "" : "s") failed)")
+                    finish(
+                        .failed, email: nil, validation: nil,
+                        reason: "\(reason) (\(failures) attempt\(failures == 1 ? "" : "s") failed)")
                 } else {
                     let notBefore = now.addingTimeInterval(backoff.delay(failures: failures, unit: unit))
                     schedule(
-                        step: step.step, attempt: step.attempt + 1, kind: step.kind, vendor: step.vendor, notBefore: notBefore,
+                        step: step.step, attempt: step.attempt + 1, kind: step.kind, vendor: step.vendor,
+                        notBefore: notBefore,
                         failures: failures, email: step.email)
                 }
             }
         case .keyFatal(let reason):
             decision.events.append(
-                StepFailed(runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, failure: .keyFatal, reason: reason))
+                StepFailed(
+                    runID: step.runID, step: step.step, attempt: step.attempt, vendor: step.vendor, failure: .keyFatal,
+                    reason: reason))
             billed()
             decision.suspendKey = reason
             // The run waits for the tenant's next key; no retry is spent.

@@ -1,10 +1,11 @@
-@testable import API
-@testable import Events
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-@testable import Projections
 import Testing
+
+@testable import API
+@testable import Events
+@testable import Projections
 
 @Suite("API: flow keys and flow limits", .timeLimit(.minutes(5)))
 struct FlowAPITests {
@@ -47,7 +48,9 @@ struct FlowAPITests {
                 for path in ["/v1/admin/flow-limits/prospeo", "/v1/admin/tenants/\(tenant)/flow-limits/prospeo"] {
                     let reply = try await client.call(.put, path, token: token, json: body)
                     #expect(reply.status == .unprocessableContent, "\(path) \(body): \(reply.text)")
-                    #expect(reply["errors"]?.arrayValue.compactMap { $0["pointer"]?.stringValue } == pointers, "\(body): \(reply.text)")
+                    #expect(
+                        reply["errors"]?.arrayValue.compactMap { $0["pointer"]?.stringValue } == pointers,
+                        "\(body): \(reply.text)")
                 }
             }
             try await TestDatabase.settle(harness.store)
@@ -65,7 +68,10 @@ struct FlowAPITests {
                 .put, "/v1/admin/flow-limits/prospeo", token: token,
                 json: #"{"windows":[{"limit":10,"seconds":1},{"limit":300,"seconds":60}],"parallelism":5}"#)
             #expect(set.status == .ok, "\(set.text)")
-            #expect(set.text == #"{"parallelism":5,"scope":"default","vendor":"prospeo","windows":[{"limit":10,"seconds":1},{"limit":300,"seconds":60}]}"#)
+            #expect(
+                set.text
+                    == #"{"parallelism":5,"scope":"default","vendor":"prospeo","windows":[{"limit":10,"seconds":1},{"limit":300,"seconds":60}]}"#
+            )
             let defaults = try await harness.store.read(stream: .flowLimits(vendor: .prospeo, tenant: nil))
             #expect(defaults.count == 1 && defaults[0].tenantID == nil)
             let first = try harness.store.catalog.decode(FlowLimitsSet.self, defaults[0])
@@ -73,9 +79,11 @@ struct FlowAPITests {
             #expect(first.windows == [RateWindow(limit: 10, seconds: 1), RateWindow(limit: 300, seconds: 60)])
 
             // Omitted or null inherits; an empty list is no rate limit at all.
-            let inherit = try await client.call(.put, "/v1/admin/flow-limits/prospeo", token: token, json: #"{"windows":null}"#)
+            let inherit = try await client.call(
+                .put, "/v1/admin/flow-limits/prospeo", token: token, json: #"{"windows":null}"#)
             #expect(inherit.status == .ok && inherit.text == #"{"scope":"default","vendor":"prospeo"}"#)
-            let unlimited = try await client.call(.put, "/v1/admin/flow-limits/prospeo", token: token, json: #"{"windows":[]}"#)
+            let unlimited = try await client.call(
+                .put, "/v1/admin/flow-limits/prospeo", token: token, json: #"{"windows":[]}"#)
             #expect(unlimited.text == #"{"scope":"default","vendor":"prospeo","windows":[]}"#)
             let all = try await Self.limitsEvents(harness.store, .flowLimits(vendor: .prospeo, tenant: nil))
             #expect(all.count == 3)
@@ -85,30 +93,46 @@ struct FlowAPITests {
             let override = try await client.call(
                 .put, "/v1/admin/tenants/\(tenant)/flow-limits/zerobounce", token: token, json: #"{"parallelism":2}"#)
             #expect(override.status == .ok)
-            #expect(override.text == #"{"parallelism":2,"scope":"tenant","tenantId":"\#(tenant)","vendor":"zerobounce"}"#)
-            let cleared = try await client.call(.delete, "/v1/admin/tenants/\(tenant)/flow-limits/zerobounce", token: token)
+            #expect(
+                override.text == #"{"parallelism":2,"scope":"tenant","tenantId":"\#(tenant)","vendor":"zerobounce"}"#)
+            let cleared = try await client.call(
+                .delete, "/v1/admin/tenants/\(tenant)/flow-limits/zerobounce", token: token)
             #expect(cleared.status == .noContent)
             let stream = StreamName.flowLimits(vendor: .zerobounce, tenant: tenantID)
             #expect(try await harness.store.read(stream: stream).allSatisfy { $0.tenantID == tenantID })
             let tenantEvents = try await Self.limitsEvents(harness.store, stream)
             #expect(tenantEvents.count == 2)
-            #expect(tenantEvents[0].tenantID == tenantID && tenantEvents[0].vendor == .zerobounce && tenantEvents[0].parallelism == 2)
+            #expect(
+                tenantEvents[0].tenantID == tenantID && tenantEvents[0].vendor == .zerobounce
+                    && tenantEvents[0].parallelism == 2)
             #expect(tenantEvents[0].windows == nil)
-            #expect(tenantEvents[1].tenantID == tenantID && tenantEvents[1].windows == nil && tenantEvents[1].parallelism == nil)
+            #expect(
+                tenantEvents[1].tenantID == tenantID && tenantEvents[1].windows == nil
+                    && tenantEvents[1].parallelism == nil)
 
             try await TestDatabase.settle(harness.store)
             let before = try await harness.store.head()
             let nobody = UUID().lowercased
-            #expect(try await client.call(.put, "/v1/admin/tenants/\(nobody)/flow-limits/prospeo", token: token, json: "{}").status == .notFound)
-            #expect(try await client.call(.delete, "/v1/admin/tenants/\(nobody)/flow-limits/prospeo", token: token).status == .notFound)
-            #expect(try await client.call(.put, "/v1/admin/flow-limits/mailchimp", token: token, json: "{}").status == .notFound)
-            #expect(try await client.call(.put, "/v1/admin/flow-limits/prospeo", token: key, json: "{}").status == .unauthorized)
+            #expect(
+                try await client.call(.put, "/v1/admin/tenants/\(nobody)/flow-limits/prospeo", token: token, json: "{}")
+                    .status == .notFound)
+            #expect(
+                try await client.call(.delete, "/v1/admin/tenants/\(nobody)/flow-limits/prospeo", token: token).status
+                    == .notFound)
+            #expect(
+                try await client.call(.put, "/v1/admin/flow-limits/mailchimp", token: token, json: "{}").status
+                    == .notFound)
+            #expect(
+                try await client.call(.put, "/v1/admin/flow-limits/prospeo", token: key, json: "{}").status
+                    == .unauthorized)
             try await TestDatabase.settle(harness.store)
             #expect(try await harness.store.head() == before, "refused requests appended nothing")
         }
     }
 
-    @Test("GET /v1/admin/flow-limits lists the built-in, default and tenant rows with their scope, filtered by vendor or tenant")
+    @Test(
+        "GET /v1/admin/flow-limits lists the built-in, default and tenant rows with their scope, filtered by vendor or tenant"
+    )
     func listLimits() async throws {
         try await APIHarness.with { harness, client in
             let (tenant, _, _) = try await client.tenantWithKey("acme")
@@ -118,33 +142,51 @@ struct FlowAPITests {
             #expect(items.map { $0["vendor"]?.stringValue } == ["findymail", "prospeo", "zerobounce"])
             #expect(items.allSatisfy { $0["scope"] == .string("builtin") && $0["tenantId"] == nil })
             #expect(items[1]["parallelism"]?.intValue == 10)
-            #expect(items[1]["windows"]?.arrayValue.map { [$0["limit"]?.intValue, $0["seconds"]?.intValue] } == [[10, 1], [300, 60]])
+            #expect(
+                items[1]["windows"]?.arrayValue.map { [$0["limit"]?.intValue, $0["seconds"]?.intValue] } == [
+                    [10, 1], [300, 60],
+                ])
             #expect(items[0]["windows"]?.arrayValue == [], "findymail: no rate limit")
 
-            try await Self.asOperator(harness.store, """
+            try await Self.asOperator(
+                harness.store,
+                """
                 INSERT INTO flow_limits (vendor, tenant_id, window_limits, window_seconds, parallelism) VALUES
                     ('prospeo', '00000000-0000-0000-0000-000000000000', NULL, NULL, 7),
                     ('prospeo', '\(tenant)', '{3}', '{1}', NULL)
                 """)
-            let prospeo = try await client.call(.get, "/v1/admin/flow-limits?vendor=prospeo", token: token)["items"]?.arrayValue ?? []
+            let prospeo =
+                try await client.call(.get, "/v1/admin/flow-limits?vendor=prospeo", token: token)["items"]?.arrayValue
+                ?? []
             #expect(prospeo.map { $0["scope"]?.stringValue } == ["builtin", "default", "tenant"])
-            #expect(prospeo[1]["windows"] == nil && prospeo[1]["parallelism"]?.intValue == 7, "NULL windows inherit: absent")
+            #expect(
+                prospeo[1]["windows"] == nil && prospeo[1]["parallelism"]?.intValue == 7, "NULL windows inherit: absent"
+            )
             #expect(prospeo[2]["tenantId"] == .string(tenant) && prospeo[2]["parallelism"] == nil)
             #expect(prospeo[2]["windows"]?.arrayValue.map { $0["limit"]?.intValue } == [3])
-            let own = try await client.call(.get, "/v1/admin/flow-limits?tenantId=\(tenant)", token: token)["items"]?.arrayValue ?? []
+            let own =
+                try await client.call(.get, "/v1/admin/flow-limits?tenantId=\(tenant)", token: token)["items"]?
+                .arrayValue ?? []
             #expect(own.count == 1 && own[0]["vendor"] == .string("prospeo"))
             let bad = try await client.call(.get, "/v1/admin/flow-limits?vendor=x&tenantId=y", token: token)
             #expect(bad.status == .unprocessableContent)
-            #expect(Set(bad["errors"]?.arrayValue.compactMap { $0["parameter"]?.stringValue } ?? []) == ["vendor", "tenantId"])
+            #expect(
+                Set(bad["errors"]?.arrayValue.compactMap { $0["parameter"]?.stringValue } ?? []) == [
+                    "vendor", "tenantId",
+                ])
         }
     }
 
-    @Test("flow keys: states, limits, windows and queue per key; a tenant sees only its own keys, by its query and by row-level security")
+    @Test(
+        "flow keys: states, limits, windows and queue per key; a tenant sees only its own keys, by its query and by row-level security"
+    )
     func flowKeys() async throws {
         try await APIHarness.with { harness, client in
             let (a, keyA, _) = try await client.tenantWithKey("tenant-a")
             let (b, keyB, _) = try await client.tenantWithKey("tenant-b")
-            try await Self.asOperator(harness.store, """
+            try await Self.asOperator(
+                harness.store,
+                """
                 INSERT INTO work_vendor_keys (tenant_id, vendor, secret_version, fingerprint, suspended_reason, stream_version) VALUES
                     ('\(a)', 'prospeo', 2, 'fpa1', NULL, 2),
                     ('\(a)', 'findymail', 1, 'fpa2', 'HTTP 402: out of credits', 2),
@@ -180,33 +222,48 @@ struct FlowAPITests {
             #expect(!mine.text.contains("fpb") && !mine.text.contains(b))
 
             let findymail = items[0]
-            #expect(findymail["suspendedReason"] == .string("HTTP 402: out of credits") && findymail["fingerprint"] == .string("fpa2"))
-            #expect(findymail["limits"]?["parallelism"]?.intValue == 300 && findymail["limits"]?["windows"]?.arrayValue == [])
+            #expect(
+                findymail["suspendedReason"] == .string("HTTP 402: out of credits")
+                    && findymail["fingerprint"] == .string("fpa2"))
+            #expect(
+                findymail["limits"]?["parallelism"]?.intValue == 300
+                    && findymail["limits"]?["windows"]?.arrayValue == [])
             #expect(findymail["waiting"]?.intValue == 0 && findymail["oldestWaitingSeconds"] == nil, "nothing waits")
 
             let prospeo = items[1]
             #expect(prospeo["fingerprint"] == .string("fpa1") && prospeo["secretVersion"]?.intValue == 2)
             #expect(prospeo["pausedUntil"] == nil && prospeo["suspendedReason"] == nil)
             #expect(prospeo["limits"]?["parallelism"]?.intValue == 4, "the tenant's override")
-            let windows = prospeo["limits"]?["windows"]?.arrayValue.map { [$0["limit"]?.intValue, $0["seconds"]?.intValue, $0["used"]?.intValue] }
-            #expect(windows == [[100, 3600, 2], [1000, 86400, 3]], "starts of this key within each window; another key's do not count")
+            let windows = prospeo["limits"]?["windows"]?.arrayValue.map {
+                [$0["limit"]?.intValue, $0["seconds"]?.intValue, $0["used"]?.intValue]
+            }
+            #expect(
+                windows == [[100, 3600, 2], [1000, 86400, 3]],
+                "starts of this key within each window; another key's do not count")
             #expect(prospeo["waiting"]?.intValue == 2 && prospeo["inFlight"]?.intValue == 1)
-            let oldest = try #require(prospeo["oldestWaitingSeconds"].flatMap { value -> Double? in
-                if case .number(let seconds) = value { return seconds }
-                return nil
-            })
+            let oldest = try #require(
+                prospeo["oldestWaitingSeconds"].flatMap { value -> Double? in
+                    if case .number(let seconds) = value { return seconds }
+                    return nil
+                })
             #expect(oldest >= 40 && oldest < 100)
 
             let zerobounce = items[2]
-            #expect(zerobounce["fingerprint"] == nil && zerobounce["secretVersion"] == nil && zerobounce["waiting"]?.intValue == 1)
+            #expect(
+                zerobounce["fingerprint"] == nil && zerobounce["secretVersion"] == nil
+                    && zerobounce["waiting"]?.intValue == 1)
             #expect(zerobounce["limits"]?["parallelism"]?.intValue == 50)
 
             let theirs = try await client.call(.get, "/v1/flow-keys", token: keyB)["items"]?.arrayValue ?? []
-            #expect(theirs.map { $0["state"]?.stringValue } == ["active", "paused"], "findymail's pause is over; prospeo's is not")
+            #expect(
+                theirs.map { $0["state"]?.stringValue } == ["active", "paused"],
+                "findymail's pause is over; prospeo's is not")
             #expect(theirs[0]["pauseReason"] == nil && theirs[0]["pausedUntil"] == nil)
             #expect(theirs[1]["pauseReason"] == .string("HTTP 429") && theirs[1]["pausedUntil"]?.stringValue != nil)
             #expect(theirs[1]["limits"]?["parallelism"]?.intValue == 7, "the vendor default")
-            let inherited = theirs[1]["limits"]?["windows"]?.arrayValue.map { [$0["limit"]?.intValue, $0["seconds"]?.intValue, $0["used"]?.intValue] }
+            let inherited = theirs[1]["limits"]?["windows"]?.arrayValue.map {
+                [$0["limit"]?.intValue, $0["seconds"]?.intValue, $0["used"]?.intValue]
+            }
             #expect(inherited == [[10, 1, 0], [300, 60, 0]], "the built-in windows")
 
             let every = try await client.call(.get, "/v1/admin/flow-keys", token: token)
@@ -214,9 +271,15 @@ struct FlowAPITests {
             let all = every["items"]?.arrayValue ?? []
             #expect(all.count == 5)
             #expect(Set(all.compactMap { $0["tenantId"]?.stringValue }) == [a, b], "lower-case ids")
-            #expect(try await client.call(.get, "/v1/admin/flow-keys?tenantId=\(b)", token: token)["items"]?.arrayValue.count == 2)
-            #expect(try await client.call(.get, "/v1/admin/flow-keys?vendor=prospeo", token: token)["items"]?.arrayValue.count == 2)
-            let one = try await client.call(.get, "/v1/admin/flow-keys?tenantId=\(a)&vendor=zerobounce", token: token)["items"]?.arrayValue ?? []
+            #expect(
+                try await client.call(.get, "/v1/admin/flow-keys?tenantId=\(b)", token: token)["items"]?.arrayValue
+                    .count == 2)
+            #expect(
+                try await client.call(.get, "/v1/admin/flow-keys?vendor=prospeo", token: token)["items"]?.arrayValue
+                    .count == 2)
+            let one =
+                try await client.call(.get, "/v1/admin/flow-keys?tenantId=\(a)&vendor=zerobounce", token: token)[
+                    "items"]?.arrayValue ?? []
             #expect(one.count == 1 && one[0]["state"] == .string("no_key") && one[0]["tenantId"] == .string(a))
             let bad = try await client.call(.get, "/v1/admin/flow-keys?vendor=mailchimp", token: token)
             #expect(bad.status == .unprocessableContent && bad["errors"]?[0]?["parameter"] == .string("vendor"))
@@ -233,7 +296,8 @@ struct FlowAPITests {
                 #expect(seen?.0 == count && seen?.1 == 0, "tenant \(tenant)")
                 for table in ["work_vendor_keys", "work_queue", "flow_keys", "flow_starts"] {
                     let foreign = try await harness.services.database.tenant(id, readOnly: true) { connection in
-                        try await connection.query("SELECT count(*) FROM \(table) WHERE tenant_id <> $1", [.uuid(id)]).first?.int64(0)
+                        try await connection.query("SELECT count(*) FROM \(table) WHERE tenant_id <> $1", [.uuid(id)])
+                            .first?.int64(0)
                     }
                     #expect(foreign == 0, "\(table) as \(tenant)")
                 }

@@ -1,5 +1,3 @@
-@testable import API
-@testable import Events
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -7,12 +5,19 @@ import Projections
 import Synchronization
 import Testing
 
+@testable import API
+@testable import Events
+
 @Suite("API: rate limits, quotas and idempotency", .timeLimit(.minutes(5)))
 struct LimitsAPITests {
     static let tight = try! Plans([
-        Plan(name: "tight", keyRequestsPerSecond: 5, tenantRequestsPerSecond: 8, monthlyAPICalls: 1_000, monthlyRuns: 3),
-        Plan(name: "tiny", keyRequestsPerSecond: 100, tenantRequestsPerSecond: 100, monthlyAPICalls: 6, monthlyRuns: nil),
-        Plan(name: "pro", keyRequestsPerSecond: 100, tenantRequestsPerSecond: 100, monthlyAPICalls: nil, monthlyRuns: nil),
+        Plan(
+            name: "tight", keyRequestsPerSecond: 5, tenantRequestsPerSecond: 8, monthlyAPICalls: 1_000, monthlyRuns: 3),
+        Plan(
+            name: "tiny", keyRequestsPerSecond: 100, tenantRequestsPerSecond: 100, monthlyAPICalls: 6, monthlyRuns: nil),
+        Plan(
+            name: "pro", keyRequestsPerSecond: 100, tenantRequestsPerSecond: 100, monthlyAPICalls: nil, monthlyRuns: nil
+        ),
     ])
 
     @Test("under concurrent load no aligned second admits more than the plan's rate; 429s carry the one contract")
@@ -54,8 +59,10 @@ struct LimitsAPITests {
                 let retryAfter = Int(reply.headers[.retryAfter] ?? "") ?? 0
                 #expect(retryAfter >= 1)
                 #expect(reply.headers[.rateLimitPolicy]?.contains(#""key-rps";q=5;w=1"#) == true)
-                let reset = reply.headers[.rateLimit]?.split(separator: ",").first { $0.contains("key-rps") }?.split(separator: ";")
-                    .first { $0.hasPrefix("t=") }.flatMap { Int($0.dropFirst(2)) }
+                let reset = reply.headers[.rateLimit]?.split(separator: ",").first { $0.contains("key-rps") }?.split(
+                    separator: ";"
+                )
+                .first { $0.hasPrefix("t=") }.flatMap { Int($0.dropFirst(2)) }
                 #expect(reset != nil && retryAfter >= reset!, "Retry-After is never earlier than the reset")
             }
             try await Task.sleep(for: .seconds(1.1))
@@ -82,32 +89,47 @@ struct LimitsAPITests {
             let (_, runner, _) = try await client.tenantWithKey("runner", plan: "tight")
             let workflow = try await client.workflow(runner)
             let two = (0..<2).map { _ in #"{"linkedinUrl":"https://www.linkedin.com/in/x"}"# }.joined(separator: ",")
-            #expect(try await client.call(.post, "/v1/runs", token: runner, json: #"{"workflowId":"\#(workflow)","inputs":[\#(two)]}"#).status == .accepted)
-            let over = try await client.call(.post, "/v1/runs", token: runner, json: #"{"workflowId":"\#(workflow)","inputs":[\#(two)]}"#)
+            #expect(
+                try await client.call(
+                    .post, "/v1/runs", token: runner, json: #"{"workflowId":"\#(workflow)","inputs":[\#(two)]}"#
+                ).status == .accepted)
+            let over = try await client.call(
+                .post, "/v1/runs", token: runner, json: #"{"workflowId":"\#(workflow)","inputs":[\#(two)]}"#)
             #expect(over.status == .tooManyRequests)
             #expect(over["violated-policies"] == .array([.string("runs")]))
         }
     }
 
-    @Test("Idempotency-Key: a repeat replays the stored response, another payload is 422, in flight is 409, expired runs again")
+    @Test(
+        "Idempotency-Key: a repeat replays the stored response, another payload is 422, in flight is 409, expired runs again"
+    )
     func idempotency() async throws {
         try await APIHarness.with(plans: Self.tight) { harness, client in
             let (tenant, key, _) = try await client.tenantWithKey("acme", plan: "pro")
             let body = #"{"name":"wf","finders":["prospeo"]}"#
-            let first = try await client.call(.post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-1""#])
+            let first = try await client.call(
+                .post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-1""#])
             #expect(first.status == .created)
-            let again = try await client.call(.post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-1""#])
+            let again = try await client.call(
+                .post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-1""#])
             #expect(again.status == .created && again.text == first.text)
             #expect(again.headers[.idempotentReplayed] == "true")
             #expect(again.headers[.location] == first.headers[.location])
-            #expect(try await client.call(.get, "/v1/workflows", token: key)["items"]?.arrayValue.count == 1, "the repeat defined nothing")
+            #expect(
+                try await client.call(.get, "/v1/workflows", token: key)["items"]?.arrayValue.count == 1,
+                "the repeat defined nothing")
 
-            let other = try await client.call(.post, "/v1/workflows", token: key, json: #"{"name":"other","finders":["prospeo"]}"#, headers: [.idempotencyKey: #""k-1""#])
+            let other = try await client.call(
+                .post, "/v1/workflows", token: key, json: #"{"name":"other","finders":["prospeo"]}"#,
+                headers: [.idempotencyKey: #""k-1""#])
             #expect(other.status == .unprocessableContent)
 
             // A second tenant's same key is its own.
             let (_, keyB, _) = try await client.tenantWithKey("bravo", plan: "pro")
-            #expect(try await client.call(.post, "/v1/workflows", token: keyB, json: body, headers: [.idempotencyKey: #""k-1""#]).status == .created)
+            #expect(
+                try await client.call(
+                    .post, "/v1/workflows", token: keyB, json: body, headers: [.idempotencyKey: #""k-1""#]
+                ).status == .created)
 
             // A first request still running (claimed a moment ago).
             try await harness.services.database.asOperator { connection in
@@ -117,28 +139,43 @@ struct LimitsAPITests {
                     VALUES ($1, 'k-2', 'POST', '/v1/workflows', 'x', 'in_flight', now() + interval '1 minute', now() + interval '1 day')
                     """, [.uuid(UUID(uuidString: tenant)!)])
             }
-            let busy = try await client.call(.post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-2""#])
+            let busy = try await client.call(
+                .post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-2""#])
             #expect(busy.status == .unprocessableContent || busy.status == .conflict)
             try await harness.services.database.asOperator { connection in
-                try await connection.query("UPDATE idempotency_keys SET fingerprint = $1 WHERE key = 'k-2'", [
-                    .string(Sodium.hex(Sodium.sha256(Array("POST /v1/workflows\n\(body)".utf8))))
-                ])
+                try await connection.query(
+                    "UPDATE idempotency_keys SET fingerprint = $1 WHERE key = 'k-2'",
+                    [
+                        .string(Sodium.hex(Sodium.sha256(Array("POST /v1/workflows\n\(body)".utf8))))
+                    ])
             }
-            #expect(try await client.call(.post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-2""#]).status == .conflict)
+            #expect(
+                try await client.call(
+                    .post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-2""#]
+                ).status == .conflict)
 
             // Past the retention the key is free again: the request runs anew.
             try await harness.services.database.asOperator { connection in
-                try await connection.query("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'k-1'")
+                try await connection.query(
+                    "UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'k-1'")
             }
-            let anew = try await client.call(.post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-1""#])
+            let anew = try await client.call(
+                .post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: #""k-1""#])
             #expect(anew.status == .created && anew.string("id") != first.string("id"))
             #expect(anew.headers[.idempotentReplayed] == nil)
 
-            #expect(try await client.call(.post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: "\"\""]).status == .badRequest)
+            #expect(
+                try await client.call(
+                    .post, "/v1/workflows", token: key, json: body, headers: [.idempotencyKey: "\"\""]
+                ).status == .badRequest)
             // Errors are stored too: a repeated invalid request gets the same problem.
-            let invalid = try await client.call(.post, "/v1/workflows", token: key, json: #"{"name":""}"#, headers: [.idempotencyKey: "bad-1"])
-            let replayed = try await client.call(.post, "/v1/workflows", token: key, json: #"{"name":""}"#, headers: [.idempotencyKey: "bad-1"])
-            #expect(invalid.status == .unprocessableContent && replayed.text == invalid.text && replayed.headers[.idempotentReplayed] == "true")
+            let invalid = try await client.call(
+                .post, "/v1/workflows", token: key, json: #"{"name":""}"#, headers: [.idempotencyKey: "bad-1"])
+            let replayed = try await client.call(
+                .post, "/v1/workflows", token: key, json: #"{"name":""}"#, headers: [.idempotencyKey: "bad-1"])
+            #expect(
+                invalid.status == .unprocessableContent && replayed.text == invalid.text
+                    && replayed.headers[.idempotentReplayed] == "true")
         }
     }
 }

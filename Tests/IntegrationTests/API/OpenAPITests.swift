@@ -1,13 +1,16 @@
-@testable import API
 import Events
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
 
+@testable import API
+
 @Suite("API: the OpenAPI document", .timeLimit(.minutes(5)))
 struct OpenAPITests {
-    @Test("every route the server has is in the document with its methods, and the document names no route the server lacks")
+    @Test(
+        "every route the server has is in the document with its methods, and the document names no route the server lacks"
+    )
     func routesMatch() async throws {
         try await APIHarness.with { harness, client in
             let served = try await client.call(.get, "/openapi.json")
@@ -16,10 +19,13 @@ struct OpenAPITests {
             #expect(document?["openapi"] as? String == "3.1.0")
             let paths = document?["paths"] as? [String: [String: Any]] ?? [:]
             let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
-            let documented = Set(paths.flatMap { path, item in item.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" } })
+            let documented = Set(
+                paths.flatMap { path, item in item.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" } })
             let routes = Set(harness.services.routeList.map { "\($0.method) \($0.path)" })
             #expect(routes.subtracting(documented).isEmpty, "undocumented: \(routes.subtracting(documented).sorted())")
-            #expect(documented.subtracting(routes).isEmpty, "documented but not served: \(documented.subtracting(routes).sorted())")
+            #expect(
+                documented.subtracting(routes).isEmpty,
+                "documented but not served: \(documented.subtracting(routes).sorted())")
             #expect(routes.count >= 30)
         }
     }

@@ -1,10 +1,11 @@
-@testable import API
-@testable import Events
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-@testable import Projections
 import Testing
+
+@testable import API
+@testable import Events
+@testable import Projections
 
 @Suite("API: tenant endpoints", .timeLimit(.minutes(5)))
 struct TenantAPITests {
@@ -30,14 +31,18 @@ struct TenantAPITests {
         try await APIHarness.with { harness, client in
             let (_, key, _) = try await client.tenantWithKey("acme")
             let workflow = try await client.workflow(key)
-            #expect(try await client.call(.get, "/v1/workflows/\(workflow)", token: key)["definition"]?["finders"]?.arrayValue.count == 2)
+            #expect(
+                try await client.call(.get, "/v1/workflows/\(workflow)", token: key)["definition"]?["finders"]?
+                    .arrayValue.count == 2)
             #expect(try await client.call(.get, "/v1/workflows", token: key)["items"]?.arrayValue.count == 1)
-            let badWorkflow = try await client.call(.post, "/v1/workflows", token: key, json: #"{"name":"x","finders":["zerobounce","mailchimp"]}"#)
+            let badWorkflow = try await client.call(
+                .post, "/v1/workflows", token: key, json: #"{"name":"x","finders":["zerobounce","mailchimp"]}"#)
             #expect(badWorkflow.status == .unprocessableContent)
             #expect(badWorkflow["errors"]?[0]?["pointer"] == .string("/finders/1"))
 
             let one = try await client.call(
-                .post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","input":{"fullName":"Ada Lovelace","domain":"example.com"}}"#)
+                .post, "/v1/runs", token: key,
+                json: #"{"workflowId":"\#(workflow)","input":{"fullName":"Ada Lovelace","domain":"example.com"}}"#)
             #expect(one.status == .accepted)
             let runID = try #require(one["runs"]?[0]?["id"]?.stringValue)
             #expect(one.headers[.location] == "/v1/runs/\(runID)")
@@ -45,14 +50,17 @@ struct TenantAPITests {
             #expect(run.status == .ok && run.string("status") == "running")
             #expect(run["input"]?["fullName"] == .string("Ada Lovelace"))
 
-            let inputs = (0..<25).map { #"{"linkedinUrl":"https://www.linkedin.com/in/person-\#($0)"}"# }.joined(separator: ",")
-            let batch = try await client.call(.post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","inputs":[\#(inputs)]}"#)
+            let inputs = (0..<25).map { #"{"linkedinUrl":"https://www.linkedin.com/in/person-\#($0)"}"# }.joined(
+                separator: ",")
+            let batch = try await client.call(
+                .post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","inputs":[\#(inputs)]}"#)
             #expect(batch.status == .accepted && batch["runs"]?.arrayValue.count == 25)
             let batchID = try #require(batch.string("batchId"))
             var seen = Set<String>()
             var cursor: String?
             repeat {
-                let page = try await client.call(.get, "/v1/runs?batchId=\(batchID)&limit=10" + (cursor.map { "&cursor=\($0)" } ?? ""), token: key)
+                let page = try await client.call(
+                    .get, "/v1/runs?batchId=\(batchID)&limit=10" + (cursor.map { "&cursor=\($0)" } ?? ""), token: key)
                 #expect(page.status == .ok)
                 for item in page["items"]?.arrayValue ?? [] { seen.insert(item["id"]?.stringValue ?? "") }
                 cursor = page.string("nextCursor")
@@ -64,7 +72,9 @@ struct TenantAPITests {
             let cancelled = try await client.call(.post, "/v1/runs/\(runID)/cancel", token: key)
             #expect(cancelled.status == .ok && cancelled.string("status") == "cancelled")
             #expect(try await client.call(.post, "/v1/runs/\(runID)/cancel", token: key).status == .conflict)
-            #expect(try await client.call(.post, "/v1/runs/\(runID)/retry", token: key).status == .conflict, "only a failed run is retried")
+            #expect(
+                try await client.call(.post, "/v1/runs/\(runID)/retry", token: key).status == .conflict,
+                "only a failed run is retried")
 
             let before = try await harness.store.head()
             for body in [
@@ -76,10 +86,15 @@ struct TenantAPITests {
                 let reply = try await client.call(.post, "/v1/runs", token: key, json: body)
                 #expect(reply.status == .unprocessableContent, "\(body): \(reply.text)")
             }
-            let tooMany = (0..<1001).map { _ in #"{"linkedinUrl":"https://www.linkedin.com/in/x"}"# }.joined(separator: ",")
-            #expect(try await client.call(.post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","inputs":[\#(tooMany)]}"#).status == .unprocessableContent)
+            let tooMany = (0..<1001).map { _ in #"{"linkedinUrl":"https://www.linkedin.com/in/x"}"# }.joined(
+                separator: ",")
+            #expect(
+                try await client.call(
+                    .post, "/v1/runs", token: key, json: #"{"workflowId":"\#(workflow)","inputs":[\#(tooMany)]}"#
+                ).status == .unprocessableContent)
             try await TestDatabase.settle(harness.store)
-            let after = try await harness.store.readFeed(after: before, filter: FeedFilter(categories: ["run", "workflow"]))
+            let after = try await harness.store.readFeed(
+                after: before, filter: FeedFilter(categories: ["run", "workflow"]))
             #expect(after.events.isEmpty, "rejected requests appended nothing")
         }
     }
@@ -90,9 +105,11 @@ struct TenantAPITests {
             let (_, keyA, _) = try await client.tenantWithKey("tenant-a")
             let (_, keyB, _) = try await client.tenantWithKey("tenant-b")
             let workflowB = try await client.workflow(keyB)
-            let runB = try await client.call(
-                .post, "/v1/runs", token: keyB, json: #"{"workflowId":"\#(workflowB)","input":{"linkedinUrl":"https://www.linkedin.com/in/b"}}"#
-            )["runs"]?[0]?["id"]?.stringValue ?? ""
+            let runB =
+                try await client.call(
+                    .post, "/v1/runs", token: keyB,
+                    json: #"{"workflowId":"\#(workflowB)","input":{"linkedinUrl":"https://www.linkedin.com/in/b"}}"#
+                )["runs"]?[0]?["id"]?.stringValue ?? ""
             let nothing = UUID().lowercased
             let routes: [(HTTPRequest.Method, String, String)] = [
                 (.get, "/v1/workflows/", workflowB), (.get, "/v1/runs/", runB), (.post, "/v1/runs/{}/cancel", runB),
@@ -108,11 +125,14 @@ struct TenantAPITests {
                 #expect(theirs.text == missing.text, "nothing tells B's resource from a missing one")
             }
             let start = try await client.call(
-                .post, "/v1/runs", token: keyA, json: #"{"workflowId":"\#(workflowB)","input":{"linkedinUrl":"https://www.linkedin.com/in/a"}}"#)
+                .post, "/v1/runs", token: keyA,
+                json: #"{"workflowId":"\#(workflowB)","input":{"linkedinUrl":"https://www.linkedin.com/in/a"}}"#)
             #expect(start.status == .unprocessableContent, "B's workflow is unknown to A")
             #expect(try await client.call(.get, "/v1/runs", token: keyA)["items"]?.arrayValue.isEmpty == true)
             #expect(try await client.call(.get, "/v1/workflows", token: keyA)["items"]?.arrayValue.isEmpty == true)
-            #expect(try await client.call(.get, "/v1/runs?workflowId=\(workflowB)", token: keyA)["items"]?.arrayValue.isEmpty == true)
+            #expect(
+                try await client.call(.get, "/v1/runs?workflowId=\(workflowB)", token: keyA)["items"]?.arrayValue
+                    .isEmpty == true)
             #expect(try await client.call(.get, "/v1/runs/\(runB)", token: keyB).status == .ok)
         }
     }
@@ -125,7 +145,8 @@ struct TenantAPITests {
             try await harness.services.meter.flush()
             let period = BillingPeriod(containing: Date()).description
             try await Eventually.wait("the API calls to be counted") {
-                try await client.call(.get, "/v1/usage?period=\(period)", token: key)["meters"]?["api_calls"]?.intValue ?? 0 >= 4
+                try await client.call(.get, "/v1/usage?period=\(period)", token: key)["meters"]?["api_calls"]?.intValue
+                    ?? 0 >= 4
             }
             #expect(try await client.call(.get, "/v1/usage?period=2026-13", token: key).status == .unprocessableContent)
             // The same usage, priced by the tenant's plan (pro: 0.0001 a call, 49.00 a month prorated from its creation).
@@ -136,11 +157,14 @@ struct TenantAPITests {
                 let fee = charges.first { $0["meter"]?.stringValue == "base_fee" }
                 let quantity = calls?["quantity"]?.intValue ?? 0
                 return usage["closed"] == .bool(false) && calls?["plan"]?.stringValue == "pro" && quantity >= 4
-                    && calls?["amountMicros"]?.intValue == quantity * 100 && fee?["unitPriceMicros"]?.intValue == 49_000_000
+                    && calls?["amountMicros"]?.intValue == quantity * 100
+                    && fee?["unitPriceMicros"]?.intValue == 49_000_000
                     && usage["totals"]?["usd"]?.intValue == charges.reduce(0) { $0 + ($1["amount"]?.intValue ?? 0) }
             }
             #expect(try await client.call(.get, "/v1/vendor-secrets", token: key)["items"]?.arrayValue == [])
-            #expect(try await client.call(.put, "/v1/vendor-secrets/prospeo", token: key, json: "{}").status == .serviceUnavailable, "no master key")
+            #expect(
+                try await client.call(.put, "/v1/vendor-secrets/prospeo", token: key, json: "{}").status
+                    == .serviceUnavailable, "no master key")
             #expect(try await client.call(.put, "/v1/vendor-secrets/acme", token: key, json: "{}").status == .notFound)
             let flowKeys = try await client.call(.get, "/v1/flow-keys", token: key)
             #expect(flowKeys.status == .ok && flowKeys["items"]?.arrayValue == [])
