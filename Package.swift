@@ -59,6 +59,14 @@ let package = Package(
             dependencies: [
                 "Events",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Not product code: the three vendors' APIs, scriptable, for tests, benchmarks and `tally fake-vendors`.
+        .target(
+            name: "FakeVendors",
+            dependencies: [
+                "Events",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -67,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "Events", "Projections", "API", "Workers",
+                "Events", "Projections", "API", "Workers", "FakeVendors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -80,7 +88,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Events", "Projections", "API", "Workers",
+                "Events", "Projections", "API", "Workers", "FakeVendors",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Events
+import FakeVendors
 import Foundation
 import Logging
 import Workers

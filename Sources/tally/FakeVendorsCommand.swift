@@ -1,4 +1,5 @@
 import ArgumentParser
+import FakeVendors
 import Foundation
 import Logging
 import UnixSignals

@@ -1,4 +1,5 @@
 import API
+import FakeVendors
 import Foundation
 import Hummingbird
 import HummingbirdTesting

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Events
+import FakeVendors
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,4 +1,5 @@
 import Events
+import FakeVendors
 import Foundation
 import Projections
 import Testing

@@ -260,6 +260,14 @@ extension Response {
     }
 }
 
+extension String? {
+    /// The trimmed text, nil when absent or blank: how the vendors read an optional field.
+    var nonBlank: String? {
+        guard let text = self?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
+        return text
+    }
+}
+
 extension String {
     /// Self, nil when blank.
     var nonBlankText: String? {
