@@ -62,11 +62,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Not product code: a seeded generator and a synthetic history covering every event type, for tests and
+        // benchmarks.
+        .target(name: "Synthetic", dependencies: ["Events"]),
         // Not product code: the three vendors' APIs, scriptable, for tests, benchmarks and `tally fake-vendors`.
         .target(
             name: "FakeVendors",
             dependencies: [
-                "Events",
+                "Events", "Synthetic",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "Events", "Projections", "API", "Workers", "FakeVendors",
+                "Events", "Projections", "API", "Workers", "FakeVendors", "Synthetic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -88,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Events", "Projections", "API", "Workers", "FakeVendors",
+                "Events", "Projections", "API", "Workers", "FakeVendors", "Synthetic",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,5 +1,6 @@
 import Events
 import Synchronization
+import Synthetic
 
 /// The fake server's mutable state: stats, one-shot traps already fired, Prospeo's enriched records, rate windows
 /// and the seeded generator. One lock; every critical section is a few dictionary operations.

@@ -1,5 +1,6 @@
 import Foundation
 import Projections
+import Synthetic
 import Testing
 
 @testable import Events

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Synthetic
 import Testing
 
 @testable import Events

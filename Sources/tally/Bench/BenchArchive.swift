@@ -2,6 +2,7 @@ import ArgumentParser
 import Events
 import Foundation
 import Projections
+import Synthetic
 
 extension Bench {
     struct Archive: AsyncParsableCommand {

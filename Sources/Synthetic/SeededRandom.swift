@@ -1,3 +1,4 @@
+import Events
 package import Foundation
 
 /// SplitMix64: small, fast and the same on every platform, so a seed always gives the same sequence (synthetic
