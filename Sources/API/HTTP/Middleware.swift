@@ -139,28 +139,26 @@ struct TenantAuthMiddleware: RouterMiddleware {
         let current = PeriodClock.at(now)
         let untilPeriodEnd = max(1, Int(current.end.timeIntervalSince(now).rounded(.up)))
         let periodSeconds = Int(current.end.timeIntervalSince(current.start))
-        var policies = [
-            #""key-rps";q=\#(plan.keyRequestsPerSecond);w=1"#, #""tenant-rps";q=\#(plan.tenantRequestsPerSecond);w=1"#,
-        ]
-        var limits = [
-            #""key-rps";r=\#(rate.keyRemaining);t=\#(rate.reset)"#,
-            #""tenant-rps";r=\#(rate.tenantRemaining);t=\#(rate.reset)"#,
-        ]
-        if let quota = plan.monthlyAPICalls { policies.append(#""api-calls";q=\#(quota);w=\#(periodSeconds)"#) }
+        var fields = RateLimitFields()
+        fields.policy(.keyRequestsPerSecond, quota: plan.keyRequestsPerSecond, window: 1)
+        fields.policy(.tenantRequestsPerSecond, quota: plan.tenantRequestsPerSecond, window: 1)
+        fields.limit(.keyRequestsPerSecond, remaining: rate.keyRemaining, reset: rate.reset)
+        fields.limit(.tenantRequestsPerSecond, remaining: rate.tenantRemaining, reset: rate.reset)
+        if let quota = plan.monthlyAPICalls { fields.policy(.apiCalls, quota: quota, window: periodSeconds) }
 
         guard rate.allowed else {
             for policy in rate.violated { services.metrics.rateLimited(policy: policy) }
             throw Problem.quotaExceeded(
-                rate.violated, retryAfter: rate.reset, policies: policies, limits: limits,
+                rate.violated, retryAfter: rate.reset, fields: fields,
                 detail: "More than the plan's requests per second; retry after the window resets.")
         }
         let quota = try await services.quotas.admit(
             tenantID, .apiCalls, amount: 1, quota: plan.monthlyAPICalls, now: now)
-        if let remaining = quota.remaining { limits.append(#""api-calls";r=\#(remaining);t=\#(untilPeriodEnd)"#) }
+        if let remaining = quota.remaining { fields.limit(.apiCalls, remaining: remaining, reset: untilPeriodEnd) }
         guard quota.allowed else {
             services.metrics.rateLimited(policy: "api-calls")
             throw Problem.quotaExceeded(
-                ["api-calls"], retryAfter: untilPeriodEnd, policies: policies, limits: limits,
+                ["api-calls"], retryAfter: untilPeriodEnd, fields: fields,
                 detail: "The plan's monthly API calls are used up until the billing period ends.")
         }
         services.meter.count(key: keyID, tenant: tenantID, at: now)
@@ -171,10 +169,7 @@ struct TenantAuthMiddleware: RouterMiddleware {
             response = problem.response
         }
         // A handler's own limit (the runs quota) comes first; the request limits follow.
-        response.headers[.rateLimitPolicy] = ([response.headers[.rateLimitPolicy]].compactMap { $0 } + policies).joined(
-            separator: ", ")
-        response.headers[.rateLimit] = ([response.headers[.rateLimit]].compactMap { $0 } + limits).joined(
-            separator: ", ")
+        fields.add(to: &response.headers)
         return response
     }
 }
@@ -191,14 +186,11 @@ extension Problem {
     /// The one 429 contract: `Retry-After` (never earlier than the reset), the `RateLimit` fields, and a
     /// `quota-exceeded` problem naming the violated policies.
     static func quotaExceeded(
-        _ violated: [String], retryAfter: Int, policies: [String], limits: [String], detail: String
+        _ violated: [String], retryAfter: Int, fields: RateLimitFields, detail: String
     ) -> Problem {
-        var problem = Problem(
-            .tooManyRequests, nil, title: "Quota exceeded", detail: detail,
-            headers: [
-                .retryAfter: String(retryAfter), .rateLimitPolicy: policies.joined(separator: ", "),
-                .rateLimit: limits.joined(separator: ", "),
-            ])
+        var headers: HTTPFields = [.retryAfter: String(retryAfter)]
+        fields.add(to: &headers)
+        var problem = Problem(.tooManyRequests, nil, title: "Quota exceeded", detail: detail, headers: headers)
         problem.type = "https://iana.org/assignments/http-problem-types#quota-exceeded"
         problem.violatedPolicies = violated
         return problem

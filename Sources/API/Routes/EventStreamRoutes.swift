@@ -77,22 +77,25 @@ struct EventStreamRoutes {
         case .success(let slot):
             return slot
         case .failure(let refusal):
-            let policies = [#""key-streams";q=\#(plan.keyStreams)"#, #""tenant-streams";q=\#(plan.tenantStreams)"#]
-            let (policy, limits, detail) =
+            var fields = RateLimitFields()
+            fields.policy(.keyStreams, quota: plan.keyStreams)
+            fields.policy(.tenantStreams, quota: plan.tenantStreams)
+            let (policy, detail) =
                 switch refusal {
                 case .key:
                     (
-                        "key-streams", [#""key-streams";r=0"#],
+                        RateLimitFields.Policy.keyStreams,
                         "This key holds the plan's \(plan.keyStreams) open event streams; close one first."
                     )
                 case .tenant:
                     (
-                        "tenant-streams", [#""tenant-streams";r=0"#],
+                        RateLimitFields.Policy.tenantStreams,
                         "The tenant's keys hold the plan's \(plan.tenantStreams) open event streams; close one first."
                     )
                 }
-            services.metrics.rateLimited(policy: policy)
-            throw Problem.quotaExceeded([policy], retryAfter: 5, policies: policies, limits: limits, detail: detail)
+            fields.limit(policy, remaining: 0)
+            services.metrics.rateLimited(policy: policy.rawValue)
+            throw Problem.quotaExceeded([policy.rawValue], retryAfter: 5, fields: fields, detail: detail)
         }
     }
 

@@ -94,12 +94,12 @@ struct RunRoutes {
             let now = Date()
             let period = BillingPeriod(containing: now)
             let reset = max(1, Int(period.end.timeIntervalSince(now).rounded(.up)))
+            var fields = RateLimitFields()
+            fields.policy(
+                .runs, quota: plan.monthlyRuns ?? 0, window: Int(period.end.timeIntervalSince(period.start)))
+            fields.limit(.runs, remaining: quota.remaining ?? 0, reset: reset)
             throw Problem.quotaExceeded(
-                ["runs"], retryAfter: reset,
-                policies: [
-                    #""runs";q=\#(plan.monthlyRuns ?? 0);w=\#(Int(period.end.timeIntervalSince(period.start)))"#
-                ],
-                limits: [#""runs";r=\#(quota.remaining ?? 0);t=\#(reset)"#],
+                ["runs"], retryAfter: reset, fields: fields,
                 detail:
                     "Starting \(inputs.count) run(s) would exceed the plan's monthly runs; \(quota.remaining ?? 0) remain this period."
             )
