@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "Events",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -63,6 +64,7 @@ let package = Package(
                 "Events",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Not product code: a seeded generator and a synthetic history covering every event type, for tests and

@@ -3,6 +3,7 @@ public import Foundation
 public import Logging
 public import Projections
 import Prometheus
+public import ServiceLifecycle
 
 /// What the API needs to start, validated by `tally serve`.
 public struct APISettings: Sendable {
@@ -115,9 +116,17 @@ public final class APIServices: Sendable {
         return services
     }
 
-    /// The background work until cancelled: following keys, refreshing quotas, flushing usage, expiring
-    /// idempotency records. Flushes usage once more and gives back unspent quota chunks before it returns.
+    /// The background work until cancelled or, in a `ServiceGroup`, until graceful shutdown: following keys,
+    /// refreshing quotas, flushing usage, expiring idempotency records. Flushes usage once more and gives back
+    /// unspent quota chunks before it returns.
     public func run() async {
+        await cancelWhenGracefulShutdown { await self.background() }
+        await flushUsage()
+        // What this instance took of the tenants' quotas and did not spend, for the instances that go on.
+        await quotas.giveBackUnspent(idleFor: .zero)
+    }
+
+    private func background() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.keys.follow(pollInterval: self.store.configuration.pollInterval) }
             group.addTask { await self.quotas.refreshContinuously() }
@@ -137,9 +146,6 @@ public final class APIServices: Sendable {
             }
             await group.waitForAll()
         }
-        await flushUsage()
-        // What this instance took of the tenants' quotas and did not spend, for the instances that go on.
-        await quotas.giveBackUnspent(idleFor: .zero)
     }
 
     /// Appends the API calls counted and not yet appended (graceful shutdown calls it).
@@ -204,3 +210,5 @@ public final class APIServices: Sendable {
         return false
     }
 }
+
+extension APIServices: Service {}

@@ -82,40 +82,25 @@ struct Serve: AsyncParsableCommand {
         defer { store.close() }
         try await refuseRestoredDatabase(store)
 
+        // One group; graceful shutdown runs in reverse order: the HTTP server drains first, then the API's
+        // background work (the usage meter flushes, unspent quota goes back), then the runner (between batches).
         var services: [any Service] = []
-        var background: [@Sendable () async -> Void] = []
         if projections {
-            let runner = ProjectionRunner(
-                store: store, projections: ProductProjections.all,
-                options: .init(leaseDuration: try database.resolvedLeaderLease()), logger: logger)
-            background.append { await runner.run() }
+            services.append(
+                ProjectionRunner(
+                    store: store, projections: ProductProjections.all,
+                    options: .init(leaseDuration: try database.resolvedLeaderLease()), logger: logger))
         }
         if api {
             let apiServices = await APIServices.start(settings: settings, store: store, logger: logger)
-            background.append { await apiServices.run() }
+            services.append(apiServices)
             services.append(buildApplication(services: apiServices, logger: logger))
         }
-        // Graceful shutdown runs in reverse order: the HTTP server drains first, then the background work
-        // (the runner stops between batches, the usage meter flushes).
-        services.insert(Background(work: background), at: 0)
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
-    }
-}
-
-/// Runs closures until graceful shutdown, then cancels them and waits for them to return.
-struct Background: Service {
-    let work: [@Sendable () async -> Void]
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                for item in work { group.addTask { await item() } }
-            }
-        }
     }
 }
 

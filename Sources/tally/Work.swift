@@ -81,7 +81,7 @@ struct Work: AsyncParsableCommand {
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: Background(work: [{ await worker.run() }]))],
+                services: [.init(service: worker)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -1,6 +1,7 @@
 public import Events
 import Foundation
 public import Logging
+public import ServiceLifecycle
 
 /// Keeps projections current: each reads the commit-order feed from its checkpoint and applies batches,
 /// writing its rows and its checkpoint in one transaction.
@@ -64,11 +65,14 @@ public final class ProjectionRunner: Sendable {
         self.holder = "\(options.holder) \(UUID().uuidString.prefix(8).lowercased())"
     }
 
-    /// Runs every projection until the task is cancelled.
+    /// Runs every projection until the task is cancelled or, in a `ServiceGroup`, until graceful shutdown; a
+    /// projection stops between batches.
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            for projection in projections {
-                group.addTask { await self.drive(projection) }
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for projection in self.projections {
+                    group.addTask { await self.drive(projection) }
+                }
             }
         }
     }
@@ -427,3 +431,5 @@ public enum ProjectionTables {
         }
     }
 }
+
+extension ProjectionRunner: Service {}

@@ -1,6 +1,7 @@
 public import Events
 import Foundation
 public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// Calls a vendor with a tenant's key (the production adapters, or anything that answers like them).
@@ -92,14 +93,16 @@ public final class Worker: Sendable {
 
     public var stats: WorkerStats { state.withLock { $0.stats } }
 
-    /// Works until the calling task is cancelled; then stops claiming, lets the calls in flight finish and
-    /// commits their outcomes before it returns.
+    /// Works until the calling task is cancelled or, in a `ServiceGroup`, until graceful shutdown; then stops
+    /// claiming, lets the calls in flight finish and commits their outcomes before it returns.
     public func run() async {
-        let engine = Task { await self.work() }
-        await withTaskCancellationHandler {
-            await engine.value
-        } onCancel: {
-            self.stop()
+        await cancelWhenGracefulShutdown {
+            let engine = Task { await self.work() }
+            await withTaskCancellationHandler {
+                await engine.value
+            } onCancel: {
+                self.stop()
+            }
         }
     }
 
@@ -282,3 +285,5 @@ public final class Worker: Sendable {
 }
 
 extension VendorCaller: VendorCalling {}
+
+extension Worker: Service {}
