@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "tally", targets: ["tally"]),
         .library(name: "Events", targets: ["Events"]),
         .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "Commands", targets: ["Commands"]),
         .library(name: "API", targets: ["API"]),
         .library(name: "Workers", targets: ["Workers"]),
     ],
@@ -45,10 +46,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The decisions that turn commands into events: the API, the CLI and the tests call them.
+        .target(name: "Commands", dependencies: ["Events", "Projections"]),
         .target(
             name: "API",
             dependencies: [
-                "Events", "Projections",
+                "Commands", "Events", "Projections",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -82,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "Events", "Projections", "API", "Workers", "FakeVendors", "Synthetic",
+                "Events", "Projections", "Commands", "API", "Workers", "FakeVendors", "Synthetic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -95,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Events", "Projections", "API", "Workers", "FakeVendors", "Synthetic",
+                "Events", "Projections", "Commands", "API", "Workers", "FakeVendors", "Synthetic",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,3 +1,4 @@
+import Commands
 public import Events
 public import Foundation
 public import Logging
@@ -75,6 +76,8 @@ public final class APIServices: Sendable {
     let quotas: QuotaBook
     let meter: UsageMeter
     let runs: RunCache
+    /// Every command the routes run (their appends are timed in `appendLatency`).
+    let commands: Commands
     let metrics = APIMetrics()
     let routes = RouteTable()
     let streams = StreamSlots()
@@ -100,6 +103,11 @@ public final class APIServices: Sendable {
         operatorTokenDigest = Sodium.sha256(Array(settings.operatorToken.utf8))
         streamEventIDs = StreamEventIDs(pepper: settings.keyPepper)
         vault = settings.masterKey.map { SecretVault(pool: store.pool, masterKey: $0) }
+        commands = Commands(store: store) { appends in
+            let started = ContinuousClock.now
+            defer { metrics.appendLatency.record(.now - started) }
+            return try await store.append(appends)
+        }
     }
 
     /// Loads the key directory. When the database is not reachable yet the API starts all the same: the
@@ -184,12 +192,12 @@ public final class APIServices: Sendable {
         settings.plans.all.values.min { ($0.tenantRequestsPerSecond, $0.name) < ($1.tenantRequestsPerSecond, $1.name) }!
     }
 
-    /// Appends and times it.
-    @discardableResult
-    func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
-        let started = ContinuousClock.now
-        defer { metrics.appendLatency.record(.now - started) }
-        return try await store.append(appends)
+    /// After a command: this instance's key directory applies the events at once when `toKeys` (a suspended
+    /// tenant's keys stop here before the log reaches the other instances), and the answer waits until
+    /// `projection` shows them, so that a read right after the command sees it.
+    func applied(_ applied: Applied, projection: String, toKeys: Bool = false) async {
+        if toKeys { keys.applyOwn(applied.events) }
+        if let last = applied.last { await awaitProjection(projection, last) }
     }
 
     /// Waits until `projection` has applied `position` (so that a read right after a command sees it), at

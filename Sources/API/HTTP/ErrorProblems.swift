@@ -1,3 +1,4 @@
+import Commands
 import Events
 import Foundation
 import HTTPTypes
@@ -13,6 +14,7 @@ extension Problem {
         case let problem as Problem: return problem
         case let error as EventsError: return mapping(error)
         case let error as ProjectionsError: return mapping(error)
+        case let error as CommandError: return mapping(error)
         case is CancellationError: return unavailable(retryAfter: 1, "The request was cancelled before it finished.")
         default: return nil
         }
@@ -59,6 +61,17 @@ extension Problem {
         case _ where state.hasPrefix("53") || state.hasPrefix("57P") || state.hasPrefix("08"):
             return unavailable(retryAfter: 2, "The database is busy or restarting; retry shortly.")
         default: return nil
+        }
+    }
+
+    /// A command refused: nothing was appended.
+    private static func mapping(_ error: CommandError) -> Problem {
+        switch error.kind {
+        case .notFound: return .notFound(error.resource)
+        case .conflict:
+            guard let code = error.code else { return .conflict(error.detail) }
+            return Problem(.conflict, code, title: error.title ?? "Conflict", detail: error.detail)
+        case .invalid: return .validation(error.detail, pointer: error.pointer ?? "")
         }
     }
 

@@ -1,3 +1,4 @@
+import Commands
 import Events
 import Foundation
 import Hummingbird
@@ -222,10 +223,6 @@ struct FlowRoutes {
         let tenant = try context.uuidParameter("id", "tenant")
         let vendor = try context.vendorParameter()
         let body = try await request.decodeJSON(SetLimits.self)
-        guard let state = try await TenantState.load(tenant, store: services.store) else {
-            throw Problem.notFound("tenant")
-        }
-        guard state.status != "erased" else { throw Problem.conflict("The tenant is erased.") }
         return try JSON.response(try await set(vendor: vendor, tenant: tenant, body.windows, body.parallelism, context))
     }
 
@@ -233,23 +230,18 @@ struct FlowRoutes {
     func clearTenantLimits(_ request: Request, _ context: TallyContext) async throws -> Response {
         let tenant = try context.uuidParameter("id", "tenant")
         let vendor = try context.vendorParameter()
-        guard try await TenantState.load(tenant, store: services.store) != nil else { throw Problem.notFound("tenant") }
-        _ = try await set(vendor: vendor, tenant: tenant, nil, nil, context)
+        _ = try await services.commands.clearFlowLimits(vendor: vendor, tenant: tenant, metadata: context.eventMetadata)
         return Response(status: .noContent)
     }
 
-    /// Appends the limits as they are given: a setting replaces the previous one whole (last writer wins), so
-    /// there is nothing to decide and the append expects any version.
+    /// Sets the limits as they are given (`Commands.setFlowLimits`) and answers them.
     private func set(
         vendor: Vendor, tenant: UUID?, _ windows: [WindowInput]?, _ parallelism: Int?, _ context: TallyContext
     ) async throws -> FlowLimitsBody {
         let rateWindows = windows?.map { RateWindow(limit: $0.limit, seconds: $0.seconds) }
-        let event = FlowLimitsSet(vendor: vendor, tenantID: tenant, windows: rateWindows, parallelism: parallelism)
-        try await services.append([
-            StreamAppend(
-                stream: .flowLimits(vendor: vendor, tenant: tenant), tenantID: tenant, expected: .any,
-                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-        ])
+        _ = try await services.commands.setFlowLimits(
+            vendor: vendor, tenant: tenant, windows: rateWindows, parallelism: parallelism,
+            metadata: context.eventMetadata)
         return FlowLimitsBody(
             vendor: vendor.rawValue, scope: tenant == nil ? "default" : "tenant", tenantId: tenant,
             windows: rateWindows?.map { WindowBody(limit: $0.limit, seconds: $0.seconds) }, parallelism: parallelism)

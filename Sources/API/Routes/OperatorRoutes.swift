@@ -1,3 +1,4 @@
+import Commands
 import Events
 import Foundation
 import Hummingbird
@@ -90,7 +91,7 @@ struct OperatorRoutes {
         if name.isEmpty || name.count > 200 {
             errors.append(.init(detail: "must be 1 to 200 characters", pointer: "/name"))
         }
-        if !Self.isValidSlug(body.slug) {
+        if !TenantSlug.isValid(body.slug) {
             errors.append(.init(detail: "must be 3 to 40 of a-z, 0-9 and -, starting with a letter", pointer: "/slug"))
         }
         if services.settings.plans[body.plan] == nil {
@@ -100,35 +101,16 @@ struct OperatorRoutes {
                     pointer: "/plan"))
         }
         if !errors.isEmpty { throw Problem.validation(errors) }
-        // The tenant's id is derived from its slug: the stream can only be created once, so two tenants can
-        // never share a slug, even when created at the same moment by two instances.
-        let id = UUID.tenant(slug: body.slug)
-        let event = TenantCreated(tenantID: id, name: name, slug: body.slug, plan: body.plan)
-        let results: [AppendResult]
-        do {
-            results = try await services.append([
-                StreamAppend(
-                    stream: .tenant(id), tenantID: id, expected: .noStream,
-                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-            ])
-        } catch let error as EventsError where error.code == .conflict {
-            throw Problem(
-                .conflict, "slug-taken", title: "Slug taken", detail: "A tenant with the slug \(body.slug) exists.")
-        }
-        services.keys.applyOwn([event])
-        await services.awaitProjection("tenants", results[0].feedPositions[0])
+        let (created, applied) = try await services.commands.createTenant(
+            name: name, slug: body.slug, plan: body.plan, metadata: context.eventMetadata)
+        await services.applied(applied, projection: "tenants", toKeys: true)
+        let id = created.tenantID
         let tenant =
             try await loadTenant(id)
             ?? TenantBody(
                 id: id, name: name, slug: body.slug, plan: body.plan, status: "active", createdAt: Date(),
                 updatedAt: Date())
         return try JSON.response(tenant, status: .created, headers: [.location: "/v1/admin/tenants/\(id.lowercased)"])
-    }
-
-    static func isValidSlug(_ slug: String) -> Bool {
-        let bytes = Array(slug.utf8)
-        guard (3...40).contains(bytes.count), (0x61...0x7a).contains(bytes[0]) else { return false }
-        return bytes.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
     }
 
     func listTenants(_ request: Request, _ context: TallyContext) async throws -> Response {
@@ -170,38 +152,26 @@ struct OperatorRoutes {
         var request = request
         let id = try context.uuidParameter("id", "tenant")
         let body = try await request.decodeJSON(Suspend.self)
-        return try await changeTenant(id, context) { state in
-            guard state.status != "erased" else { throw Problem.conflict("The tenant is erased.") }
-            guard state.status != "suspended" else { return nil }
-            return TenantSuspended(tenantID: id, reason: body.reason ?? "suspended by the operator", source: .operator)
-        }
+        return try await changed(
+            id,
+            try await services.commands.suspendTenant(
+                id, reason: body.reason ?? "suspended by the operator", metadata: context.eventMetadata))
     }
 
     func reinstate(_ request: Request, _ context: TallyContext) async throws -> Response {
         let id = try context.uuidParameter("id", "tenant")
-        return try await changeTenant(id, context) { state in
-            guard state.status != "erased" else { throw Problem.conflict("The tenant is erased.") }
-            guard state.status != "active" else { return nil }
-            return TenantReinstated(tenantID: id, source: .operator)
-        }
+        return try await changed(id, try await services.commands.reinstateTenant(id, metadata: context.eventMetadata))
     }
 
-    /// Erasure is crypto-shredding: the tenant's data keys are destroyed first (so an erasure interrupted
-    /// before its event is appended has still made every sealed secret unreadable, and a retry completes
-    /// it), then `TenantErased` is appended; its keys stop working on every instance.
+    /// Erasure is crypto-shredding (`Commands.eraseTenant`): the tenant's keys stop working on every instance.
     func erase(_ request: Request, _ context: TallyContext) async throws -> Response {
         var request = request
         let id = try context.uuidParameter("id", "tenant")
         let body = try await request.decodeJSON(Suspend.self)
-        guard let state = try await TenantState.load(id, store: services.store) else {
-            throw Problem.notFound("tenant")
-        }
-        guard state.status != "erased" else { throw Problem.conflict("The tenant is already erased.") }
-        try await SecretVault.destroyKeys(of: id, pool: services.store.pool)
-        return try await changeTenant(id, context) { state in
-            guard state.status != "erased" else { throw Problem.conflict("The tenant is already erased.") }
-            return TenantErased(tenantID: id, reason: body.reason ?? "erased by the operator")
-        }
+        return try await changed(
+            id,
+            try await services.commands.eraseTenant(
+                id, reason: body.reason ?? "erased by the operator", metadata: context.eventMetadata))
     }
 
     func changePlan(_ request: Request, _ context: TallyContext) async throws -> Response {
@@ -212,31 +182,13 @@ struct OperatorRoutes {
             throw Problem.validation(
                 "must be one of \(services.settings.plans.all.keys.sorted().joined(separator: ", "))", pointer: "/plan")
         }
-        return try await changeTenant(id, context) { state in
-            guard state.status != "erased" else { throw Problem.conflict("The tenant is erased.") }
-            guard state.plan != body.plan else { return nil }
-            return PlanChanged(
-                tenantID: id, fromPlan: state.plan, toPlan: body.plan, source: .operator, effectiveAt: Date())
-        }
+        return try await changed(
+            id, try await services.commands.changePlan(id, to: body.plan, metadata: context.eventMetadata))
     }
 
-    /// Decides on the tenant's stream and appends at the version it read; nil means nothing to change
-    /// (the request is idempotent). Answers the tenant as it is afterwards.
-    private func changeTenant(
-        _ id: UUID, _ context: TallyContext, decide: (TenantState) throws -> (any DomainEvent)?
-    ) async throws -> Response {
-        guard let state = try await TenantState.load(id, store: services.store) else {
-            throw Problem.notFound("tenant")
-        }
-        if let event = try decide(state) {
-            let results = try await services.append([
-                StreamAppend(
-                    stream: .tenant(id), tenantID: id, expected: .exactly(state.version),
-                    events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-            ])
-            services.keys.applyOwn([event])
-            await services.awaitProjection("tenants", results[0].feedPositions[0])
-        }
+    /// Answers the tenant as it is after a command (which may have changed nothing: commands are idempotent).
+    private func changed(_ id: UUID, _ applied: Applied) async throws -> Response {
+        await services.applied(applied, projection: "tenants", toKeys: true)
         guard let tenant = try await loadTenant(id) else { throw Problem.notFound("tenant") }
         return try JSON.response(tenant)
     }
@@ -268,59 +220,32 @@ struct OperatorRoutes {
         var request = request
         let tenantID = try context.uuidParameter("id", "tenant")
         let body = try await request.decodeJSON(IssueKey.self)
-        guard let state = try await TenantState.load(tenantID, store: services.store) else {
-            throw Problem.notFound("tenant")
-        }
-        guard state.status == "active" else {
-            throw Problem.conflict("The tenant is \(state.status); keys are issued to active tenants.")
-        }
-        let (issued, plaintext) = newKey(tenantID: tenantID, name: body.name, expiresAt: body.expiresAt)
-        let results = try await services.append([
-            StreamAppend(
-                stream: .apiKey(issued.keyID), tenantID: tenantID, expected: .noStream,
-                events: [try EventCatalog.tally.encode(issued, metadata: context.eventMetadata)])
-        ])
-        services.keys.applyOwn([issued])
-        await services.awaitProjection("api_keys", results[0].feedPositions[0])
-        var key = Self.keyBody(issued, createdAt: Date())
-        key.key = plaintext
+        let key = try await services.commands.issueKey(
+            tenant: tenantID, name: body.name, expiresAt: body.expiresAt, pepper: services.settings.keyPepper,
+            metadata: context.eventMetadata)
+        await services.applied(key.applied, projection: "api_keys", toKeys: true)
         return try JSON.response(
-            key, status: .created,
+            Self.keyBody(key), status: .created,
             headers: [
-                .location: "/v1/admin/tenants/\(tenantID.lowercased)/keys/\(issued.keyID.lowercased)",
+                .location: "/v1/admin/tenants/\(tenantID.lowercased)/keys/\(key.issued.keyID.lowercased)",
                 .cacheControl: "no-store",
             ])
     }
 
-    func newKey(tenantID: UUID, name: String, expiresAt: Date?) -> (KeyIssued, String) {
-        let plaintext = APIKeyFormat.generate()
-        let issued = KeyIssued(
-            keyID: UUID(), tenantID: tenantID, name: name, displayPrefix: APIKeyFormat.displayPrefix(plaintext),
-            keyHash: APIKeyFormat.keyedHash(plaintext, pepper: services.settings.keyPepper), expiresAt: expiresAt)
-        return (issued, plaintext)
-    }
-
-    static func keyBody(_ issued: KeyIssued, createdAt: Date) -> KeyBody {
-        KeyBody(
+    /// A key just issued, with its plaintext: in this answer and nowhere else ever.
+    static func keyBody(_ key: IssuedKey) -> KeyBody {
+        let issued = key.issued
+        return KeyBody(
             id: issued.keyID, tenantId: issued.tenantID, name: issued.name, displayPrefix: issued.displayPrefix,
-            status: "active",
-            expiresAt: issued.expiresAt, createdAt: createdAt)
+            status: "active", expiresAt: issued.expiresAt, createdAt: Date(), key: key.plaintext)
     }
 
     func revokeKey(_ request: Request, _ context: TallyContext) async throws -> Response {
         let tenantID = try context.uuidParameter("id", "tenant")
         let keyID = try context.uuidParameter("keyId", "key")
-        let key = try await KeyState.load(keyID, tenant: tenantID, store: services.store)
-        if key.status != "revoked" {
-            let revoked = KeyRevoked(keyID: keyID, tenantID: tenantID, reason: "revoked by the operator")
-            let results = try await services.append([
-                StreamAppend(
-                    stream: .apiKey(keyID), tenantID: tenantID, expected: .exactly(key.version),
-                    events: [try EventCatalog.tally.encode(revoked, metadata: context.eventMetadata)])
-            ])
-            services.keys.applyOwn([revoked])
-            await services.awaitProjection("api_keys", results[0].feedPositions[0])
-        }
+        let applied = try await services.commands.revokeKey(
+            keyID, tenant: tenantID, reason: "revoked by the operator", metadata: context.eventMetadata)
+        await services.applied(applied, projection: "api_keys", toKeys: true)
         return Response(status: .noContent)
     }
 
@@ -335,41 +260,24 @@ struct OperatorRoutes {
 
     /// Issues a replacement and marks the old key rotated (valid until the grace period ends), atomically.
     func rotate(keyID: UUID, tenantID: UUID, grace: Duration, context: TallyContext) async throws -> Response {
-        let key = try await KeyState.load(keyID, tenant: tenantID, store: services.store)
-        guard key.status == "active" else {
-            throw Problem.conflict("Only an active key can be rotated; this one is \(key.status).")
-        }
-        let (issued, plaintext) = newKey(tenantID: tenantID, name: key.name, expiresAt: key.expiresAt)
-        let graceUntil = Date().addingTimeInterval(Double(grace.components.seconds))
-        let rotated = KeyRotated(
-            keyID: keyID, tenantID: tenantID, replacementKeyID: issued.keyID, graceUntil: graceUntil)
-        let results = try await services.append([
-            StreamAppend(
-                stream: .apiKey(issued.keyID), tenantID: tenantID, expected: .noStream,
-                events: [try EventCatalog.tally.encode(issued, metadata: context.eventMetadata)]),
-            StreamAppend(
-                stream: .apiKey(keyID), tenantID: tenantID, expected: .exactly(key.version),
-                events: [try EventCatalog.tally.encode(rotated, metadata: context.eventMetadata)]),
-        ])
-        services.keys.applyOwn([issued, rotated])
-        await services.awaitProjection("api_keys", results.map { $0.feedPositions[0] }.max()!)
-        var body = Self.keyBody(issued, createdAt: Date())
-        body.key = plaintext
+        let rotation = try await services.commands.rotateKey(
+            keyID, tenant: tenantID, grace: grace, pepper: services.settings.keyPepper, metadata: context.eventMetadata)
+        await services.applied(rotation.replacement.applied, projection: "api_keys", toKeys: true)
         struct Rotation: Encodable {
             var key: KeyBody
             var replaces: UUID
             var replacedGraceUntil: Date
         }
         return try JSON.response(
-            Rotation(key: body, replaces: keyID, replacedGraceUntil: graceUntil), status: .created,
-            headers: [.cacheControl: "no-store"])
+            Rotation(
+                key: Self.keyBody(rotation.replacement), replaces: keyID,
+                replacedGraceUntil: rotation.rotated.graceUntil),
+            status: .created, headers: [.cacheControl: "no-store"])
     }
 
     func listKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
         let tenantID = try context.uuidParameter("id", "tenant")
-        guard try await TenantState.load(tenantID, store: services.store) != nil else {
-            throw Problem.notFound("tenant")
-        }
+        _ = try await services.commands.tenant(tenantID)
         let keys = try await readOrEmpty {
             try await services.database.tenant(tenantID, readOnly: true) { connection in
                 try await connection.query(
@@ -483,81 +391,5 @@ func readOrEmpty<T>(_ body: () async throws -> T?) async throws -> T? {
         return try await body()
     } catch let error as EventsError where error.isUndefinedTable {
         return nil
-    }
-}
-
-/// A tenant as its stream says now, for deciding commands.
-struct TenantState {
-    var status = "active"
-    var plan = ""
-    var version: Int64 = 0
-    /// Who suspended the tenant, while it is suspended (a Stripe resume lifts only a Stripe suspension).
-    var suspendedBy: ChangeSource?
-    var stripeCustomerID: String?
-    var stripeSubscriptionID: String?
-    /// The time of the newest Stripe event applied to the tenant (last writer wins by Stripe's time).
-    var lastStripeTime: Date?
-
-    static func load(_ id: UUID, store: EventStore) async throws -> TenantState? {
-        try fold(try await store.readAll(.tenant(id)), catalog: store.catalog)
-    }
-
-    /// The state after `events` (a whole tenant stream, in version order); nil when there are none.
-    static func fold(_ events: [RecordedEvent], catalog: EventCatalog) throws -> TenantState? {
-        guard !events.isEmpty else { return nil }
-        var state = TenantState()
-        for recorded in events {
-            state.version = recorded.streamVersion
-            switch try catalog.decode(recorded) {
-            case let event as TenantCreated: state.plan = event.plan
-            case let event as PlanChanged:
-                state.plan = event.toPlan
-                state.stripeApplied(event.source, event.stripeObjectTime)
-            case let event as StripeCustomerLinked:
-                state.stripeCustomerID = event.customerID
-                state.stripeSubscriptionID = event.subscriptionID
-            case let event as TenantSuspended:
-                state.status = "suspended"
-                state.suspendedBy = event.source
-                state.stripeApplied(event.source, event.stripeObjectTime)
-            case let event as TenantReinstated:
-                state.status = "active"
-                state.suspendedBy = nil
-                state.stripeApplied(event.source, event.stripeObjectTime)
-            case is TenantErased: state.status = "erased"
-            default: break
-            }
-        }
-        return state
-    }
-
-    private mutating func stripeApplied(_ source: ChangeSource, _ time: Date?) {
-        guard source == .stripe, let time else { return }
-        lastStripeTime = max(lastStripeTime ?? time, time)
-    }
-}
-
-/// A key as its stream says now; 404 when it does not exist or belongs to another tenant.
-struct KeyState {
-    var status = "active"
-    var name = ""
-    var expiresAt: Date?
-    var version: Int64 = 0
-
-    static func load(_ id: UUID, tenant: UUID, store: EventStore) async throws -> KeyState {
-        guard let events = try await store.readAll(.apiKey(id), ownedBy: tenant) else { throw Problem.notFound("key") }
-        var state = KeyState()
-        for recorded in events {
-            state.version = recorded.streamVersion
-            switch try store.catalog.decode(recorded) {
-            case let event as KeyIssued:
-                state.name = event.name
-                state.expiresAt = event.expiresAt
-            case is KeyRevoked: state.status = "revoked"
-            case is KeyRotated: state.status = "rotated"
-            default: break
-            }
-        }
-        return state
     }
 }

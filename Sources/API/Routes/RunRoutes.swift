@@ -1,3 +1,4 @@
+import Commands
 import Events
 import Foundation
 import Hummingbird
@@ -84,7 +85,7 @@ struct RunRoutes {
         var request = request
         let principal = try context.tenant
         let body = try await request.decodeJSON(StartRuns.self)
-        let workflow = try await Self.workflow(body.workflowId, tenant: principal.tenantID, store: services.store)
+        let workflow = try await services.commands.startableWorkflow(body.workflowId, tenant: principal.tenantID)
         let inputs = body.inputs ?? [body.input!]
         let plan = services.plan(principal.plan)
         let quota = try await services.quotas.admit(
@@ -105,16 +106,22 @@ struct RunRoutes {
             )
         }
         // The runs are reserved above; if they are not appended after all, the reservation is given back.
-        let results: [AppendResult]
         let runIDs: [UUID]
+        let applied: Applied
         let batchID = body.inputs == nil ? nil : UUID()
         do {
-            (runIDs, results) = try await appendRuns(inputs, workflow: workflow, body: body, batchID: batchID, context)
+            (runIDs, applied) = try await services.commands.startRuns(
+                tenant: principal.tenantID, workflowID: body.workflowId, definition: workflow,
+                inputs: inputs.map {
+                    PersonInput(
+                        fullName: $0.fullName?.trimmingCharacters(in: .whitespaces), domain: $0.domain?.lowercased(),
+                        linkedinURL: $0.linkedinUrl)
+                }, batchID: batchID, metadata: context.eventMetadata)
         } catch {
             services.quotas.release(principal.tenantID, .runs, amount: Int64(inputs.count))
             throw error
         }
-        await services.awaitProjection("workflow_runs", results.compactMap { $0.feedPositions.last }.max()!)
+        await services.applied(applied, projection: "workflow_runs")
         struct Started: Encodable {
             var id: UUID
             var status: String
@@ -130,63 +137,6 @@ struct RunRoutes {
                 batchId: batchID,
                 runs: runIDs.map { Started(id: $0, status: "running", location: "/v1/runs/\($0.lowercased)") }),
             status: .accepted, headers: [.location: location])
-    }
-
-    /// Appends each run with its first step, atomically; returns the runs' ids and the append's results.
-    private func appendRuns(
-        _ inputs: [Input], workflow: WorkflowDefinition, body: StartRuns, batchID: UUID?,
-        _ context: TallyContext
-    ) async throws -> ([UUID], [AppendResult]) {
-        let principal = try context.tenant
-        var runIDs: [UUID] = []
-        var appends: [StreamAppend] = []
-        for input in inputs {
-            let id = UUID()
-            runIDs.append(id)
-            let started = RunStarted(
-                runID: id, tenantID: principal.tenantID, workflowID: body.workflowId, definition: workflow,
-                input: PersonInput(
-                    fullName: input.fullName?.trimmingCharacters(in: .whitespaces), domain: input.domain?.lowercased(),
-                    linkedinURL: input.linkedinUrl),
-                batchID: batchID)
-            // The first step is in the same append: the workers never see a started run without a step to claim.
-            let first = StepScheduled(
-                runID: id, step: 1, kind: .find, vendor: workflow.finders[0], attempt: 1, notBefore: nil)
-            appends.append(
-                StreamAppend(
-                    stream: .run(id), tenantID: principal.tenantID, expected: .noStream,
-                    events: [
-                        try EventCatalog.tally.encode(started, metadata: context.eventMetadata),
-                        try EventCatalog.tally.encode(first, metadata: context.eventMetadata),
-                    ]))
-        }
-        return (runIDs, try await services.append(appends))
-    }
-
-    /// The workflow's current definition, from its stream; a 422 pointing at `/workflowId` when it is another
-    /// tenant's or does not exist (the same answer for both).
-    static func workflow(_ id: UUID, tenant: UUID, store: EventStore) async throws -> WorkflowDefinition {
-        guard let events = try await store.readAll(.workflow(id), ownedBy: tenant) else {
-            throw Problem.validation([.init(detail: "no workflow with this id exists", pointer: "/workflowId")])
-        }
-        var definition: WorkflowDefinition?
-        for recorded in events {
-            switch try store.catalog.decode(recorded) {
-            case let event as WorkflowDefined: definition = event.definition
-            case let event as WorkflowChanged: definition = event.definition
-            default: break
-            }
-        }
-        guard let definition else {
-            throw Problem.validation([.init(detail: "no workflow with this id exists", pointer: "/workflowId")])
-        }
-        // Defining a workflow refuses one without finders; a stream written otherwise cannot start runs.
-        guard !definition.finders.isEmpty else {
-            throw Problem.validation([
-                .init(detail: "this workflow has no finder to start with", pointer: "/workflowId")
-            ])
-        }
-        return definition
     }
 
     struct RunBody: Encodable {
@@ -341,12 +291,6 @@ struct RunRoutes {
         return try JSON.response(ListBody(items: items, nextCursor: next))
     }
 
-    /// The run as its stream says now; 404 when it is another tenant's or does not exist.
-    static func state(_ id: UUID, tenant: UUID, store: EventStore) async throws -> RunState {
-        guard let events = try await store.readAll(.run(id), ownedBy: tenant) else { throw Problem.notFound("run") }
-        return try RunState.fold(events, catalog: store.catalog)
-    }
-
     struct Cancel: RequestBody {
         static let fields: Set<String> = ["reason"]
         var reason: String?
@@ -361,14 +305,10 @@ struct RunRoutes {
         let id = try context.uuidParameter("id", "run")
         let body: Cancel =
             request.headers[.contentType] == nil ? Cancel(reason: nil) : try await request.decodeJSON(Cancel.self)
-        let run = try await Self.state(id, tenant: principal.tenantID, store: services.store)
-        guard run.status == "running" || run.status == "parked" else {
-            throw Problem(
-                .conflict, "run-finished", title: "Run already ended",
-                detail: "The run is \(run.status); only a running or parked run can be cancelled.")
-        }
-        let cancelled = RunCancelled(runID: id, reason: body.reason ?? "cancelled by the tenant")
-        try await append(cancelled, to: id, at: run.version, context)
+        let applied = try await services.commands.cancelRun(
+            id, tenant: principal.tenantID, reason: body.reason ?? "cancelled by the tenant",
+            metadata: context.eventMetadata)
+        await ranCommand(applied, on: id)
         return try await get(request, context)
     }
 
@@ -385,74 +325,19 @@ struct RunRoutes {
         let principal = try context.tenant
         let id = try context.uuidParameter("id", "run")
         if request.headers[.contentType] != nil { _ = try await request.decodeJSON(Retry.self) }
-        let run = try await Self.state(id, tenant: principal.tenantID, store: services.store)
-        guard run.status == "failed", let retried = run.retryStep else {
-            throw Problem(
-                .conflict, "run-not-failed", title: "Run not failed",
-                detail: "The run is \(run.status); only a failed run can be retried.")
-        }
-        let scheduled = StepScheduled(
-            runID: id, step: run.lastStep + 1, kind: retried.kind, vendor: retried.vendor, attempt: 1, notBefore: nil)
-        try await append(scheduled, to: id, at: run.version, context)
+        let applied = try await services.commands.retryRun(
+            id, tenant: principal.tenantID, metadata: context.eventMetadata)
+        await ranCommand(applied, on: id)
         var response = try await get(request, context)
         response.status = .accepted
         return response
     }
 
-    /// Appends one event to the run's stream at the version the command decided on (a race is 409), and
-    /// waits until `workflow_runs` shows it.
-    private func append(_ event: some DomainEvent, to run: UUID, at version: Int64, _ context: TallyContext)
-        async throws
-    {
-        let principal = try context.tenant
-        // A conflict (the run moved meanwhile) is a 409 from the error table.
-        let results = try await services.append([
-            StreamAppend(
-                stream: .run(run), tenantID: principal.tenantID, expected: .exactly(version),
-                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-        ])
-        services.runs.noteEvent(run, at: results[0].feedPositions[0])
-        await services.awaitProjection("workflow_runs", results[0].feedPositions[0])
-    }
-}
-
-/// A run as its stream says now, for deciding commands; the statuses are those of `workflow_runs`.
-struct RunState {
-    var status = "running"
-    var version: Int64 = 0
-    /// The highest step number scheduled so far (0: none).
-    var lastStep = 0
-    /// What a retry schedules: the kind and vendor of the step that failed last, else of the last step
-    /// scheduled, else the workflow's first finder (a run started before the API scheduled first steps).
-    var retryStep: (kind: StepKind, vendor: Vendor)?
-
-    static func fold(_ events: [RecordedEvent], catalog: EventCatalog) throws -> RunState {
-        var state = RunState()
-        var kinds: [Int: StepKind] = [:]
-        var lastScheduled: (kind: StepKind, vendor: Vendor)?
-        var lastFailed: (kind: StepKind, vendor: Vendor)?
-        var firstFinder: Vendor?
-        for recorded in events {
-            state.version = recorded.streamVersion
-            switch try catalog.decode(recorded) {
-            case let event as RunStarted: firstFinder = event.definition.finders.first
-            case let event as StepScheduled:
-                state.lastStep = max(state.lastStep, event.step)
-                kinds[event.step] = event.kind
-                lastScheduled = (event.kind, event.vendor)
-                if state.status == "failed" { state.status = "running" }
-            case is StepStarted:
-                if state.status == "parked" { state.status = "running" }
-            case let event as StepFailed:
-                lastFailed = (kinds[event.step] ?? .find, event.vendor)
-                if event.failure == .keyFatal, state.status == "running" { state.status = "parked" }
-            case let event as RunFinished: state.status = event.status.rawValue
-            case is RunCancelled: state.status = "cancelled"
-            default: break
-            }
-        }
-        state.retryStep = lastFailed ?? lastScheduled ?? firstFinder.map { (kind: .find, vendor: $0) }
-        return state
+    /// Tells the run cache that the run changed, and waits until `workflow_runs` shows it.
+    private func ranCommand(_ applied: Applied, on run: UUID) async {
+        guard let last = applied.last else { return }
+        services.runs.noteEvent(run, at: last)
+        await services.awaitProjection("workflow_runs", last)
     }
 }
 

@@ -2,26 +2,6 @@ import Events
 import Foundation
 import Hummingbird
 
-/// Reading a stream to decide a command.
-extension EventStore {
-    func readAll(_ stream: StreamName) async throws -> [RecordedEvent] {
-        var events: [RecordedEvent] = []
-        while true {
-            let page = try await read(stream: stream, from: Int64(events.count) + 1, limit: 1000)
-            events += page
-            if page.count < 1000 { return events }
-        }
-    }
-
-    /// The stream's events when it exists and belongs to `tenant`; nil otherwise. Callers answer both cases
-    /// alike, so another tenant's stream is indistinguishable from a missing one.
-    func readAll(_ stream: StreamName, ownedBy tenant: UUID) async throws -> [RecordedEvent]? {
-        let events = try await readAll(stream)
-        guard let first = events.first, first.tenantID == tenant else { return nil }
-        return events
-    }
-}
-
 extension TallyContext {
     /// A path parameter that must be a UUID; anything else is 404 (it names nothing).
     func uuidParameter(_ name: String, _ what: String) throws -> UUID {
@@ -88,25 +68,6 @@ struct Page {
 struct ListBody<Item: Encodable>: Encodable {
     var items: [Item]
     var nextCursor: String?
-}
-
-extension UUID {
-    /// A tenant's id, derived from its slug: a slug can be taken once, and a Stripe subscription can name its
-    /// tenant by slug without a lookup.
-    static func tenant(slug: String) -> UUID { derived(from: "tally.tenant.slug:" + slug) }
-
-    /// A name-based UUID (version 5 layout over SHA-256): the same name always gives the same id.
-    static func derived(from name: String) -> UUID {
-        var bytes = Array(Sodium.sha256(Array(name.utf8)).prefix(16))
-        bytes[6] = (bytes[6] & 0x0f) | 0x50
-        bytes[8] = (bytes[8] & 0x3f) | 0x80
-        return UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
-                bytes[10], bytes[11],
-                bytes[12], bytes[13], bytes[14], bytes[15]
-            ))
-    }
 }
 
 extension Problem {

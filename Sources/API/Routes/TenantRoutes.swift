@@ -1,3 +1,4 @@
+import Commands
 import Events
 import Foundation
 import Hummingbird
@@ -210,29 +211,18 @@ struct TenantRoutes {
             )
         }
         let body = try await request.decodeJSON(StoreVendorSecret.self)
-        let state = try await VendorSecretState.load(tenant: principal.tenantID, vendor: vendor, store: services.store)
-        let secretVersion = state.secretVersion + 1
         var plaintext = Array(body.apiKey.utf8)
         defer { Sodium.memzero(&plaintext) }
         // An erased tenant (409) and a master key that does not open its key (503) are in the error table.
-        let sealed = try await vault.seal(
-            plaintext, tenant: principal.tenantID, vendor: vendor, secretVersion: secretVersion)
-        let event = VendorSecretSealed(
-            tenantID: principal.tenantID, vendor: vendor, secretVersion: secretVersion,
-            tenantKeyVersion: sealed.tenantKeyVersion,
-            sealed: Data(sealed.sealed), fingerprint: sealed.fingerprint)
-        let results = try await services.append([
-            StreamAppend(
-                stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
-                expected: state.version == 0 ? .noStream : .exactly(state.version),
-                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-        ])
-        await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
+        let stored = try await services.commands.storeVendorSecret(
+            tenant: principal.tenantID, vendor: vendor, plaintext: plaintext, vault: vault,
+            metadata: context.eventMetadata)
+        await services.applied(stored.applied, projection: "vendor_secrets")
         return try JSON.response(
             VendorSecretBody(
-                vendor: vendor.rawValue, fingerprint: sealed.fingerprint, status: "active",
-                secretVersion: secretVersion, updatedAt: Date()),
-            status: state.present ? .ok : .created)
+                vendor: vendor.rawValue, fingerprint: stored.event.fingerprint, status: "active",
+                secretVersion: stored.event.secretVersion, updatedAt: Date()),
+            status: stored.replaced ? .ok : .created)
     }
 
     /// Appends `VendorSecretRemoved`; 404 when the tenant has no key for the vendor. The sealed bytes stay
@@ -240,17 +230,9 @@ struct TenantRoutes {
     func removeVendorSecret(_ request: Request, _ context: TallyContext) async throws -> Response {
         let principal = try context.tenant
         let vendor = try context.vendorParameter()
-        let state = try await VendorSecretState.load(tenant: principal.tenantID, vendor: vendor, store: services.store)
-        guard state.present else { throw Problem.notFound("vendor secret") }
-        let event = VendorSecretRemoved(
-            tenantID: principal.tenantID, vendor: vendor, secretVersion: state.secretVersion)
-        let results = try await services.append([
-            StreamAppend(
-                stream: .vendorSecret(tenant: principal.tenantID, vendor: vendor), tenantID: principal.tenantID,
-                expected: .exactly(state.version),
-                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-        ])
-        await services.awaitProjection("vendor_secrets", results[0].feedPositions[0])
+        let applied = try await services.commands.removeVendorSecret(
+            tenant: principal.tenantID, vendor: vendor, metadata: context.eventMetadata)
+        await services.applied(applied, projection: "vendor_secrets")
         return Response(status: .noContent)
     }
 
@@ -301,18 +283,13 @@ struct TenantRoutes {
         var request = request
         let principal = try context.tenant
         let body = try await request.decodeJSON(DefineWorkflow.self)
-        let id = UUID()
         let definition = WorkflowDefinition(
             finders: body.finders, validator: body.validator, maxAttempts: body.maxAttempts ?? 3)
-        let event = WorkflowDefined(
-            workflowID: id, tenantID: principal.tenantID, name: body.name, definition: definition)
-        let results = try await services.append([
-            StreamAppend(
-                stream: .workflow(id), tenantID: principal.tenantID, expected: .noStream,
-                events: [try EventCatalog.tally.encode(event, metadata: context.eventMetadata)])
-        ])
-        await services.awaitProjection("workflows", results[0].feedPositions[0])
+        let (defined, applied) = try await services.commands.defineWorkflow(
+            tenant: principal.tenantID, name: body.name, definition: definition, metadata: context.eventMetadata)
+        await services.applied(applied, projection: "workflows")
         let now = Date()
+        let id = defined.workflowID
         return try JSON.response(
             WorkflowBody(id: id, name: body.name, definition: definition, createdAt: now, updatedAt: now),
             status: .created,
@@ -367,32 +344,5 @@ struct TenantRoutes {
         }
         guard let found else { throw Problem.notFound("workflow") }
         return try JSON.response(found)
-    }
-}
-
-/// A tenant's key for one vendor as its stream says now, for deciding commands.
-struct VendorSecretState {
-    /// The stream's version (0: no stream).
-    var version: Int64 = 0
-    /// The newest secret version the stream names (0: none yet).
-    var secretVersion = 0
-    /// Whether a key is stored (active or suspended) and not removed.
-    var present = false
-
-    static func load(tenant: UUID, vendor: Vendor, store: EventStore) async throws -> VendorSecretState {
-        var state = VendorSecretState()
-        for recorded in try await store.readAll(.vendorSecret(tenant: tenant, vendor: vendor)) {
-            state.version = recorded.streamVersion
-            switch try store.catalog.decode(recorded) {
-            case let event as VendorSecretSealed:
-                state.secretVersion = max(state.secretVersion, event.secretVersion)
-                state.present = true
-            case let event as VendorSecretRemoved:
-                state.secretVersion = max(state.secretVersion, event.secretVersion)
-                state.present = false
-            default: break
-            }
-        }
-        return state
     }
 }

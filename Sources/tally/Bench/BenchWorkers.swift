@@ -1,4 +1,5 @@
 import ArgumentParser
+import Commands
 import Events
 import FakeVendors
 import Foundation
@@ -307,51 +308,31 @@ struct WorkersBenchRun: Sendable {
         return result
     }
 
-    // MARK: - Setting up, as the API does
+    // MARK: - Setting up, with the API's commands
 
     private func createTenant() async throws -> UUID {
-        let id = UUID()
-        try await store.append(
-            [
-                try store.catalog.encode(
-                    TenantCreated(
-                        tenantID: id, name: "Bench \(id.lowercased.prefix(8))", slug: "b-" + id.lowercased, plan: "pro")
-                )
-            ],
-            to: .tenant(id), tenantID: id, expected: .noStream)
-        return id
+        let slug = "b-" + UUID().uuidString.lowercased()
+        let (created, _) = try await Commands(store: store).createTenant(
+            name: "Bench \(slug.dropFirst(2).prefix(8))", slug: slug, plan: "pro", metadata: EventMetadata())
+        return created.tenantID
     }
 
     private func storeKey(_ key: String, tenant: UUID, vendor: Vendor) async throws {
-        let vault = SecretVault(pool: store.pool, masterKey: masterKey)
-        let sealed = try await vault.seal(Array(key.utf8), tenant: tenant, vendor: vendor, secretVersion: 1)
-        let event = VendorSecretSealed(
-            tenantID: tenant, vendor: vendor, secretVersion: 1, tenantKeyVersion: sealed.tenantKeyVersion,
-            sealed: Data(sealed.sealed),
-            fingerprint: sealed.fingerprint)
-        try await store.append(
-            [try store.catalog.encode(event)], to: .vendorSecret(tenant: tenant, vendor: vendor), tenantID: tenant,
-            expected: .noStream)
+        _ = try await Commands(store: store).storeVendorSecret(
+            tenant: tenant, vendor: vendor, plaintext: Array(key.utf8),
+            vault: SecretVault(pool: store.pool, masterKey: masterKey), metadata: EventMetadata())
     }
 
     /// RunStarted with the first StepScheduled in one append per run, 500 runs per statement; all at once, or
     /// in a chunk every 50 ms at the offered rate.
     private func appendRuns(_ count: Int, tenants: [UUID], offeredRunsPerSecond: Double?) async throws {
         func runAppend(_ index: Int) throws -> StreamAppend {
-            let id = UUID()
             let tenant = tenants[index % tenants.count]
             let domain = Self.domains[(index / tenants.count) % Self.domains.count]
             let input = PersonInput(fullName: "Ada " + Self.letters(index), domain: domain)
-            return StreamAppend(
-                stream: .run(id), tenantID: tenant, expected: .noStream,
-                events: [
-                    try store.catalog.encode(
-                        RunStarted(
-                            runID: id, tenantID: tenant, workflowID: UUID(), definition: Self.definition, input: input,
-                            batchID: nil)),
-                    try store.catalog.encode(
-                        StepScheduled(runID: id, step: 1, kind: .find, vendor: .prospeo, attempt: 1, notBefore: nil)),
-                ])
+            return try Commands.runStarts(
+                tenant: tenant, workflowID: UUID(), definition: Self.definition, inputs: [input], batchID: nil
+            ).appends[0]
         }
         guard let rate = offeredRunsPerSecond else {
             for start in stride(from: 0, to: count, by: 500) {

@@ -1,0 +1,19 @@
+public import Events
+
+/// What a command appended: its events (for caches that apply their own writes at once) and where they
+/// landed in the feed (to wait for a projection to show them). Empty when there was nothing to change.
+public struct Applied: Sendable {
+    public var events: [any DomainEvent]
+    public var positions: [FeedPosition]
+
+    public init(events: [any DomainEvent] = [], positions: [FeedPosition] = []) {
+        self.events = events
+        self.positions = positions
+    }
+
+    /// Nothing was appended: the command found the resource already as asked (it is idempotent).
+    public static let nothing = Applied()
+
+    /// The newest position appended, nil when nothing was.
+    public var last: FeedPosition? { positions.max() }
+}
