@@ -1,17 +1,14 @@
-import HTTPTypes
 import Synchronization
 
-/// The routes the server answers, as OpenAPI path templates (`/v1/runs/{id}`): used for 405 answers, for
-/// the metrics' route label, and by the test that holds the OpenAPI document to the routes.
+/// The routes the server answers, as OpenAPI path templates (`/v1/runs/{id}`), read from the router once it is
+/// built: used for 405 answers, for the metrics' route label, and by the test that holds the OpenAPI document
+/// to the routes.
 final class RouteTable: Sendable {
     private let routes = Mutex<[(method: String, template: String)]>([])
 
-    func removeAll() {
-        routes.withLock { $0 = [] }
-    }
-
-    func add(_ method: HTTPRequest.Method, _ template: String) {
-        routes.withLock { $0.append((method.rawValue, template)) }
+    /// Replaces the table with what a router just built has (`Router.routes`, templates as `{id}`).
+    func replace(with routes: [(method: String, template: String)]) {
+        self.routes.withLock { $0 = routes }
     }
 
     var all: [(method: String, template: String)] { routes.withLock { $0 } }
@@ -36,13 +33,6 @@ final class RouteTable: Sendable {
         guard path.contains(":") else { return path }
         return path.split(separator: "/", omittingEmptySubsequences: false).map { part in
             part.hasPrefix(":") ? "{" + part.dropFirst() + "}" : part
-        }.joined(separator: "/")
-    }
-
-    /// The Hummingbird form of a template: `{id}` becomes `:id`.
-    static func routerPath(_ template: String) -> String {
-        template.split(separator: "/", omittingEmptySubsequences: false).map { part in
-            part.hasPrefix("{") && part.hasSuffix("}") ? ":" + part.dropFirst().dropLast() : part
         }.joined(separator: "/")
     }
 }

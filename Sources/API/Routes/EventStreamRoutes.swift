@@ -233,3 +233,11 @@ enum TenantView {
         }
     }
 }
+
+extension EventStreamRoutes {
+    /// The Server-Sent Event streams, under `/v1`.
+    func addRoutes(to tenant: RouterGroup<TallyContext>) {
+        tenant.get("/runs/{id}/events", use: run)
+        tenant.get("/events", use: self.tenant)
+    }
+}

@@ -311,3 +311,19 @@ extension KeyedDecodingContainer {
         }
     }
 }
+
+extension FlowRoutes {
+    /// Every tenant's flow keys and the limits, under `/v1/admin`.
+    func addOperatorRoutes(to admin: RouterGroup<TallyContext>) {
+        admin.get("/flow-keys", use: operatorFlowKeys)
+        admin.get("/flow-limits", use: listLimits)
+        admin.put("/flow-limits/{vendor}", use: setDefaultLimits)
+        admin.put("/tenants/{id}/flow-limits/{vendor}", use: setTenantLimits)
+        admin.delete("/tenants/{id}/flow-limits/{vendor}", use: clearTenantLimits)
+    }
+
+    /// The tenant's own flow keys, under `/v1`.
+    func addRoutes(to tenant: RouterGroup<TallyContext>) {
+        tenant.get("/flow-keys", use: flowKeys)
+    }
+}

@@ -393,3 +393,23 @@ func readOrEmpty<T>(_ body: () async throws -> T?) async throws -> T? {
         return nil
     }
 }
+
+extension OperatorRoutes {
+    /// The operator's tenants, their plans and keys, and the readers' state, under `/v1/admin`.
+    func addRoutes(to admin: RouterGroup<TallyContext>) {
+        admin.post("/tenants", use: createTenant)
+        admin.get("/tenants", use: listTenants)
+        admin.get("/tenants/{id}", use: getTenant)
+        admin.post("/tenants/{id}/suspend", use: suspend)
+        admin.post("/tenants/{id}/reinstate", use: reinstate)
+        admin.post("/tenants/{id}/erase", use: erase)
+        admin.put("/tenants/{id}/plan", use: changePlan)
+        admin.post("/tenants/{id}/keys", use: issueKey)
+        admin.get("/tenants/{id}/keys", use: listKeys)
+        admin.delete("/tenants/{id}/keys/{keyId}", use: revokeKey)
+        admin.post("/tenants/{id}/keys/{keyId}/rotate", use: rotateKey)
+        admin.get("/projections", use: projections)
+        admin.get("/parked-streams", use: parkedStreams)
+        admin.post("/parked-streams/retry", use: retryParkedStreams)
+    }
+}

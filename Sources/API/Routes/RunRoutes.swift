@@ -353,3 +353,14 @@ struct JSONObject: Encodable {
         try value.encode(to: encoder)
     }
 }
+
+extension RunRoutes {
+    /// Runs, under `/v1`.
+    func addRoutes(to tenant: RouterGroup<TallyContext>) {
+        tenant.post("/runs", use: start)
+        tenant.get("/runs", use: list)
+        tenant.get("/runs/{id}", use: get)
+        tenant.post("/runs/{id}/cancel", use: cancel)
+        tenant.post("/runs/{id}/retry", use: retry)
+    }
+}

@@ -226,3 +226,10 @@ struct StripeWebhookRoutes {
 extension HTTPField.Name {
     static let stripeSignature = Self("Stripe-Signature")!
 }
+
+extension StripeWebhookRoutes {
+    /// `POST /webhooks/stripe`, outside the API's authentication: deliveries are verified by signature.
+    func addRoutes(to root: RouterGroup<TallyContext>) {
+        root.post("/webhooks/stripe", use: receive)
+    }
+}

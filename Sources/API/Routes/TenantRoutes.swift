@@ -346,3 +346,18 @@ struct TenantRoutes {
         return try JSON.response(found)
     }
 }
+
+extension TenantRoutes {
+    /// The tenant itself, its usage, vendor keys and workflows, under `/v1`.
+    func addRoutes(to tenant: RouterGroup<TallyContext>) {
+        tenant.get("/tenant", use: self.tenant)
+        tenant.post("/tenant/keys/rotate", use: rotateOwnKey)
+        tenant.get("/usage", use: usage)
+        tenant.get("/vendor-secrets", use: listVendorSecrets)
+        tenant.put("/vendor-secrets/{vendor}", use: storeVendorSecret)
+        tenant.delete("/vendor-secrets/{vendor}", use: removeVendorSecret)
+        tenant.post("/workflows", use: defineWorkflow)
+        tenant.get("/workflows", use: listWorkflows)
+        tenant.get("/workflows/{id}", use: getWorkflow)
+    }
+}
