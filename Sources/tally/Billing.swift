@@ -19,7 +19,7 @@ struct BillingCommand: AsyncParsableCommand {
         var plans: String?
 
         func load() throws -> Plans {
-            let path = plans ?? ProcessInfo.processInfo.environment["TALLY_PLANS_FILE"]
+            let path = plans ?? ProcessEnvironment.values["TALLY_PLANS_FILE"]
             guard let path, !path.isEmpty else { return .defaults }
             do {
                 return try Plans(contentsOf: path)

@@ -15,7 +15,7 @@ struct DatabaseOptions: ParsableArguments {
             """)
     var directDatabaseURL: String?
 
-    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+    private var environment: [String: String] { ProcessEnvironment.values }
 
     func resolvedURL() throws -> String {
         if let databaseURL, !databaseURL.isEmpty { return databaseURL }

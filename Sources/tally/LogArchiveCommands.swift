@@ -49,7 +49,7 @@ extension Log {
         }
 
         func run() async throws {
-            let environment = ProcessInfo.processInfo.environment
+            let environment = ProcessEnvironment.values
             let masterKey = sealKeysTo == nil ? nil : try ServeSettings.checkMasterKey(environment)
             if sealKeysTo != nil, masterKey == nil {
                 throw ValidationError(
@@ -149,7 +149,7 @@ extension Log {
         var eraseSource: String?
 
         func run() async throws {
-            let masterKey = try ServeSettings.checkMasterKey(ProcessInfo.processInfo.environment)
+            let masterKey = try ServeSettings.checkMasterKey(ProcessEnvironment.values)
             let store = try database.makeStore(applicationName: "tally-log-import", maxConnections: 2)
             defer { store.close() }
             let meter = ProgressReporter(interactive: isatty(STDERR_FILENO) == 1)

@@ -28,7 +28,7 @@ struct SecretsCommand: AsyncParsableCommand {
         var newKeyFile: String
 
         func run() async throws {
-            let environment = ProcessInfo.processInfo.environment
+            let environment = ProcessEnvironment.values
             guard let current = try ServeSettings.checkMasterKey(environment) else {
                 throw ValidationError(
                     "The current master key is needed: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE.")
@@ -67,7 +67,7 @@ struct SecretsCommand: AsyncParsableCommand {
                 """)
 
         func run() async throws {
-            guard let key = try ServeSettings.checkMasterKey(ProcessInfo.processInfo.environment) else {
+            guard let key = try ServeSettings.checkMasterKey(ProcessEnvironment.values) else {
                 throw ValidationError("The master key is needed: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE.")
             }
             print(key.transferKey.hex)

@@ -63,7 +63,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "tally")
         logger.logLevel = .info
-        let environment = ProcessInfo.processInfo.environment
+        let environment = ProcessEnvironment.values
         guard api || projections else { throw ValidationError("--no-api and --no-projections leave nothing to run.") }
         var settings = try ServeSettings.resolve(
             environment: environment, listen: listen, development: development, logger: logger)

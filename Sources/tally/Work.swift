@@ -61,7 +61,7 @@ struct Work: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "tally.worker")
         logger.logLevel = .info
-        let environment = ProcessInfo.processInfo.environment
+        let environment = ProcessEnvironment.values
         guard let masterKey = try ServeSettings.checkMasterKey(environment) else {
             throw ValidationError(
                 "TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE must be set: workers open the tenants' vendor keys.")

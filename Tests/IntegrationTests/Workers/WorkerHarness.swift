@@ -1,3 +1,4 @@
+import Commands
 import Events
 import FakeVendors
 import Foundation
@@ -117,29 +118,12 @@ struct WorkerHarness: Sendable {
 
     static let waterfall = WorkflowDefinition(finders: [.prospeo, .findymail], validator: .zerobounce, maxAttempts: 3)
 
-    /// Starts runs as the API does: RunStarted and the first StepScheduled in one append per run.
+    /// Starts runs with the API's command (`Commands.runStarts`), appended 500 runs at a time.
     func startRuns(
         tenant: UUID, inputs: [PersonInput], definition: WorkflowDefinition = WorkerHarness.waterfall
     ) async throws -> [UUID] {
-        var ids: [UUID] = []
-        var appends: [StreamAppend] = []
-        for input in inputs {
-            let id = UUID()
-            ids.append(id)
-            appends.append(
-                StreamAppend(
-                    stream: .run(id), tenantID: tenant, expected: .noStream,
-                    events: [
-                        try Fixtures.catalog.encode(
-                            RunStarted(
-                                runID: id, tenantID: tenant, workflowID: UUID(), definition: definition, input: input,
-                                batchID: nil)),
-                        try Fixtures.catalog.encode(
-                            StepScheduled(
-                                runID: id, step: 1, kind: .find, vendor: definition.finders[0], attempt: 1,
-                                notBefore: nil)),
-                    ]))
-        }
+        let (ids, appends) = try Commands.runStarts(
+            tenant: tenant, workflowID: UUID(), definition: definition, inputs: inputs, batchID: nil)
         for chunk in stride(from: 0, to: appends.count, by: 500) {
             try await store.append(Array(appends[chunk..<min(chunk + 500, appends.count)]))
         }
