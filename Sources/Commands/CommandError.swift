@@ -1,6 +1,7 @@
 /// Why a command was refused. Nothing was appended; the caller answers in its own words (the API maps
 /// each kind to a problem: 404, 409 or 422).
 public struct CommandError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kind of refusal, which decides the answer's status.
     public enum Kind: Sendable, Equatable {
         /// What the command names does not exist, or belongs to another tenant (the two look alike).
         case notFound
@@ -10,6 +11,7 @@ public struct CommandError: Error, Sendable, Equatable, CustomStringConvertible 
         case invalid
     }
 
+    /// Why it was refused.
     public var kind: Kind
     /// What the command is about, in the API's words: `tenant`, `key`, `run`, `workflow`, `vendor secret`.
     public var resource: String
@@ -17,10 +19,12 @@ public struct CommandError: Error, Sendable, Equatable, CustomStringConvertible 
     public var code: String?
     /// A short title to go with `code`.
     public var title: String?
+    /// A sentence for the client; it never quotes a secret.
     public var detail: String
     /// For `.invalid`: the JSON pointer of the input at fault.
     public var pointer: String?
 
+    /// A refusal of `kind` about `resource`.
     public init(
         _ kind: Kind, _ resource: String, code: String? = nil, title: String? = nil, detail: String,
         pointer: String? = nil
@@ -41,5 +45,6 @@ public struct CommandError: Error, Sendable, Equatable, CustomStringConvertible 
         CommandError(.conflict, resource, detail: detail)
     }
 
+    /// The resource and the detail, for logs.
     public var description: String { "\(resource): \(detail)" }
 }

@@ -6,8 +6,10 @@ import Foundation
 /// on the same stream fails with the store's `.conflict` and changes nothing. The API's routes, the Stripe
 /// webhook, the CLI and the tests all call these; none of them builds these events itself.
 public struct Commands: Sendable {
+    /// How a command's appends reach the store, all or nothing.
     public typealias Append = @Sendable ([StreamAppend]) async throws -> [AppendResult]
 
+    /// The log the commands read their streams from.
     public let store: EventStore
     private let appendBody: Append
 

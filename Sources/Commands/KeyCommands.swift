@@ -3,9 +3,13 @@ public import Foundation
 
 /// A key as its stream says now, for deciding commands.
 public struct KeyState: Sendable {
+    /// `active`, `rotated` or `revoked`.
     public var status = "active"
+    /// The name given when it was issued.
     public var name = ""
+    /// When it stops working, if it expires.
     public var expiresAt: Date?
+    /// The stream's version the decision was made at.
     public var version: Int64 = 0
 
     /// The key's state; a `.notFound` error when it does not exist or belongs to another tenant.
@@ -31,14 +35,19 @@ public struct KeyState: Sendable {
 
 /// A key just issued: its event and its plaintext, which exists nowhere else and is shown once.
 public struct IssuedKey: Sendable {
+    /// The event, with the keyed hash and display prefix only.
     public var issued: KeyIssued
+    /// The key itself: shown once, stored nowhere.
     public var plaintext: String
+    /// What was appended.
     public var applied: Applied
 }
 
 /// A rotation: the replacement key, and until when the rotated one keeps working.
 public struct RotatedKey: Sendable {
+    /// The new key.
     public var replacement: IssuedKey
+    /// The old key's rotation, with the end of its grace period.
     public var rotated: KeyRotated
 }
 

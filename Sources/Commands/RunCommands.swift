@@ -3,7 +3,9 @@ public import Foundation
 
 /// A run as its stream says now, for deciding commands; the statuses are those of `workflow_runs`.
 public struct RunState: Sendable {
+    /// `running`, `parked`, `succeeded`, `not_found`, `failed` or `cancelled`.
     public var status = "running"
+    /// The stream's version the decision was made at.
     public var version: Int64 = 0
     /// The highest step number scheduled so far (0: none).
     public var lastStep = 0
@@ -19,6 +21,7 @@ public struct RunState: Sendable {
         return try fold(events, catalog: store.catalog)
     }
 
+    /// The state after `events` (a whole run stream, in version order).
     public static func fold(_ events: [RecordedEvent], catalog: EventCatalog) throws -> RunState {
         var state = RunState()
         var kinds: [Int: StepKind] = [:]

@@ -4,9 +4,11 @@ public import Projections
 
 /// A `customer.subscription.*` event: the subscription as it was at the event's time.
 public struct SubscriptionSnapshot: Sendable {
+    /// The subscription event's kind: the part after `customer.subscription.`.
     public enum Kind: String, CaseIterable, Sendable {
         case created, updated, deleted, paused, resumed
 
+        /// The kind of a Stripe event type; nil for one that is not a subscription event.
         public init?(eventType: String) {
             guard eventType.hasPrefix("customer.subscription.") else { return nil }
             self.init(rawValue: String(eventType.dropFirst("customer.subscription.".count)))
@@ -31,12 +33,18 @@ public struct SubscriptionSnapshot: Sendable {
         case none
     }
 
+    /// What happened to the subscription.
     public var kind: Kind
+    /// The subscription's Stripe id.
     public var subscriptionID: String?
+    /// The Stripe customer it belongs to.
     public var customerID: String?
+    /// How the event names its tenant.
     public var tenant: TenantReference
+    /// The prices of its items, which name the plan.
     public var priceIDs: [String]
 
+    /// A snapshot from the parts of the event the webhook read.
     public init(
         kind: Kind, subscriptionID: String?, customerID: String?, tenant: TenantReference, priceIDs: [String]
     ) {
@@ -56,6 +64,7 @@ public struct SubscriptionSnapshot: Sendable {
         case ambiguous([String])
     }
 
+    /// The configured plan whose Stripe prices the subscription carries.
     public func plan(in plans: Plans) -> PlanMatch {
         let owners = Set(priceIDs.compactMap { plans.owner(ofStripePrice: $0)?.plan.name })
         switch owners.count {
@@ -68,9 +77,12 @@ public struct SubscriptionSnapshot: Sendable {
 
 /// When two Stripe changes to a tenant compare: by the event's `created` second, then by `Kind.rank`.
 public struct StripeOrder: Comparable, Sendable {
+    /// The Stripe event's `created`, unix seconds.
     public var seconds: Int64
+    /// `Kind.rank`: orders events of the same second.
     public var rank: Int
 
+    /// An order at `seconds` with `rank`.
     public init(seconds: Int64, rank: Int) {
         self.seconds = seconds
         self.rank = rank
@@ -84,6 +96,7 @@ public struct StripeOrder: Comparable, Sendable {
 /// What a subscription event does to a tenant, decided from the tenant's stream and the newest Stripe
 /// change already applied to it.
 public struct SubscriptionDecision: Sendable {
+    /// What the event did, as recorded with the delivery.
     public enum Outcome: Equatable, Sendable {
         /// Events were appended.
         case applied
@@ -94,6 +107,7 @@ public struct SubscriptionDecision: Sendable {
         /// Nothing to apply (the reason is recorded).
         case ignored(String)
 
+        /// The outcome as `stripe_events.outcome` records it.
         public var text: String {
             switch self {
             case .applied: "applied"
@@ -104,7 +118,9 @@ public struct SubscriptionDecision: Sendable {
         }
     }
 
+    /// What the event does.
     public var outcome: Outcome
+    /// The events to append to the tenant's stream (none unless `.applied`).
     public var events: [any DomainEvent] = []
 
     /// Decides `snapshot` (of the Stripe event `eventID` at `created`) for the tenant in `state`, whose

@@ -3,12 +3,17 @@ public import Foundation
 
 /// A tenant as its stream says now, for deciding commands.
 public struct TenantState: Sendable {
+    /// `active`, `suspended` or `erased`.
     public var status = "active"
+    /// The plan's name.
     public var plan = ""
+    /// The stream's version the decision was made at.
     public var version: Int64 = 0
     /// Who suspended the tenant, while it is suspended (a Stripe resume lifts only a Stripe suspension).
     public var suspendedBy: ChangeSource?
+    /// The Stripe customer linked to the tenant.
     public var stripeCustomerID: String?
+    /// The tenant's current Stripe subscription.
     public var stripeSubscriptionID: String?
     /// The time of the newest Stripe event applied to the tenant (last writer wins by Stripe's time).
     public var lastStripeTime: Date?

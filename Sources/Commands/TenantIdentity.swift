@@ -21,6 +21,7 @@ extension UUID {
 
 /// Tenant slugs: 3 to 40 of a-z, 0-9 and `-`, starting with a letter.
 public enum TenantSlug {
+    /// Whether `slug` can name a tenant.
     public static func isValid(_ slug: String) -> Bool {
         let bytes = Array(slug.utf8)
         guard (3...40).contains(bytes.count), (0x61...0x7a).contains(bytes[0]) else { return false }

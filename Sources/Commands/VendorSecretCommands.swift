@@ -10,6 +10,7 @@ public struct VendorSecretState: Sendable {
     /// Whether a key is stored (active or suspended) and not removed.
     public var present = false
 
+    /// The state of the tenant's key for `vendor` (all zero when it never had one).
     public static func load(tenant: UUID, vendor: Vendor, store: EventStore) async throws -> VendorSecretState {
         var state = VendorSecretState()
         for recorded in try await store.readAll(.vendorSecret(tenant: tenant, vendor: vendor)) {
@@ -30,9 +31,11 @@ public struct VendorSecretState: Sendable {
 
 /// A vendor key just sealed and appended.
 public struct StoredVendorSecret: Sendable {
+    /// The sealed secret as appended (ciphertext and fingerprint only).
     public var event: VendorSecretSealed
     /// Whether it replaced a key the tenant had for the vendor.
     public var replaced: Bool
+    /// What was appended.
     public var applied: Applied
 }
 
