@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Commands", "Events", "Projections",
+                "Commands", "Events", "Projections", "Workers",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -207,11 +207,8 @@ public final class APIServices: Sendable {
         let deadline = ContinuousClock.now + settings.consistencyTimeout
         var pause = Duration.milliseconds(2)
         while ContinuousClock.now < deadline {
-            let rows = try? await store.pool.query(
-                """
-                SELECT (tx_id, global_position) >= ($2::text::xid8, $3), status FROM projection_checkpoints WHERE projection = $1
-                """, [.string(projection), .text(String(position.transactionID)), .int64(position.globalPosition)])
-            if let row = rows?.first, (try? row.bool(0)) == true || (try? row.string(1)) == "failed" { return true }
+            let applied = try? await ProjectionCheckpoints.hasApplied(projection, position, pool: store.pool)
+            if applied == true { return true }
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(50))
         }

@@ -94,6 +94,9 @@ public struct EventsError: Error, Sendable, CustomStringConvertible, CustomDebug
         self.underlying = underlying
     }
 
+    /// The table does not exist (SQLSTATE 42P01): a read model no runner has created yet reads as empty.
+    public var isUndefinedTable: Bool { sqlState == "42P01" }
+
     public var description: String {
         var text = "\(code): \(message)"
         if let sqlState { text += " (SQLSTATE \(sqlState))" }

@@ -64,8 +64,3 @@ final class Database: Sendable {
         scope == IdempotencyMiddleware.operatorScope ? try await asOperator(body) : try await tenant(scope, body)
     }
 }
-
-extension EventsError {
-    /// The projection's table does not exist yet (no runner has created it): reads answer as if empty.
-    var isUndefinedTable: Bool { sqlState == "42P01" }
-}

@@ -3,6 +3,7 @@ import Events
 import Foundation
 import HTTPTypes
 import Logging
+import Projections
 import Synchronization
 
 /// Every tenant and API key, in memory, kept current from the log: verifying a key on the hot path does no
@@ -17,18 +18,8 @@ import Synchronization
 /// clear), so guessing costs no I/O either. An event the directory cannot decode parks its stream here: a key
 /// of a parked key or tenant stream is answered 503, never from state that may be stale.
 final class KeyDirectory: Sendable {
-    struct Key: Sendable {
-        var id: UUID
-        var tenantID: UUID
-        var name: String
-        var displayPrefix: String
-        var hash: String
-        var status: String
-        var expiresAt: Date?
-        var graceUntil: Date?
-        var replacedBy: UUID?
-        var createdAt: Date
-    }
+    /// A key as `api_keys` has it (the read model's row type).
+    typealias Key = APIKeyRow
 
     struct Tenant: Sendable {
         var id: UUID
@@ -86,43 +77,23 @@ final class KeyDirectory: Sendable {
             try await connection.withTransaction(
                 begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
             ) {
-                let built = try await connection.query(
-                    """
-                    SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('tenants', 'api_keys')
-                    """
-                ).first?.int64(0)
-                let checkpoints = try await connection.query(
-                    """
-                    SELECT tx_id, global_position FROM projection_checkpoints WHERE projection IN ('tenants', 'api_keys')
-                    ORDER BY tx_id, global_position
-                    """)
-                guard built == 2, checkpoints.count == 2 else {
+                let tables = ["tenants", "api_keys"]
+                let checkpoints = try await ProjectionCheckpoints.positions(of: tables, on: connection)
+                guard try await ProjectionCheckpoints.tablesExist(tables, on: connection), checkpoints.count == 2,
+                    let position = checkpoints.values.min()
+                else {
                     var empty = State()
                     empty.loaded = true
                     return empty
                 }
                 var snapshot = State()
                 snapshot.loaded = true
-                snapshot.position = FeedPosition(
-                    transactionID: try checkpoints[0].uint64(0), globalPosition: try checkpoints[0].int64(1))
-                for row in try await connection.query("SELECT tenant_id, name, slug, plan, status FROM tenants") {
-                    let tenant = Tenant(
-                        id: try row.uuid(0), name: try row.string(1), slug: try row.string(2), plan: try row.string(3),
-                        status: try row.string(4))
-                    snapshot.tenants[tenant.id] = tenant
+                snapshot.position = position
+                for row in try await TenantsProjection.allTenants(on: connection) {
+                    snapshot.tenants[row.id] = Tenant(
+                        id: row.id, name: row.name, slug: row.slug, plan: row.plan, status: row.status)
                 }
-                for row in try await connection.query(
-                    """
-                    SELECT key_id, tenant_id, name, display_prefix, key_hash, status, expires_at, grace_until, replaced_by, created_at
-                    FROM api_keys
-                    """)
-                {
-                    let key = Key(
-                        id: try row.uuid(0), tenantID: try row.uuid(1), name: try row.string(2),
-                        displayPrefix: try row.string(3),
-                        hash: try row.string(4), status: try row.string(5), expiresAt: try row.optionalDate(6),
-                        graceUntil: try row.optionalDate(7), replacedBy: try row.optionalUUID(8),
-                        createdAt: try row.date(9))
+                for key in try await APIKeysProjection.allKeys(on: connection) {
                     snapshot.keys[key.hash] = key
                     snapshot.hashByKeyID[key.id] = key.hash
                 }
@@ -299,12 +270,7 @@ final class KeyDirectory: Sendable {
     private func isIssued(_ hash: String) async throws -> Bool {
         try await store.pool.withConnection { connection in
             try await connection.withTransaction(begin: "BEGIN READ ONLY") {
-                do {
-                    return try await !connection.query("SELECT 1 FROM api_keys WHERE key_hash = $1", [.string(hash)])
-                        .isEmpty
-                } catch let error as EventsError where error.isUndefinedTable {
-                    return false
-                }
+                try await APIKeysProjection.isIssued(hash: hash, on: connection)
             }
         }
     }

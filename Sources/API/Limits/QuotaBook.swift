@@ -18,7 +18,7 @@ import Synchronization
 /// before its quota (docs/api.md). Once the database has no more to give, refusals come from memory, and
 /// the instance asks again at most once a second (others may have given some back) or when the quota changes.
 final class QuotaBook: Sendable {
-    enum Meter: String, Sendable { case apiCalls = "api_calls", runs }
+    enum Meter: String, Sendable, CaseIterable { case apiCalls = "api_calls", runs }
 
     /// A grant the database gave: how much, and how much of the period all instances have taken with it.
     struct Grant: Sendable {
@@ -375,19 +375,15 @@ final class QuotaBook: Sendable {
         let rows = try await readOrEmpty {
             try await store.pool.withConnection { connection in
                 try await connection.withTransaction(begin: "BEGIN READ ONLY") {
-                    Array(
-                        try await connection.query(
-                            """
-                            SELECT tenant_id, meter, quantity FROM usage_counters
-                            WHERE period = $1 AND tenant_id = ANY($2) AND meter IN ('api_calls', 'runs')
-                            """, [.string(period.description), .uuidArray(tenants)]))
+                    try await UsageCountersProjection.counters(
+                        ofTenants: tenants, meters: Meter.allCases.map(\.rawValue), in: period, on: connection)
                 }
             }
         }
         var result: [UUID: [Meter: Int64]] = [:]
         for row in rows {
-            guard let meter = Meter(rawValue: try row.string(1)) else { continue }
-            result[try row.uuid(0), default: [:]][meter] = try row.int64(2)
+            guard let meter = Meter(rawValue: row.meter) else { continue }
+            result[row.tenantID, default: [:]][meter] = row.quantity
         }
         return result
     }

@@ -2,6 +2,7 @@ import Commands
 import Events
 import Foundation
 import Hummingbird
+import Workers
 
 /// Flow control per vendor key: what the workers' claims see (tenants their own keys, the operator every
 /// key), and the limits the operator sets for a vendor's keys or one tenant's. Limits are events
@@ -39,42 +40,23 @@ struct FlowRoutes {
         var oldestWaitingSeconds: Double?
     }
 
-    /// `flow_key_status` (a security-invoker view: row-level security applies to the reader) with its window
-    /// arrays as one JSON list.
-    static let flowKeySQL = """
-        SELECT tenant_id, vendor, fingerprint, secret_version, suspended_reason, paused_until, pause_reason, parallelism,
-               coalesce((SELECT json_agg(json_build_object('limit', w.l, 'seconds', w.s, 'used', w.u) ORDER BY w.n)
-                         FROM unnest(window_limits, window_seconds, window_used) WITH ORDINALITY AS w(l, s, u, n)), '[]'),
-               waiting, in_flight, extract(epoch FROM now() - oldest_waiting_since)::float8
-        FROM flow_key_status
-        """
-
-    static func flowKey(_ row: PostgresRow, withTenant: Bool) throws -> FlowKeyBody {
-        let fingerprint = try row.optionalString(2)
-        let suspendedReason = fingerprint == nil ? nil : try row.optionalString(4)
-        let pausedUntil = fingerprint == nil ? nil : try row.optionalDate(5)
-        let state =
-            if fingerprint == nil { "no_key" } else if suspendedReason != nil { "suspended" } else if pausedUntil != nil
-            { "paused" } else { "active" }
-        let windows = try JSONDecoder().decode([WindowBody].self, from: Data(try row.jsonBytes(8)))
-        return FlowKeyBody(
-            vendor: try row.string(1), tenantId: withTenant ? try row.uuid(0) : nil, fingerprint: fingerprint,
-            secretVersion: fingerprint == nil ? nil : try row.optionalInt64(3).map(Int.init), state: state,
-            pausedUntil: pausedUntil,
-            pauseReason: pausedUntil == nil ? nil : try row.optionalString(6), suspendedReason: suspendedReason,
-            limits: LimitsBody(parallelism: try row.int(7), windows: windows), waiting: try row.int(9),
-            inFlight: try row.int(10),
-            oldestWaitingSeconds: try row.isNull(11) ? nil : max(0, (try row.double(11) * 1000).rounded() / 1000))
+    static func flowKey(_ row: FlowKeyRow, withTenant: Bool) -> FlowKeyBody {
+        FlowKeyBody(
+            vendor: row.vendor, tenantId: withTenant ? row.tenantID : nil, fingerprint: row.fingerprint,
+            secretVersion: row.secretVersion, state: row.state, pausedUntil: row.pausedUntil,
+            pauseReason: row.pauseReason, suspendedReason: row.suspendedReason,
+            limits: LimitsBody(
+                parallelism: row.parallelism,
+                windows: row.windows.map { WindowBody(limit: $0.limit, seconds: $0.seconds, used: $0.used) }),
+            waiting: row.waiting, inFlight: row.inFlight, oldestWaitingSeconds: row.oldestWaitingSeconds)
     }
 
     /// `GET /v1/flow-keys`: the tenant's own keys, one per vendor it has a key for or runs waiting on.
     func flowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
         let principal = try context.tenant
         let items = try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
-            try await connection.query(
-                "\(Self.flowKeySQL) WHERE tenant_id = $1 ORDER BY vendor", [.uuid(principal.tenantID)]
-            ).map {
-                try Self.flowKey($0, withTenant: false)
+            try await FlowQueries.keys(tenant: principal.tenantID, on: connection).map {
+                Self.flowKey($0, withTenant: false)
             }
         }
         return try JSON.response(ListBody(items: items, nextCursor: nil))
@@ -82,34 +64,28 @@ struct FlowRoutes {
 
     /// `GET /v1/admin/flow-keys[?tenantId=&vendor=]`: every tenant's keys.
     func operatorFlowKeys(_ request: Request, _ context: TallyContext) async throws -> Response {
-        let (sql, parameters) = try Self.filtered(Self.flowKeySQL, request, tenantColumn: "tenant_id")
-        let statement = sql + " ORDER BY tenant_id, vendor"
+        let (tenant, vendor) = try Self.filters(request)
         let items = try await services.database.asOperator(readOnly: true) { connection in
-            try await connection.query(statement, parameters).map { try Self.flowKey($0, withTenant: true) }
+            try await FlowQueries.keys(tenant: tenant, vendor: vendor, on: connection).map {
+                Self.flowKey($0, withTenant: true)
+            }
         }
         return try JSON.response(ListBody(items: items, nextCursor: nil))
     }
 
-    /// Adds the `tenantId` and `vendor` query filters to `sql` (which has no WHERE yet); 422 naming the
-    /// parameter when either is not valid.
-    static func filtered(_ sql: String, _ request: Request, tenantColumn: String) throws -> (String, [PostgresValue]) {
+    /// The `tenantId` and `vendor` query filters; 422 naming the parameter when either is not valid.
+    static func filters(_ request: Request) throws -> (tenant: UUID?, vendor: Vendor?) {
         let query = request.uri.queryParameters
-        var conditions: [String] = []
-        var parameters: [PostgresValue] = []
+        var tenant: UUID?
+        var vendor: Vendor?
         var errors: [Problem.FieldError] = []
         if let text = query["tenantId"] {
-            if let id = UUID(uuidString: String(text)) {
-                parameters.append(.uuid(id))
-                conditions.append("\(tenantColumn) = $\(parameters.count)")
-            } else {
-                errors.append(.init(detail: "must be a UUID", parameter: "tenantId"))
-            }
+            tenant = UUID(uuidString: String(text))
+            if tenant == nil { errors.append(.init(detail: "must be a UUID", parameter: "tenantId")) }
         }
         if let text = query["vendor"] {
-            if let vendor = Vendor(rawValue: String(text)) {
-                parameters.append(.string(vendor.rawValue))
-                conditions.append("vendor = $\(parameters.count)")
-            } else {
+            vendor = Vendor(rawValue: String(text))
+            if vendor == nil {
                 errors.append(
                     .init(
                         detail: "must be one of \(Vendor.allCases.map(\.rawValue).joined(separator: ", "))",
@@ -117,7 +93,7 @@ struct FlowRoutes {
             }
         }
         if !errors.isEmpty { throw Problem.validation(errors) }
-        return (conditions.isEmpty ? sql : sql + " WHERE " + conditions.joined(separator: " AND "), parameters)
+        return (tenant, vendor)
     }
 
     // MARK: - Flow limits
@@ -247,36 +223,16 @@ struct FlowRoutes {
             windows: rateWindows?.map { WindowBody(limit: $0.limit, seconds: $0.seconds) }, parallelism: parallelism)
     }
 
-    static let builtinTenant = UUID(uuidString: "ffffffff-ffff-ffff-ffff-ffffffffffff")!
-    static let defaultTenant = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
-
     /// `GET /v1/admin/flow-limits[?tenantId=&vendor=]`: the limits the workers apply, as they applied them: the
     /// built-in ones, the vendor defaults and the tenant overrides.
     func listLimits(_ request: Request, _ context: TallyContext) async throws -> Response {
-        let select = """
-            SELECT vendor, tenant_id, parallelism, updated_at,
-                   CASE WHEN window_limits IS NOT NULL THEN
-                       coalesce((SELECT json_agg(json_build_object('limit', w.l, 'seconds', w.s) ORDER BY w.n)
-                                 FROM unnest(window_limits, window_seconds) WITH ORDINALITY AS w(l, s, n)), '[]')
-                   END
-            FROM flow_limits
-            """
-        let (sql, parameters) = try Self.filtered(select, request, tenantColumn: "tenant_id")
-        let statement =
-            sql + """
-                 ORDER BY vendor, CASE tenant_id WHEN '\(Self.builtinTenant.lowercased)' THEN 0
-                                                 WHEN '\(Self.defaultTenant.lowercased)' THEN 1 ELSE 2 END, tenant_id
-                """
+        let (tenant, vendor) = try Self.filters(request)
         let items = try await services.database.asOperator(readOnly: true) { connection in
-            try await connection.query(statement, parameters).map { row in
-                let tenant = try row.uuid(1)
-                let scope =
-                    tenant == Self.builtinTenant ? "builtin" : tenant == Self.defaultTenant ? "default" : "tenant"
-                return FlowLimitsBody(
-                    vendor: try row.string(0), scope: scope, tenantId: scope == "tenant" ? tenant : nil,
-                    windows: try row.isNull(4)
-                        ? nil : try JSONDecoder().decode([WindowBody].self, from: Data(try row.jsonBytes(4))),
-                    parallelism: try row.optionalInt64(2).map(Int.init), updatedAt: try row.date(3))
+            try await FlowQueries.limits(tenant: tenant, vendor: vendor, on: connection).map {
+                FlowLimitsBody(
+                    vendor: $0.vendor, scope: $0.scope.rawValue, tenantId: $0.tenantID,
+                    windows: $0.windows?.map { WindowBody(limit: $0.limit, seconds: $0.seconds) },
+                    parallelism: $0.parallelism, updatedAt: $0.updatedAt)
             }
         }
         return try JSON.response(ListBody(items: items, nextCursor: nil))

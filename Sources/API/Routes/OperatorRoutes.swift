@@ -115,26 +115,19 @@ struct OperatorRoutes {
 
     func listTenants(_ request: Request, _ context: TallyContext) async throws -> Response {
         let page = try Page(request)
-        var sql = "SELECT \(Self.tenantColumns) FROM tenants"
-        var parameters: [PostgresValue] = []
-        if let (date, id) = page.after {
-            sql += " WHERE (created_at, tenant_id) > ($1, $2)"
-            parameters = [.timestamp(date), .uuid(id)]
-        }
-        if let status = request.uri.queryParameters["status"] {
-            guard ["active", "suspended", "erased"].contains(String(status)) else {
+        var status: String?
+        if let text = request.uri.queryParameters["status"] {
+            guard TenantsProjection.statuses.contains(String(text)) else {
                 throw Problem.validation([.init(detail: "must be active, suspended or erased", parameter: "status")])
             }
-            parameters.append(.string(String(status)))
-            sql += (parameters.count == 1 ? " WHERE" : " AND") + " status = $\(parameters.count)"
+            status = String(text)
         }
-        parameters.append(.int64(Int64(page.limit + 1)))
-        sql += " ORDER BY created_at, tenant_id LIMIT $\(parameters.count)"
-        let query = sql
-        let values = parameters
+        let selected = status
         let tenants = try await readOrEmpty {
             try await services.database.asOperator(readOnly: true) { connection in
-                try await connection.query(query, values).map(Self.tenant)
+                try await TenantsProjection.tenants(
+                    status: selected, after: page.after, limit: page.limit + 1, on: connection
+                ).map(Self.tenant)
             }
         }
         let items = Array(tenants.prefix(page.limit))
@@ -193,23 +186,17 @@ struct OperatorRoutes {
         return try JSON.response(tenant)
     }
 
-    static let tenantColumns = "tenant_id, name, slug, plan, status, stripe_customer_id, created_at, updated_at"
-
-    static func tenant(_ row: PostgresRow) throws -> TenantBody {
+    static func tenant(_ row: TenantRow) -> TenantBody {
         TenantBody(
-            id: try row.uuid(0), name: try row.string(1), slug: try row.string(2), plan: try row.string(3),
-            status: try row.string(4),
-            stripeCustomerId: try row.optionalString(5), createdAt: try row.date(6), updatedAt: try row.date(7))
+            id: row.id, name: row.name, slug: row.slug, plan: row.plan, status: row.status,
+            stripeCustomerId: row.stripeCustomerID, createdAt: row.createdAt, updatedAt: row.updatedAt)
     }
 
     func loadTenant(_ id: UUID) async throws -> TenantBody? {
         try await readOrEmpty {
             try await services.database.asOperator(readOnly: true) { connection in
                 try await ParkedRead.check(["tenants"], stream: .tenant(id), what: "tenant", on: connection)
-                return try await connection.query(
-                    "SELECT \(Self.tenantColumns) FROM tenants WHERE tenant_id = $1", [.uuid(id)]
-                ).first
-                    .map(Self.tenant)
+                return try await TenantsProjection.tenant(id, on: connection).map(Self.tenant)
             }
         }
     }
@@ -280,22 +267,16 @@ struct OperatorRoutes {
         _ = try await services.commands.tenant(tenantID)
         let keys = try await readOrEmpty {
             try await services.database.tenant(tenantID, readOnly: true) { connection in
-                try await connection.query(
-                    """
-                    SELECT key_id, tenant_id, name, display_prefix, status, expires_at, grace_until, replaced_by, created_at
-                    FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, key_id
-                    """, [.uuid(tenantID)]
-                ).map(Self.keyRow)
+                try await APIKeysProjection.keys(ofTenant: tenantID, on: connection).map(Self.key)
             }
         }
         return try JSON.response(ListBody(items: keys, nextCursor: nil))
     }
 
-    static func keyRow(_ row: PostgresRow) throws -> KeyBody {
+    static func key(_ row: APIKeyRow) -> KeyBody {
         KeyBody(
-            id: try row.uuid(0), tenantId: try row.uuid(1), name: try row.string(2), displayPrefix: try row.string(3),
-            status: try row.string(4), expiresAt: try row.optionalDate(5), graceUntil: try row.optionalDate(6),
-            replacedBy: try row.optionalUUID(7), createdAt: try row.date(8))
+            id: row.id, tenantId: row.tenantID, name: row.name, displayPrefix: row.displayPrefix, status: row.status,
+            expiresAt: row.expiresAt, graceUntil: row.graceUntil, replacedBy: row.replacedBy, createdAt: row.createdAt)
     }
 
     // MARK: - Operations

@@ -175,21 +175,20 @@ struct RunRoutes {
         var finishedAt: Date?
     }
 
-    static let runColumns = """
-        run_id, workflow_id, batch_id, status, input, current_step, current_vendor, email, validation_status, reason, credits,
-        started_at, updated_at, finished_at
-        """
-
-    static func run(_ row: PostgresRow) throws -> RunBody {
+    static func run(_ row: RunRow) throws -> RunBody {
         RunBody(
-            id: try row.uuid(0), workflowId: try row.uuid(1), batchId: try row.optionalUUID(2),
-            status: try row.string(3),
-            input: try JSONObject(bytes: try row.jsonBytes(4)), currentStep: try row.optionalInt64(5).map(Int32.init),
-            currentVendor: try row.optionalString(6), email: try row.optionalString(7),
-            validationStatus: try row.optionalString(8),
-            reason: try row.optionalString(9), credits: try row.int(10), startedAt: try row.date(11),
-            updatedAt: try row.date(12),
-            finishedAt: try row.optionalDate(13))
+            id: row.runID, workflowId: row.workflowID, batchId: row.batchID, status: row.status,
+            input: try JSONObject(bytes: row.input), currentStep: row.currentStep, currentVendor: row.currentVendor,
+            email: row.email, validationStatus: row.validationStatus, reason: row.reason, credits: Int(row.credits),
+            startedAt: row.startedAt, updatedAt: row.updatedAt, finishedAt: row.finishedAt)
+    }
+
+    static func step(_ row: RunStepRow) -> StepBody {
+        StepBody(
+            step: row.step, attempt: row.attempt, kind: row.kind, vendor: row.vendor, status: row.status,
+            outcome: row.outcome, email: row.email, validationStatus: row.validationStatus, failure: row.failure,
+            reason: row.reason, credits: row.credits, notBefore: row.notBefore, scheduledAt: row.scheduledAt,
+            startedAt: row.startedAt, finishedAt: row.finishedAt)
     }
 
     func get(_ request: Request, _ context: TallyContext) async throws -> Response {
@@ -205,34 +204,15 @@ struct RunRoutes {
                 connection -> (RunBody, FeedPosition)? in
                 // The checkpoint first: the rows read after it are at least as new.
                 let checkpoint =
-                    try await connection.query(
-                        "SELECT tx_id, global_position FROM projection_checkpoints WHERE projection = 'workflow_runs'"
-                    ).first.map { FeedPosition(transactionID: try $0.uint64(0), globalPosition: try $0.int64(1)) }
+                    try await ProjectionCheckpoints.positions(of: ["workflow_runs"], on: connection)["workflow_runs"]
                     ?? .start
                 try await ParkedRead.check(["workflow_runs"], stream: .run(id), what: "run", on: connection)
                 guard
-                    var run = try await connection.query(
-                        "SELECT \(Self.runColumns) FROM workflow_runs WHERE tenant_id = $1 AND run_id = $2",
-                        [.uuid(principal.tenantID), .uuid(id)]
-                    ).first.map(Self.run)
+                    var run = try await RunsProjection.run(id, tenant: principal.tenantID, on: connection)
+                        .map(Self.run)
                 else { return nil }
-                run.steps = try await connection.query(
-                    """
-                    SELECT step, attempt, kind, vendor, status, outcome, email, validation_status, failure, reason, credits, not_before,
-                        scheduled_at, started_at, finished_at
-                    FROM workflow_progress WHERE tenant_id = $1 AND run_id = $2 ORDER BY step, attempt
-                    """, [.uuid(principal.tenantID), .uuid(id)]
-                ).map {
-                    StepBody(
-                        step: try $0.int(0), attempt: try $0.int(1), kind: try $0.string(2), vendor: try $0.string(3),
-                        status: try $0.string(4),
-                        outcome: try $0.optionalString(5), email: try $0.optionalString(6),
-                        validationStatus: try $0.optionalString(7),
-                        failure: try $0.optionalString(8), reason: try $0.optionalString(9), credits: try $0.int(10),
-                        notBefore: try $0.optionalDate(11), scheduledAt: try $0.date(12),
-                        startedAt: try $0.optionalDate(13),
-                        finishedAt: try $0.optionalDate(14))
-                }
+                run.steps = try await RunsProjection.steps(ofRun: id, tenant: principal.tenantID, on: connection)
+                    .map(Self.step)
                 return (run, checkpoint)
             }
         }
@@ -243,47 +223,38 @@ struct RunRoutes {
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    static let statuses: Set<String> = ["running", "parked", "succeeded", "not_found", "failed", "cancelled"]
-
     func list(_ request: Request, _ context: TallyContext) async throws -> Response {
         let principal = try context.tenant
         let page = try Page(request)
         let query = request.uri.queryParameters
-        var sql = "SELECT \(Self.runColumns) FROM workflow_runs WHERE tenant_id = $1"
-        var parameters: [PostgresValue] = [.uuid(principal.tenantID)]
+        var filter = RunFilter()
         var errors: [Problem.FieldError] = []
         if let status = query["status"] {
-            if Self.statuses.contains(String(status)) {
-                parameters.append(.string(String(status)))
-                sql += " AND status = $\(parameters.count)"
+            if RunsProjection.statuses.contains(String(status)) {
+                filter.status = String(status)
             } else {
                 errors.append(
                     .init(
-                        detail: "must be one of \(Self.statuses.sorted().joined(separator: ", "))", parameter: "status")
-                )
+                        detail: "must be one of \(RunsProjection.statuses.sorted().joined(separator: ", "))",
+                        parameter: "status"))
             }
         }
-        for (name, column) in [("workflowId", "workflow_id"), ("batchId", "batch_id")] {
+        for (name, field) in [("workflowId", \RunFilter.workflowID), ("batchId", \RunFilter.batchID)] {
             guard let text = query[Substring(name)] else { continue }
             if let id = UUID(uuidString: String(text)) {
-                parameters.append(.uuid(id))
-                sql += " AND \(column) = $\(parameters.count)"
+                filter[keyPath: field] = id
             } else {
                 errors.append(.init(detail: "must be a UUID", parameter: name))
             }
         }
         if !errors.isEmpty { throw Problem.validation(errors) }
-        if let (date, id) = page.after {
-            parameters += [.timestamp(date), .uuid(id)]
-            sql += " AND (started_at, run_id) < ($\(parameters.count - 1), $\(parameters.count))"
-        }
-        parameters.append(.int64(Int64(page.limit + 1)))
-        sql += " ORDER BY started_at DESC, run_id DESC LIMIT $\(parameters.count)"
-        let statement = sql
-        let values = parameters
+        let selected = filter
         let rows = try await readOrEmpty {
             try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
-                try await connection.query(statement, values).map(Self.run)
+                try await RunsProjection.runs(
+                    ofTenant: principal.tenantID, matching: selected, before: page.after, limit: page.limit + 1,
+                    on: connection
+                ).map(Self.run)
             }
         }
         let items = Array(rows.prefix(page.limit))

@@ -95,10 +95,7 @@ struct StripeWebhookRoutes {
         case .customer(let customer):
             let tenants = try await readOrEmpty {
                 try await services.database.asOperator(readOnly: true) { connection in
-                    try await connection.query(
-                        "SELECT tenant_id FROM tenants WHERE stripe_customer_id = $1 ORDER BY tenant_id LIMIT 2",
-                        [.string(customer)]
-                    ).map { try $0.uuid(0) }
+                    try await TenantsProjection.tenantIDs(stripeCustomer: customer, limit: 2, on: connection)
                 }
             }
             switch tenants.count {

@@ -85,13 +85,10 @@ enum ParkedRead {
         _ readers: [String], stream: StreamName? = nil, tenant: UUID? = nil, what: String,
         on connection: PostgresConnection
     ) async throws {
-        let rows = try await connection.query(
-            """
-            SELECT parked_at FROM parked_streams
-            WHERE reader = ANY($1) AND ($2::text IS NULL OR stream_id = $2) AND ($3::uuid IS NULL OR tenant_id = $3)
-            ORDER BY parked_at LIMIT 1
-            """, [.stringArray(readers), .string(stream?.rawValue), .uuid(tenant)])
-        guard let since = try rows.first?.date(0) else { return }
+        guard
+            let since = try await ParkedStreams.oldestParking(
+                readers: readers, stream: stream, tenant: tenant, on: connection)
+        else { return }
         throw Problem(
             .serviceUnavailable, "stream-parked", title: "Partly applied",
             detail:

@@ -66,14 +66,11 @@ struct TenantRoutes {
             try await services.database.tenant(tenant, readOnly: true) { connection in
                 try await ParkedRead.check(
                     ["usage_counters", "billing"], tenant: tenant, what: "tenant's usage", on: connection)
-                return try await connection.query(
-                    "SELECT meter, quantity FROM usage_counters WHERE tenant_id = $1 AND period = $2 ORDER BY meter",
-                    [.uuid(tenant), .string(period.description)]
-                ).map { (try $0.string(0), try $0.int64(1)) }
+                return try await UsageCountersProjection.counters(ofTenant: tenant, in: period, on: connection)
             }
         }
         var meters = ["api_calls": Int64(0), "runs": 0]
-        for (meter, quantity) in rows { meters[meter] = quantity }
+        for row in rows { meters[row.meter] = row.quantity }
         return UsageBody(period: period.description, periodStart: period.start, periodEnd: period.end, meters: meters)
     }
 
@@ -154,16 +151,11 @@ struct TenantRoutes {
             try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
                 try await ParkedRead.check(
                     ["vendor_secrets"], tenant: principal.tenantID, what: "tenant's vendor keys", on: connection)
-                return try await connection.query(
-                    """
-                    SELECT vendor, fingerprint, status, status_reason, secret_version, updated_at FROM vendor_secrets
-                    WHERE tenant_id = $1 ORDER BY vendor
-                    """, [.uuid(principal.tenantID)]
-                ).map {
+                return try await VendorSecretsProjection.secrets(ofTenant: principal.tenantID, on: connection).map {
                     Body(
-                        vendor: try $0.string(0), fingerprint: try $0.string(1), status: try $0.string(2),
-                        statusReason: try $0.optionalString(3),
-                        secretVersion: try $0.int(4), updatedAt: try $0.date(5))
+                        vendor: $0.vendor, fingerprint: $0.fingerprint, status: $0.status,
+                        statusReason: $0.statusReason,
+                        secretVersion: $0.secretVersion, updatedAt: $0.updatedAt)
                 }
             }
         }
@@ -296,14 +288,9 @@ struct TenantRoutes {
             headers: [.location: "/v1/workflows/\(id.lowercased)"])
     }
 
-    static let workflowColumns = "workflow_id, name, definition, created_at, updated_at"
-
-    static func workflow(_ row: PostgresRow) throws -> WorkflowBody {
+    static func workflow(_ row: WorkflowRow) -> WorkflowBody {
         WorkflowBody(
-            id: try row.uuid(0), name: try row.string(1),
-            definition: try JSONDecoder().decode(WorkflowDefinition.self, from: Data(try row.jsonBytes(2))),
-            createdAt: try row.date(3),
-            updatedAt: try row.date(4))
+            id: row.id, name: row.name, definition: row.definition, createdAt: row.createdAt, updatedAt: row.updatedAt)
     }
 
     func listWorkflows(_ request: Request, _ context: TallyContext) async throws -> Response {
@@ -311,17 +298,8 @@ struct TenantRoutes {
         let page = try Page(request)
         let rows = try await readOrEmpty {
             try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
-                if let (date, id) = page.after {
-                    return try await connection.query(
-                        """
-                        SELECT \(Self.workflowColumns) FROM workflows WHERE tenant_id = $1 AND (created_at, workflow_id) > ($2, $3)
-                        ORDER BY created_at, workflow_id LIMIT $4
-                        """, [.uuid(principal.tenantID), .timestamp(date), .uuid(id), .int64(Int64(page.limit + 1))]
-                    ).map(Self.workflow)
-                }
-                return try await connection.query(
-                    "SELECT \(Self.workflowColumns) FROM workflows WHERE tenant_id = $1 ORDER BY created_at, workflow_id LIMIT $2",
-                    [.uuid(principal.tenantID), .int64(Int64(page.limit + 1))]
+                try await WorkflowsProjection.workflows(
+                    ofTenant: principal.tenantID, after: page.after, limit: page.limit + 1, on: connection
                 ).map(Self.workflow)
             }
         }
@@ -336,10 +314,8 @@ struct TenantRoutes {
         let found = try await readOrEmpty {
             try await services.database.tenant(principal.tenantID, readOnly: true) { connection in
                 try await ParkedRead.check(["workflows"], stream: .workflow(id), what: "workflow", on: connection)
-                return try await connection.query(
-                    "SELECT \(Self.workflowColumns) FROM workflows WHERE tenant_id = $1 AND workflow_id = $2",
-                    [.uuid(principal.tenantID), .uuid(id)]
-                ).first.map(Self.workflow)
+                return try await WorkflowsProjection.workflow(id, tenant: principal.tenantID, on: connection)
+                    .map(Self.workflow)
             }
         }
         guard let found else { throw Problem.notFound("workflow") }

@@ -57,6 +57,21 @@ package enum ParkedStreams {
         return streams
     }
 
+    /// When the oldest stream one of `readers` parked was parked, among `stream` if given and the streams of
+    /// `tenant` if given; nil when none is. Reads of the readers' tables check it so that they never answer
+    /// from rows that miss part of a stream's history.
+    package static func oldestParking(
+        readers: [String], stream: StreamName? = nil, tenant: UUID? = nil, on connection: PostgresConnection
+    ) async throws -> Date? {
+        try await connection.query(
+            """
+            SELECT parked_at FROM parked_streams
+            WHERE reader = ANY($1) AND ($2::text IS NULL OR stream_id = $2) AND ($3::uuid IS NULL OR tenant_id = $3)
+            ORDER BY parked_at LIMIT 1
+            """, [.stringArray(readers), .string(stream?.rawValue), .uuid(tenant)]
+        ).first?.date(0)
+    }
+
     /// Parks `event`'s stream for `reader` (kept as it is when it is parked already).
     package static func park(
         _ event: RecordedEvent, reader: String, error: String, on connection: PostgresConnection

@@ -68,23 +68,7 @@ public struct RunsProjection: Projection {
 
     public init() {}
 
-    struct Run {
-        var runID: UUID
-        var tenantID: UUID
-        var workflowID: UUID
-        var batchID: UUID?
-        var status: String
-        var input: [UInt8]
-        var currentStep: Int32?
-        var currentVendor: String?
-        var email: String?
-        var validationStatus: String?
-        var reason: String?
-        var credits: Int32
-        var startedAt: Date
-        var updatedAt: Date
-        var finishedAt: Date?
-    }
+    typealias Run = RunRow
 
     struct Attempt: Hashable {
         let runID: UUID
@@ -250,22 +234,10 @@ public struct RunsProjection: Projection {
         let missing = referenced.subtracting(created)
         guard !missing.isEmpty else { return [:] }
         let rows = try await context.execute(
-            """
-            SELECT run_id, tenant_id, workflow_id, batch_id, status, input, current_step, current_vendor, email,
-                   validation_status, reason, credits, started_at, updated_at, finished_at
-            FROM workflow_runs WHERE run_id = ANY($1)
-            """, [.uuidArray(Array(missing))])
+            "SELECT \(RunRow.columns) FROM workflow_runs WHERE run_id = ANY($1)", [.uuidArray(Array(missing))])
         var runs: [UUID: Run] = [:]
         for row in rows {
-            let run = Run(
-                runID: try row.uuid(0), tenantID: try row.uuid(1), workflowID: try row.uuid(2),
-                batchID: try row.optionalUUID(3),
-                status: try row.string(4), input: try row.jsonBytes(5),
-                currentStep: try row.optionalInt64(6).map(Int32.init),
-                currentVendor: try row.optionalString(7), email: try row.optionalString(8),
-                validationStatus: try row.optionalString(9),
-                reason: try row.optionalString(10), credits: Int32(try row.int64(11)), startedAt: try row.date(12),
-                updatedAt: try row.date(13), finishedAt: try row.optionalDate(14))
+            let run = try RunRow(row)
             runs[run.runID] = run
         }
         return runs
