@@ -1,3 +1,4 @@
+import API
 import ArgumentParser
 import Events
 import Foundation
@@ -90,12 +91,14 @@ struct DatabaseOptions: ParsableArguments {
     func makeMigrator() throws -> Migrator {
         let mode = try resolvedPoolMode()
         if let owner = resolvedMigrateURL() {
-            return Migrator(databaseURL: owner, schema: try resolvedSchema())
+            return Migrator(databaseURL: owner, schema: try resolvedSchema(), migrations: Migration.product)
         }
         if let direct = resolvedDirectURL() {
-            return Migrator(databaseURL: direct, schema: try resolvedSchema(), poolMode: .session)
+            return Migrator(
+                databaseURL: direct, schema: try resolvedSchema(), poolMode: .session, migrations: Migration.product)
         }
-        return Migrator(databaseURL: try resolvedURL(), schema: try resolvedSchema(), poolMode: mode)
+        return Migrator(
+            databaseURL: try resolvedURL(), schema: try resolvedSchema(), poolMode: mode, migrations: Migration.product)
     }
 }
 

@@ -1,3 +1,4 @@
+import API
 import ArgumentParser
 import Events
 import Foundation
@@ -40,8 +41,10 @@ struct Doctor: AsyncParsableCommand {
         guard (1...1000).contains(instances) else { throw ValidationError("--instances must be from 1 to 1000") }
         let store = try database.makeStore(applicationName: "tally-doctor", maxConnections: 2)
         defer { store.close() }
-        let checks = await Projections.Doctor(store: store, projections: ProductProjections.all, instances: instances)
-            .run()
+        let checks = await Projections.Doctor(
+            store: store, migrations: Migration.product, projections: ProductProjections.all, instances: instances
+        )
+        .run()
         if format == "json" {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

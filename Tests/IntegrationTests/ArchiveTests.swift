@@ -1,3 +1,4 @@
+import API
 import Foundation
 import Projections
 import Synthetic
@@ -54,7 +55,7 @@ struct ArchiveTests {
             try await server.run("start")
             let targetURL = server.url(database: "drill")
             try await TestDatabase.admin("CREATE DATABASE drill", url: server.url)
-            try await Migrator(databaseURL: targetURL).migrate()
+            try await Migrator(databaseURL: targetURL, migrations: Migration.product).migrate()
             let target = EventStore(configuration: .init(databaseURL: targetURL, maxConnections: 4))
             defer { target.close() }
 
@@ -413,7 +414,7 @@ struct RestoreTests {
             for database in ["roles", "restored", "repaired"] {
                 try await TestDatabase.admin("CREATE DATABASE \(database)", url: server.url)
             }
-            try await Migrator(databaseURL: server.url(database: "roles")).migrate()
+            try await Migrator(databaseURL: server.url(database: "roles"), migrations: Migration.product).migrate()
 
             try await TestDatabase.withStore { source, sourceURL in
                 try await ArchiveTests.history(source, seed: 31)

@@ -1,3 +1,4 @@
+import API
 import Foundation
 import Projections
 import Testing
@@ -105,7 +106,7 @@ struct RolesTests {
             }
             #expect(
                 try await owner.query("SELECT count(*) FROM tally.schema_migrations").first?.int(0)
-                    == Migration.all.count)
+                    == Migration.product.count)
             #expect(
                 try await owner.query(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND usename = $2",

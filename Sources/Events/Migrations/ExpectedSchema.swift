@@ -9,7 +9,7 @@ public struct ExpectedSchema: Sendable {
     public private(set) var indexes: Set<String> = []
     public private(set) var functions: Set<String> = []
 
-    public init(_ migrations: [Migration] = Migration.all) {
+    public init(_ migrations: [Migration]) {
         let table = /CREATE\s+(?:UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)\s*\(/
         let view = /CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+([a-z_][a-z0-9_]*)\s/
         let index = /CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)\s+ON\s/

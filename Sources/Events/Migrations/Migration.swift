@@ -16,11 +16,19 @@ public struct Migration: Sendable, Hashable {
     /// SHA-256 of the SQL text, hex.
     public var checksum: String { Sodium.hex(Sodium.sha256(Array(sql.utf8))) }
 
-    /// Every migration of this build, in order.
-    public static let all: [Migration] = [
-        eventLog, projections, idempotency, stripeEvents, tenantKeys, workers, feedOrder, tenantIsolation, logIdentity,
-        schemaUsage, leaderLeases, serviceRoles, rateBudgets, quotaGrants,
+    /// The migrations this module owns: the event log and the feed, tenant data keys, the log's identity,
+    /// leader leases, and the platform's roles and row-level security that every module's tables rely on.
+    /// Feed order (7) also replaced the workers' `work_claim`, and tenant isolation (8), schema usage (10)
+    /// and service roles (12) reach every module's tables: they were applied as one text each and keep it.
+    public static let events: [Migration] = [
+        eventLog, tenantKeys, feedOrder, tenantIsolation, logIdentity, schemaUsage, leaderLeases, serviceRoles,
     ]
+
+    /// Every module's own list as one, in version order, for a component that sees all the modules (the API
+    /// assembles the product's). Versions are global: each number belongs to one module's migration.
+    public static func composed(_ lists: [[Migration]]) -> [Migration] {
+        lists.joined().sorted { $0.version < $1.version }
+    }
 }
 
 extension Migration {

@@ -35,7 +35,7 @@ public struct Migrator: Sendable {
 
     public init(
         databaseURL: String, schema: DatabaseSchema = .default, poolMode: PoolMode = .automatic,
-        migrations: [Migration] = Migration.all
+        migrations: [Migration]
     ) {
         self.configuration = PostgresConfiguration(
             url: databaseURL, applicationName: "tally-migrate", schema: schema, poolMode: poolMode)

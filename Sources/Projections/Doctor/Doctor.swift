@@ -30,7 +30,7 @@ public struct Doctor: Sendable {
     let instances: Int
 
     public init(
-        store: EventStore, migrations: [Migration] = Migration.all, projections: [any Projection], instances: Int = 1
+        store: EventStore, migrations: [Migration], projections: [any Projection], instances: Int = 1
     ) {
         self.store = store
         self.migrations = migrations

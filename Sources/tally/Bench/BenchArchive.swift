@@ -1,3 +1,4 @@
+import API
 import ArgumentParser
 import Events
 import Foundation
@@ -37,7 +38,9 @@ extension Bench {
         func run() async throws {
             let url = try database.resolvedURL()
             try await database.makeMigrator().migrate()
-            try await Migrator(databaseURL: importDatabaseURL, schema: try database.resolvedSchema()).migrate()
+            try await Migrator(
+                databaseURL: importDatabaseURL, schema: try database.resolvedSchema(), migrations: Migration.product
+            ).migrate()
             let store = try database.makeStore(applicationName: "tally-bench", maxConnections: 4)
             defer { store.close() }
             let target = EventStore(

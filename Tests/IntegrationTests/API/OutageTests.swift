@@ -17,7 +17,7 @@ struct OutageTests {
     func outage() async throws {
         try await PrivateServer.with { server in
             try await server.run("start")
-            try await Migrator(databaseURL: server.url).migrate()
+            try await Migrator(databaseURL: server.url, migrations: Migration.product).migrate()
             try await exercise(server)
         }
     }

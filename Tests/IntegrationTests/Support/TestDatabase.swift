@@ -1,3 +1,4 @@
+import API
 import Foundation
 import Projections
 import Testing
@@ -26,7 +27,7 @@ enum TestDatabase {
         let name = "tally_template_\(ProcessInfo.processInfo.processIdentifier)"
         try await admin("DROP DATABASE IF EXISTS \(name)")
         try await admin("CREATE DATABASE \(name)")
-        try await Migrator(databaseURL: url(name)).migrate()
+        try await Migrator(databaseURL: url(name), migrations: Migration.product).migrate()
         // Migrating created tally_service; the login the suite runs `tally serve` and `tally work` as joins it.
         // Roles are the cluster's, so an earlier run on the same cluster may have made it already.
         try await admin(

@@ -1,10 +1,12 @@
+public import Events
+
 extension Migration {
     /// The workers' operational state, outside the log and derived from it where it can be: the run queue (one
     /// row per run, with the lease and fencing token of the step in flight), the current vendor key of each
     /// tenant and vendor, flow limits, flow keys (pauses, fairness), the starts that rate windows count, and the
     /// dispatcher's feed checkpoint. Claiming is one function, `work_claim`, so that a claim is one round trip
     /// and every rule of flow control is checked under the flow key's row lock (docs/architecture.md, Workers).
-    static let workers = Migration(
+    static let workQueue = Migration(
         version: 6, name: "workers",
         sql: #"""
             CREATE TABLE work_queue (
@@ -294,4 +296,9 @@ extension Migration {
             END;
             $do$;
             """#)
+}
+
+extension Migration {
+    /// The migrations this module owns: the run queue and flow control.
+    public static let workers: [Migration] = [workQueue]
 }

@@ -1,3 +1,5 @@
+import Events
+
 extension Migration {
     /// The API's Idempotency-Key records: a small mutable table outside the log (a stored response is not a
     /// fact about the domain, and it expires). Rows are scoped by tenant and protected by row-level security

@@ -1,7 +1,9 @@
+public import Events
+
 extension Migration {
     /// Where each projection is in the feed, and why it stopped if it did. The projections' own tables are
     /// created by the projections (their shape belongs to a projection version, and a rebuild creates new ones).
-    static let projections = Migration(
+    static let projectionCheckpoints = Migration(
         version: 2, name: "projection_checkpoints",
         sql: #"""
             CREATE TABLE projection_checkpoints (
@@ -37,4 +39,10 @@ extension Migration {
             END;
             $do$;
             """#)
+}
+
+extension Migration {
+    /// The migrations this module owns: the projections' checkpoints and rebuilds. The read models' own tables
+    /// are created by their projections.
+    public static let projections: [Migration] = [projectionCheckpoints]
 }

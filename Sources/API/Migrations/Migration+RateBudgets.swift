@@ -1,3 +1,5 @@
+import Events
+
 extension Migration {
     /// Requests-per-second budgets shared by every instance: a row per subject (an API key or a tenant) and
     /// one-second window (Unix seconds on the instances' clocks), holding how much of the window's limit

@@ -1,3 +1,5 @@
+import Events
+
 extension Migration {
     /// Monthly quotas shared by every instance: a row per tenant, billing period and meter (`api_calls`,
     /// `runs`) holding how much of the quota instances have taken. `claim_quota` hands out chunks under the

@@ -1,3 +1,5 @@
+import Events
+
 extension Migration {
     /// Every Stripe webhook event the API accepted, by Stripe's event id: the durable deduplication of
     /// deliveries (Stripe repeats them) and what each one did. A row is written in the transaction that
