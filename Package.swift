@@ -94,15 +94,44 @@ let package = Package(
             ]
         ),
 
+        // Not product code: what the test targets share (a database per test, the API harness, waits, a
+        // subprocess runner, fixtures).
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Events", "Projections", "Commands", "API", "Workers",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+
+        // Unit tests of one module each, no database; the integration target runs against PostgreSQL.
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Events", "Projections"]),
+        .testTarget(
+            name: "APITests",
+            dependencies: [
+                "API", "Commands", "Events", "Projections",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
+            ]
+        ),
+        .testTarget(
+            name: "WorkersTests",
+            dependencies: [
+                "Events", "Workers", "FakeVendors", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Events", "Projections", "Commands", "API", "Workers", "FakeVendors", "Synthetic",
+                "Events", "Projections", "Commands", "API", "Workers", "FakeVendors", "Synthetic", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

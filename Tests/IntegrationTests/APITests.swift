@@ -2,6 +2,7 @@ import Commands
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TestSupport
 import Testing
 
 @testable import API
@@ -74,15 +75,5 @@ struct HealthTests {
                 }
             }
         }
-    }
-
-    @Test(
-        "TALLY_LISTEN parses host:port and rejects anything else",
-        arguments: [
-            ("127.0.0.1:8080", true), (":9000", true), ("[::1]:80", true), ("localhost", false), ("h:99999", false),
-            ("h:x", false),
-        ])
-    func listen(text: String, valid: Bool) {
-        #expect((APISettings.parseListen(text) != nil) == valid)
     }
 }

@@ -2,6 +2,7 @@ import API
 import Foundation
 import Projections
 import Synthetic
+import TestSupport
 import Testing
 
 @testable import Events

@@ -1,5 +1,6 @@
 import Foundation
 import Projections
+import TestSupport
 import Testing
 
 @testable import Events
@@ -12,7 +13,7 @@ struct DoctorTests {
         try await TestDatabase.withStore { store, url in
             let runner = Task {
                 await ProjectionRunner(
-                    store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast
+                    store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
                 ).run()
             }
             try await Eventually.wait("every projection to start") {

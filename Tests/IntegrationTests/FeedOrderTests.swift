@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import API
@@ -376,7 +377,7 @@ struct FeedOrderTests {
             #expect(try await FeedInvariant.inversions(store) == 1)
 
             let runner = ProjectionRunner(
-                store: store, projections: [RunsProjection()], options: ProjectionRunnerTests.fast)
+                store: store, projections: [RunsProjection()], options: ProjectionRunner.Options.forTests)
             let running = Task { await runner.run() }
             defer { running.cancel() }
             try await Eventually.wait("step 2 to be started in workflow_progress") {

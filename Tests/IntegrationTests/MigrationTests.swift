@@ -1,6 +1,7 @@
 import API
 import Foundation
 import Projections
+import TestSupport
 import Testing
 import Workers
 

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Projections
+import TestSupport
 import Testing
 import Workers
 
@@ -221,7 +222,7 @@ struct PoolerTests {
         let services = await APIServices.start(settings: settings, store: store, logger: APIHarness.logger)
         let runner = Task {
             await ProjectionRunner(
-                store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast
+                store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
             )
             .run()
         }
@@ -348,7 +349,7 @@ struct SchemaTests {
             expected: .noStream)
         let runner = Task {
             await ProjectionRunner(
-                store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast
+                store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
             ).run()
         }
         defer { runner.cancel() }

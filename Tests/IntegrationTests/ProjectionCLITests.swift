@@ -1,6 +1,7 @@
 import Commands
 import Foundation
 import Projections
+import TestSupport
 import Testing
 
 @testable import API
@@ -110,7 +111,7 @@ struct ProjectionCLITests {
 
             let runner = Task {
                 await ProjectionRunner(
-                    store: store, projections: [TenantsProjection()], options: ProjectionRunnerTests.fast
+                    store: store, projections: [TenantsProjection()], options: ProjectionRunner.Options.forTests
                 ).run()
             }
             defer { runner.cancel() }

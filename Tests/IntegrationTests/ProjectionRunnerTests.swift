@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Synthetic
+import TestSupport
 import Testing
 
 @testable import Events
@@ -39,38 +40,6 @@ struct CountingProjection: Projection {
     }
 }
 
-enum Eventually {
-    /// Polls `condition` until it holds, failing the test after `timeout`. An error counts as "not yet"
-    /// (a table the runner has not created yet), and is reported if it is still there at the end. The default
-    /// deadline is generous: `make stress-test` runs the suite beside two busy loops on two cores, where a
-    /// projection catching up while forty suites run was seen to take over 60 s.
-    /// `state`, when given, describes what was seen instead, for the failure message.
-    static func wait(
-        _ what: String, timeout: Duration = .seconds(120), state: (() async -> String)? = nil,
-        _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + timeout
-        // Quick at first, then gentler: two cores are shared by the whole suite, and many tests poll at once.
-        var pause = Duration.milliseconds(10)
-        while true {
-            var lastError: (any Error)?
-            do {
-                if try await condition() { return }
-            } catch {
-                lastError = error
-            }
-            guard ContinuousClock.now < deadline else {
-                let seen = await state?()
-                Issue.record(
-                    "timed out waiting for \(what)\(lastError.map { ": \($0)" } ?? "")\(seen.map { "\n\($0)" } ?? "")")
-                return
-            }
-            try await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
-            pause = min(pause * 2, .milliseconds(200))
-        }
-    }
-}
-
 extension EventStore {
     func count(_ table: String, _ type: String) async throws -> Int64 {
         try await pool.query("SELECT coalesce(sum(n), 0)::int8 FROM \(table) WHERE event_type = $1", [.string(type)])
@@ -92,9 +61,6 @@ extension EventStore {
 
 @Suite("Projections: the runner", .timeLimit(.minutes(5)))
 struct ProjectionRunnerTests {
-    static let fast = ProjectionRunner.Options(
-        batchSize: 7, pollInterval: .milliseconds(50), leadershipRetry: .milliseconds(50))
-
     @Test("tenants and api_keys follow the log")
     func readModels() async throws {
         try await TestDatabase.withStore { store, _ in
@@ -131,7 +97,8 @@ struct ProjectionRunnerTests {
                 to: .apiKey(replacement), tenantID: tenant, expected: .noStream)
 
             let runner = ProjectionRunner(
-                store: store, projections: [TenantsProjection(), APIKeysProjection()], options: Self.fast)
+                store: store, projections: [TenantsProjection(), APIKeysProjection()],
+                options: ProjectionRunner.Options.forTests)
             let running = Task { await runner.run() }
             defer { running.cancel() }
             try await Eventually.wait("the keys projection") {
@@ -165,14 +132,16 @@ struct ProjectionRunnerTests {
             }
             // Stop and restart the runner repeatedly, at arbitrary moments, while events keep arriving.
             for round in 0..<8 {
-                let runner = ProjectionRunner(store: store, projections: [projection], options: Self.fast)
+                let runner = ProjectionRunner(
+                    store: store, projections: [projection], options: ProjectionRunner.Options.forTests)
                 let running = Task { await runner.run() }
                 try await Task.sleep(for: .milliseconds(30 + round * 17))
                 running.cancel()
                 await running.value
             }
             try await appender.value
-            let runner = ProjectionRunner(store: store, projections: [projection], options: Self.fast)
+            let runner = ProjectionRunner(
+                store: store, projections: [projection], options: ProjectionRunner.Options.forTests)
             let running = Task { await runner.run() }
             defer { running.cancel() }
             try await Eventually.wait("all 200 events") { try await store.count("counting", "RunStarted") >= 200 }
@@ -196,7 +165,8 @@ struct ProjectionRunnerTests {
             let fault = CountingProjection.Fault()
             let failing = CountingProjection(name: "failing", failOn: bad.id, failing: fault)
             let healthy = CountingProjection(name: "healthy")
-            let runner = ProjectionRunner(store: store, projections: [failing, healthy], options: Self.fast)
+            let runner = ProjectionRunner(
+                store: store, projections: [failing, healthy], options: ProjectionRunner.Options.forTests)
             let running = Task { await runner.run() }
             defer { running.cancel() }
             try await Eventually.wait("every other stream to be applied") {
@@ -255,7 +225,8 @@ struct ProjectionRunnerTests {
                 VALUES ('counting', 1, 'failed', 'refusing event', $1)
                 """, [.int64(result.globalPositions[0])])
             let runner = ProjectionRunner(
-                store: store, projections: [CountingProjection(name: "counting", failOn: bad.id)], options: Self.fast)
+                store: store, projections: [CountingProjection(name: "counting", failOn: bad.id)],
+                options: ProjectionRunner.Options.forTests)
             let running = Task { await runner.run() }
             defer { running.cancel() }
             try await Eventually.wait("the other events") { try await store.count("counting", "RunStarted") == 2 }
@@ -273,11 +244,15 @@ struct ProjectionRunnerTests {
                 configuration: .init(databaseURL: url, maxConnections: 4, pollInterval: .milliseconds(50)))
             defer { otherStore.close() }
             let first = Task {
-                await ProjectionRunner(store: store, projections: [projection], options: Self.fast).run()
+                await ProjectionRunner(
+                    store: store, projections: [projection], options: ProjectionRunner.Options.forTests
+                ).run()
             }
             try await Eventually.wait("a leader") { try await Self.leaderCount(store) == 1 }
             let second = Task {
-                await ProjectionRunner(store: otherStore, projections: [projection], options: Self.fast).run()
+                await ProjectionRunner(
+                    store: otherStore, projections: [projection], options: ProjectionRunner.Options.forTests
+                ).run()
             }
             defer { second.cancel() }
 
@@ -311,7 +286,8 @@ struct ProjectionRunnerTests {
     func lateCommit() async throws {
         try await TestDatabase.withStore { store, url in
             let runner = ProjectionRunner(
-                store: store, projections: [CountingProjection(name: "gap")], options: Self.fast)
+                store: store, projections: [CountingProjection(name: "gap")], options: ProjectionRunner.Options.forTests
+            )
             let running = Task { await runner.run() }
             defer { running.cancel() }
             try await Eventually.wait("the runner to start") { try await store.checkpoint("gap") != nil }
@@ -351,7 +327,8 @@ struct ProjectionRunnerTests {
                     to: .apiKey(key), tenantID: tenant, expected: .noStream)
             }
             let runner = ProjectionRunner(
-                store: store, projections: [TenantsProjection(), APIKeysProjection()], options: Self.fast)
+                store: store, projections: [TenantsProjection(), APIKeysProjection()],
+                options: ProjectionRunner.Options.forTests)
             let running = Task { await runner.run() }
             defer { running.cancel() }
             try await Eventually.wait("both projections") {

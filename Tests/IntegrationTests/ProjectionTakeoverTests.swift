@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Synthetic
+import TestSupport
 import Testing
 
 @testable import Events

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Synthetic
+import TestSupport
 import Testing
 
 @testable import Events
@@ -22,8 +23,10 @@ struct RebuildTests {
             let projection = CountingProjection(name: "rebuilt")
             for _ in 0..<20 { try await appendRuns(store, count: 25) }
             let runner = Task {
-                await ProjectionRunner(store: store, projections: [projection], options: ProjectionRunnerTests.fast)
-                    .run()
+                await ProjectionRunner(
+                    store: store, projections: [projection], options: ProjectionRunner.Options.forTests
+                )
+                .run()
             }
             defer { runner.cancel() }
             // The default deadline: a full suite on two cores held this runner's first 500 events past 60 s.
@@ -74,8 +77,10 @@ struct RebuildTests {
                 [try Fixtures.usage(tenant: UUID(), calls: 1)], to: .usage(tenant: UUID()), tenantID: nil,
                 expected: .any)
             let runner = Task {
-                await ProjectionRunner(store: store, projections: [projection], options: ProjectionRunnerTests.fast)
-                    .run()
+                await ProjectionRunner(
+                    store: store, projections: [projection], options: ProjectionRunner.Options.forTests
+                )
+                .run()
             }
             try await Eventually.wait("the live projection") { try await store.count("verified", "UsageRecorded") == 1 }
             runner.cancel()

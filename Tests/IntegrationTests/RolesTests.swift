@@ -1,6 +1,7 @@
 import API
 import Foundation
 import Projections
+import TestSupport
 import Testing
 
 @testable import Events
@@ -135,7 +136,7 @@ struct RolesTests {
             }
             let runner = Task {
                 await ProjectionRunner(
-                    store: owner, projections: ProductProjections.all, options: ProjectionRunnerTests.fast
+                    store: owner, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
                 )
                 .run()
             }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import API
@@ -27,7 +28,7 @@ struct EventStreamTests {
             let services = await APIServices.start(settings: settings, store: store, logger: APIHarness.logger)
             let runner = Task {
                 await ProjectionRunner(
-                    store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast
+                    store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
                 )
                 .run()
             }

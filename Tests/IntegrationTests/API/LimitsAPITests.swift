@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Projections
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import API

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import API
@@ -128,7 +129,7 @@ struct OperationsAPITests {
             let services = await APIServices.start(settings: settings, store: store, logger: APIHarness.logger)
             let runner = Task {
                 await ProjectionRunner(
-                    store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast
+                    store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
                 ).run()
             }
             let background = Task { await services.run() }

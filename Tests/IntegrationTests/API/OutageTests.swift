@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TestSupport
 import Testing
 
 @testable import API
@@ -31,7 +32,7 @@ struct OutageTests {
         let services = await APIServices.start(settings: APIHarness.settings(), store: store, logger: APIHarness.logger)
         let runner = Task {
             await ProjectionRunner(
-                store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast
+                store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
             )
             .run()
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("tally serve: configuration", .timeLimit(.minutes(5)))

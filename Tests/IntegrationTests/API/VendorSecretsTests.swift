@@ -1,42 +1,15 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TestSupport
 import Testing
 
 @testable import API
 @testable import Events
 @testable import Projections
 
-/// `APIHarness.with` with a master key of the test's choosing (nil: none configured).
+/// The vendor secrets tests' keys and sealed events.
 enum SecretsHarness {
-    static func with(
-        masterKey: MasterKey?, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
-    ) async throws {
-        try await TestDatabase.withStore(maxConnections: 8, pollInterval: .milliseconds(100)) { store, url in
-            var settings = APIHarness.settings()
-            settings.masterKey = masterKey
-            let services = await APIServices.start(settings: settings, store: store, logger: APIHarness.logger)
-            let runner = Task {
-                await ProjectionRunner(
-                    store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast,
-                    logger: APIHarness.logger
-                ).run()
-            }
-            let background = Task { await services.run() }
-            defer {
-                runner.cancel()
-                background.cancel()
-            }
-            try await buildApplication(services: services, logger: APIHarness.logger).test(.router) { client in
-                try await body(APIHarness(store: store, services: services, url: url), client)
-            }
-            runner.cancel()
-            background.cancel()
-            await runner.value
-            await background.value
-        }
-    }
-
     static func newKey() -> MasterKey { MasterKey(bytes: Sodium.randomBytes(32)) }
 
     /// The newest `VendorSecretSealed` of the tenant's stream for `vendor`.
@@ -61,7 +34,7 @@ struct VendorSecretsTests {
         "a stored secret is answered as metadata only, opens with the vault, and appears in no pg_dump of the database nor any log line"
     )
     func storeAndDump() async throws {
-        try await SecretsHarness.with(masterKey: SecretsHarness.newKey()) { harness, client in
+        try await APIHarness.with(masterKey: SecretsHarness.newKey()) { harness, client in
             let (tenant, key, _) = try await client.tenantWithKey("acme")
             let first = SecretsHarness.vendorKey()
             let second = SecretsHarness.vendorKey()
@@ -266,7 +239,7 @@ struct VendorSecretsTests {
         "erasing a tenant destroys its key: its secrets no longer open, another tenant's still do, lists still answer, a second erase is 409"
     )
     func erasure() async throws {
-        try await SecretsHarness.with(masterKey: SecretsHarness.newKey()) { harness, client in
+        try await APIHarness.with(masterKey: SecretsHarness.newKey()) { harness, client in
             let (a, keyA, _) = try await client.tenantWithKey("tenant-a")
             let (b, keyB, _) = try await client.tenantWithKey("tenant-b")
             let (c, _, _) = try await client.tenantWithKey("tenant-c")
@@ -336,7 +309,7 @@ struct VendorSecretsTests {
         "bad input and a missing secret change nothing: empty, oversized or unprintable keys, unknown fields or vendors, DELETE twice"
     )
     func badInput() async throws {
-        try await SecretsHarness.with(masterKey: SecretsHarness.newKey()) { harness, client in
+        try await APIHarness.with(masterKey: SecretsHarness.newKey()) { harness, client in
             let (_, key, _) = try await client.tenantWithKey("acme")
             let before = try await harness.store.head()
             let oversized = String(repeating: "k", count: 4097)
@@ -381,7 +354,7 @@ struct VendorSecretsTests {
 
     @Test("without a master key, storing a secret is a 503 naming TALLY_MASTER_KEY and appends nothing")
     func noMasterKey() async throws {
-        try await SecretsHarness.with(masterKey: nil) { harness, client in
+        try await APIHarness.with(masterKey: nil) { harness, client in
             let (_, key, _) = try await client.tenantWithKey("acme")
             let before = try await harness.store.head()
             let reply = try await client.call(

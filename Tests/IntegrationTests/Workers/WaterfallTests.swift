@@ -1,6 +1,7 @@
 import Events
 import FakeVendors
 import Foundation
+import TestSupport
 import Testing
 import Workers
 

@@ -3,6 +3,7 @@ import Events
 import FakeVendors
 import Foundation
 import Logging
+import TestSupport
 import Testing
 import Workers
 

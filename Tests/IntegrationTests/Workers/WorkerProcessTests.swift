@@ -2,6 +2,7 @@ import Events
 import FakeVendors
 import Foundation
 import Projections
+import TestSupport
 import Testing
 import Workers
 

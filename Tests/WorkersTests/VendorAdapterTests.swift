@@ -4,6 +4,7 @@ import FakeVendors
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TestSupport
 import Testing
 
 @testable import Workers
@@ -410,37 +411,6 @@ struct VendorAdapterTests {
         #expect(first.contains(true) && first.contains(false))
     }
 
-    @Test("tally fake-vendors prints its URL, answers, and exits 0 on SIGTERM")
-    func command() async throws {
-        let process = try Subprocess(CLI.binary, ["fake-vendors", "--port", "0"], environment: CLI.environment([:]))
-        let line = try await process.readStdout { $0.contains("\n") }
-        let url = try #require(
-            line.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
-        #expect(line.hasPrefix("fake vendors listening on http://127.0.0.1:"))
-        let caller = VendorCaller(endpoints: .fake(url), timeout: .seconds(5))
-        let result = await caller.call(Self.find(.findymail, Self.ada), key: "k")
-        try await caller.shutdown()
-        process.send(signal: SIGTERM)
-        let exit = try await process.finish()
-        #expect(result == Self.found("ada.lovelace@acme.com"))
-        #expect(exit.status == 0)
-    }
-
-    @Test("tally fake-vendors --help has the magic table; bad options are usage errors")
-    func commandHelp() async throws {
-        let help = try await CLI.run(["fake-vendors", "--help"])
-        #expect(help.status == 0)
-        for text in [
-            "--latency-ms", "--rate-limit", "prospeo-LABEL", "nocredits", "zb-do-not-mail", "invalid", "broke",
-            "/__fake/stats",
-        ] {
-            #expect(help.stdout.contains(text), "\(text)")
-        }
-        let bad = try await CLI.run(["fake-vendors", "--port", "0", "--failure-rate", "2"])
-        #expect(bad.status == 64)
-        #expect(bad.stderr.contains("failure rate must be between 0 and 1"))
-    }
-
     @Test("an unusable configuration refuses to start")
     func badConfiguration() async throws {
         await #expect(throws: FakeVendorsError.self) { try await FakeVendors.start(.init(failureRate: 2)) }
@@ -505,16 +475,5 @@ struct VendorAdapterClassificationTests {
     func queryEncoding() {
         #expect("a+b&c=d@x.com".queryEncoded == "a%2Bb%26c%3Dd%40x.com")
         #expect("é".queryEncoded == "%C3%A9")
-    }
-}
-
-extension VendorCaller {
-    /// Calls with a key held only for the call, as a worker holds an opened secret.
-    func call(_ request: VendorRequest, key: String) async -> VendorCallResult {
-        let bytes = Array(key.utf8)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
-        defer { buffer.deallocate() }
-        buffer.copyBytes(from: bytes)
-        return await call(request, key: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]))
     }
 }

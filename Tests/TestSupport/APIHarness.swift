@@ -1,42 +1,44 @@
 import Foundation
-import Hummingbird
-import HummingbirdTesting
-import Logging
+package import Hummingbird
+package import HummingbirdTesting
+package import Logging
 import Synchronization
 import Testing
 
-@testable import API
-@testable import Events
-@testable import Projections
+@testable package import API
+@testable package import Events
+@testable package import Projections
 
 /// A migrated database, the projection runner and the API's services, with a router-level test client.
-struct APIHarness {
-    let store: EventStore
-    let services: APIServices
-    let url: String
+package struct APIHarness {
+    package let store: EventStore
+    package let services: APIServices
+    package let url: String
 
-    static let operatorToken = "operator-token-for-tests-0123456789abcdef"
-    static let pepper = Array("a-pepper-for-tests-only-0123456789".utf8)
-    static let logger = Logger(label: "tally.test") { _ in LogCapture.Handler() }
+    package static let operatorToken = "operator-token-for-tests-0123456789abcdef"
+    package static let pepper = Array("a-pepper-for-tests-only-0123456789".utf8)
+    package static let logger = Logger(label: "tally.test") { _ in LogCapture.Handler() }
 
-    static func settings(plans: Plans = .defaults) -> APISettings {
+    package static func settings(plans: Plans = .defaults) -> APISettings {
         APISettings(
             operatorToken: operatorToken, keyPepper: pepper, plans: plans, instanceID: "test",
             consistencyTimeout: .seconds(30),
             rotationGrace: .seconds(3600))
     }
 
-    /// `settings` replaces the defaults of `settings(plans:)` when given.
-    static func with(
-        plans: Plans = .defaults, settings custom: APISettings? = nil,
+    /// `settings` replaces the defaults of `settings(plans:)` when given; `masterKey` is the vendor secrets'
+    /// (none: the secrets routes answer 503).
+    package static func with(
+        plans: Plans = .defaults, settings custom: APISettings? = nil, masterKey: MasterKey? = nil,
         _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await TestDatabase.withStore(maxConnections: 8, pollInterval: .milliseconds(100)) { store, url in
-            let services = await APIServices.start(
-                settings: custom ?? settings(plans: plans), store: store, logger: logger)
+            var settings = custom ?? settings(plans: plans)
+            if let masterKey { settings.masterKey = masterKey }
+            let services = await APIServices.start(settings: settings, store: store, logger: logger)
             let runner = Task {
                 await ProjectionRunner(
-                    store: store, projections: ProductProjections.all, options: ProjectionRunnerTests.fast,
+                    store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests,
                     logger: logger
                 ).run()
             }
@@ -64,24 +66,31 @@ struct APIHarness {
 }
 
 /// A decoded response.
-struct Reply {
-    var status: HTTPResponse.Status
-    var headers: HTTPFields
-    var text: String
-    var json: JSONValue
+package struct Reply {
+    package var status: HTTPResponse.Status
+    package var headers: HTTPFields
+    package var text: String
+    package var json: JSONValue
 
-    subscript(_ key: String) -> JSONValue? { json[key] }
+    package init(status: HTTPResponse.Status, headers: HTTPFields, text: String, json: JSONValue) {
+        self.status = status
+        self.headers = headers
+        self.text = text
+        self.json = json
+    }
 
-    var string: (String) -> String? {
+    package subscript(_ key: String) -> JSONValue? { json[key] }
+
+    package var string: (String) -> String? {
         { key in if case .string(let value)? = json[key] { value } else { nil } }
     }
 }
 
 extension JSONValue {
-    var stringValue: String? { if case .string(let value) = self { value } else { nil } }
-    var intValue: Int? { if case .number(let value) = self { Int(value) } else { nil } }
-    var arrayValue: [JSONValue] { if case .array(let value) = self { value } else { [] } }
-    subscript(_ index: Int) -> JSONValue? {
+    package var stringValue: String? { if case .string(let value) = self { value } else { nil } }
+    package var intValue: Int? { if case .number(let value) = self { Int(value) } else { nil } }
+    package var arrayValue: [JSONValue] { if case .array(let value) = self { value } else { [] } }
+    package subscript(_ index: Int) -> JSONValue? {
         if case .array(let values) = self, values.indices.contains(index) { return values[index] }
         return nil
     }
@@ -89,7 +98,7 @@ extension JSONValue {
 
 extension TestClientProtocol {
     @discardableResult
-    func call(
+    package func call(
         _ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil,
         headers: HTTPFields = [:]
     ) async throws -> Reply {
@@ -104,7 +113,7 @@ extension TestClientProtocol {
     }
 
     /// The operator creates a tenant and issues it a key; returns (tenant id, plaintext key, key id).
-    func tenantWithKey(_ slug: String, plan: String = "pro") async throws -> (
+    package func tenantWithKey(_ slug: String, plan: String = "pro") async throws -> (
         tenant: String, key: String, keyID: String
     ) {
         let tenant = try await call(
@@ -118,7 +127,7 @@ extension TestClientProtocol {
         return (id, key.string("key") ?? "", key.string("id") ?? "")
     }
 
-    func workflow(_ key: String) async throws -> String {
+    package func workflow(_ key: String) async throws -> String {
         let reply = try await call(
             .post, "/v1/workflows", token: key,
             json: #"{"name":"wf","finders":["prospeo","findymail"],"validator":"zerobounce"}"#)
@@ -128,41 +137,43 @@ extension TestClientProtocol {
 }
 
 /// Every log record of the test process, to check that no secret is ever written.
-final class LogCapture: Sendable {
-    static let shared = LogCapture()
+package final class LogCapture: Sendable {
+    package static let shared = LogCapture()
     private let lines = Mutex<[String]>([])
 
     /// One per logger, its metadata a value as swift-log expects of handlers: a shared handler's metadata
     /// was mutated by concurrent requests (`logger[metadataKey:]`) and crashed the suite.
-    struct Handler: LogHandler {
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
+    package struct Handler: LogHandler {
+        package var metadata: Logger.Metadata = [:]
+        package var logLevel: Logger.Level = .trace
 
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
 
-        func log(event: LogEvent) {
+        package func log(event: LogEvent) {
             LogCapture.shared.record(
                 "\(event.level) \(event.message) \(metadata.merging(event.metadata ?? [:]) { $1 })")
         }
     }
 
-    func record(_ text: String) {
+    package func record(_ text: String) {
         lines.withLock { lines in
             if lines.count > 200_000 { lines.removeFirst(100_000) }
             lines.append(text)
         }
     }
 
-    func contains(_ needle: String) -> Bool { lines.withLock { $0.contains { $0.contains(needle) } } }
-    var count: Int { lines.withLock { $0.count } }
+    package func contains(_ needle: String) -> Bool { lines.withLock { $0.contains { $0.contains(needle) } } }
+    package var count: Int { lines.withLock { $0.count } }
 }
 
 /// The test client, used from several tasks at once (its requests are independent).
-struct SharedClient: @unchecked Sendable {
-    let client: any TestClientProtocol
+package struct SharedClient: @unchecked Sendable {
+    package let client: any TestClientProtocol
+
+    package init(client: any TestClientProtocol) { self.client = client }
 }
 
 extension Reply: @unchecked Sendable {}

@@ -1,29 +1,29 @@
 import API
-import Foundation
+package import Foundation
 import Projections
 import Testing
 
-@testable import Events
+@testable package import Events
 
 /// A fresh database per test, cloned from a migrated template, so tests run in parallel and never see each
 /// other's rows. `make test` starts the server and exports TALLY_TEST_PGHOST.
-enum TestDatabase {
-    static var host: String {
+package enum TestDatabase {
+    package static var host: String {
         guard let host = ProcessInfo.processInfo.environment["TALLY_TEST_PGHOST"] else {
             fatalError("TALLY_TEST_PGHOST is not set: run the suite with `make test`")
         }
         return host
     }
 
-    static var user: String { ProcessInfo.processInfo.environment["TALLY_TEST_PGUSER"] ?? "postgres" }
+    package static var user: String { ProcessInfo.processInfo.environment["TALLY_TEST_PGUSER"] ?? "postgres" }
 
-    static func url(_ database: String, host: String = TestDatabase.host) -> String {
+    package static func url(_ database: String, host: String = TestDatabase.host) -> String {
         "postgresql://\(user)@/\(database)?host=\(host)"
     }
 
-    static var adminURL: String { url("postgres") }
+    package static var adminURL: String { url("postgres") }
 
-    static let template = Task<String, any Error> {
+    package static let template = Task<String, any Error> {
         let name = "tally_template_\(ProcessInfo.processInfo.processIdentifier)"
         try await admin("DROP DATABASE IF EXISTS \(name)")
         try await admin("CREATE DATABASE \(name)")
@@ -45,29 +45,29 @@ enum TestDatabase {
     /// The plain login (NOSUPERUSER, NOBYPASSRLS, a member of tally_service and nothing else) that the suite's
     /// `tally serve` and `tally work` processes connect as: the service runs with the grants it runs with in
     /// production, while the tests themselves inspect and sabotage as the superuser.
-    static let serviceLogin = "tally_suite_service"
+    package static let serviceLogin = "tally_suite_service"
 
     /// Creates the projections' tables in the database at `url`, as the superuser: what `tally migrate` does
     /// as the schema's owner before the service, which may not create tables, first starts.
-    static func createProjectionTables(_ url: String) async throws {
+    package static func createProjectionTables(_ url: String) async throws {
         try await ProjectionTables.create(ProductProjections.all, databaseURL: url, schema: .default)
     }
 
     /// `url` (one of ours, as `url(_:)` makes them) with the service login instead of the superuser.
-    static func serviceURL(_ url: String) -> String {
+    package static func serviceURL(_ url: String) -> String {
         let prefix = "postgresql://\(user)@"
         precondition(url.hasPrefix(prefix), "not a suite URL: \(url)")
         return "postgresql://\(serviceLogin)@" + url.dropFirst(prefix.count)
     }
 
-    static func admin(_ sql: String, url: String = TestDatabase.adminURL) async throws {
+    package static func admin(_ sql: String, url: String = TestDatabase.adminURL) async throws {
         let connection = try await PostgresConnection.connect(PostgresConfiguration(url: url))
         defer { connection.close() }
         try await connection.execute(sql)
     }
 
     /// Creates a database (migrated unless `migrated` is false) and returns its name and URL.
-    static func create(migrated: Bool = true) async throws -> (name: String, url: String) {
+    package static func create(migrated: Bool = true) async throws -> (name: String, url: String) {
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         if migrated {
             try await admin("CREATE DATABASE \(name) TEMPLATE \(try await template.value)")
@@ -77,13 +77,13 @@ enum TestDatabase {
         return (String(name), url(String(name)))
     }
 
-    static func drop(_ name: String) async {
+    package static func drop(_ name: String) async {
         try? await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
     /// Waits until every committed event of this database is below the horizon. The horizon is cluster-wide,
     /// so tests running in parallel in other databases can hold it back for a moment.
-    static func settle(_ store: EventStore) async throws {
+    package static func settle(_ store: EventStore) async throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while try await store.hasEventsBeyondHorizon() {
             guard ContinuousClock.now < deadline else {
@@ -95,7 +95,7 @@ enum TestDatabase {
     }
 
     /// Runs `body` with a store on a fresh migrated database, then drops it.
-    static func withStore<T>(
+    package static func withStore<T>(
         maxConnections: Int = 16, pollInterval: Duration = .milliseconds(200),
         _ body: (EventStore, String) async throws -> T
     ) async throws -> T {
@@ -118,14 +118,14 @@ enum TestDatabase {
 }
 
 /// Helpers to build events quickly in tests.
-enum Fixtures {
-    static let catalog = EventCatalog.tally
+package enum Fixtures {
+    package static let catalog = EventCatalog.tally
 
-    static func tenantCreated(_ id: UUID = UUID(), name: String = "Acme") throws -> EventData {
+    package static func tenantCreated(_ id: UUID = UUID(), name: String = "Acme") throws -> EventData {
         try catalog.encode(TenantCreated(tenantID: id, name: name, slug: name.lowercased(), plan: "free"))
     }
 
-    static func runStarted(run: UUID = UUID(), tenant: UUID = UUID(), id: UUID = UUID()) throws -> EventData {
+    package static func runStarted(run: UUID = UUID(), tenant: UUID = UUID(), id: UUID = UUID()) throws -> EventData {
         try catalog.encode(
             RunStarted(
                 runID: run, tenantID: tenant, workflowID: UUID(),
@@ -135,7 +135,7 @@ enum Fixtures {
             id: id)
     }
 
-    static func usage(tenant: UUID, calls: Int) throws -> EventData {
+    package static func usage(tenant: UUID, calls: Int) throws -> EventData {
         let now = Date()
         return try catalog.encode(
             UsageRecorded(
@@ -145,14 +145,14 @@ enum Fixtures {
 
 extension EventsError.Code {
     /// For `#expect(throws:)` checks on the code only.
-    func matches(_ error: any Error) -> Bool {
+    package func matches(_ error: any Error) -> Bool {
         (error as? EventsError)?.code == self
     }
 }
 
 /// Runs blocking work (waiting for a process, reading a pipe) on a thread of its own: blocking one of the
 /// few cooperative threads would stall every other test.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+package func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     let thread = BlockingThread(name: "test-blocking")
     defer { thread.stop() }
     return try await thread.run(body)

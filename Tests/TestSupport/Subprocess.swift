@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -6,19 +6,19 @@ import Foundation
 
 /// Runs a program with posix_spawn and waits with waitpid, on threads of its own. Foundation's `Process`
 /// sometimes misses a child's exit when several run at once, which hangs a test for good.
-final class Subprocess: @unchecked Sendable {
-    struct Result: Sendable {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+package final class Subprocess: @unchecked Sendable {
+    package struct Result: Sendable {
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
     }
 
     private static let spawnLock = NSLock()
-    let pid: pid_t
+    package let pid: pid_t
     private let stdoutFD: Int32
     private let stderrFD: Int32
 
-    init(_ path: String, _ arguments: [String], environment: [String: String]) throws {
+    package init(_ path: String, _ arguments: [String], environment: [String: String]) throws {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
         // Pipes are created close-on-exec under one lock with the spawn, so that children spawned concurrently
@@ -55,14 +55,15 @@ final class Subprocess: @unchecked Sendable {
     }
 
     /// Runs to completion and returns the exit status and output.
-    static func run(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> Result {
+    package static func run(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> Result
+    {
         let process = try Subprocess(path, arguments, environment: environment)
         return try await process.finish()
     }
 
     /// Reads both pipes to the end and reaps the child. A child still running after `timeout` is killed
     /// (SIGKILL), so that a process that hangs fails its test instead of hanging it.
-    func finish(timeout: Duration = .seconds(180)) async throws -> Result {
+    package func finish(timeout: Duration = .seconds(180)) async throws -> Result {
         let watchdog = Task { [pid] in
             try await Task.sleep(for: timeout)
             // Still unreaped, so the pid is this child's.
@@ -78,7 +79,7 @@ final class Subprocess: @unchecked Sendable {
 
     /// Reads standard output until `predicate` holds, the pipe closes or `timeout` passes; returns what it read.
     /// It waits with `poll`, so it never blocks past the deadline.
-    func readStdout(timeout: Duration = .seconds(60), until predicate: @escaping @Sendable (String) -> Bool)
+    package func readStdout(timeout: Duration = .seconds(60), until predicate: @escaping @Sendable (String) -> Bool)
         async throws -> String
     {
         try await offPool {
@@ -100,11 +101,11 @@ final class Subprocess: @unchecked Sendable {
         }
     }
 
-    func terminate() {
+    package func terminate() {
         send(signal: SIGTERM)
     }
 
-    func send(signal: Int32) {
+    package func send(signal: Int32) {
         kill(pid, signal)
     }
 
