@@ -114,7 +114,7 @@ func reportError(_ error: any Error) {
 func refuseRestoredDatabase(_ store: EventStore) async throws {
     let problems: [String]
     do {
-        problems = try await store.restoreProblems()
+        problems = try await store.restoreProblems(readers: try await ProductReaders.positions(store))
     } catch let error as EventsError where error.code == .unavailable || error.code == .timeout {
         return
     } catch let error as EventsError where error.sqlState == "42P01" {

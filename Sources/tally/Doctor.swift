@@ -42,7 +42,8 @@ struct Doctor: AsyncParsableCommand {
         let store = try database.makeStore(applicationName: "tally-doctor", maxConnections: 2)
         defer { store.close() }
         let checks = await Projections.Doctor(
-            store: store, migrations: Migration.product, projections: ProductProjections.all, instances: instances
+            store: store, migrations: Migration.product, projections: ProductProjections.all, instances: instances,
+            readerPositions: ProductReaders.positions
         )
         .run()
         if format == "json" {

@@ -1,3 +1,4 @@
+import API
 import ArgumentParser
 import Events
 import Foundation
@@ -219,7 +220,7 @@ extension Log {
             let store = try database.makeStore(applicationName: "tally-log-reanchor", maxConnections: 1)
             defer { store.close() }
             do {
-                print(try await store.reanchor())
+                print(try await store.reanchor(readers: try await ProductReaders.positions(store)))
             } catch {
                 reportError(error)
                 throw ExitCode(1)

@@ -464,7 +464,7 @@ struct RestoreTests {
                 let repaired = EventStore(
                     configuration: .init(databaseURL: server.url(database: "repaired"), maxConnections: 2))
                 defer { repaired.close() }
-                #expect(try await repaired.restoreProblems() == [])
+                #expect(try await repaired.restoreProblems(readers: try await ProductReaders.positions(repaired)) == [])
                 for table in ProductProjections.all.flatMap({ $0.tables.map(\.name) }) {
                     let left = try await ArchiveTests.digest(table, source)
                     #expect(left == (try await ArchiveTests.digest(table, repaired)), "\(table) differs")
@@ -480,9 +480,9 @@ struct RestoreTests {
         try await TestDatabase.withStore { store, url in
             try await ArchiveTests.history(store, seed: 3)
             try await TestDatabase.settle(store)
-            #expect(try await store.restoreProblems() == [])
+            #expect(try await store.restoreProblems(readers: try await ProductReaders.positions(store)) == [])
             _ = try await store.pool.query("UPDATE log_identity SET system_identifier = '1'")
-            let problems = try await store.restoreProblems()
+            let problems = try await store.restoreProblems(readers: try await ProductReaders.positions(store))
             #expect(problems.count == 1)
             #expect(problems.first?.contains("tally log reanchor") == true, "\(problems)")
             let refused = try await CLI.run(["serve", "--no-api", "--development", "--database-url", url])
@@ -491,18 +491,28 @@ struct RestoreTests {
             let reanchored = try await CLI.run(["log", "reanchor", "--database-url", url])
             #expect(reanchored.status == 0, "\(reanchored.stderr)")
             #expect(reanchored.stdout.contains("anchored in cluster"))
-            #expect(try await store.restoreProblems() == [])
+            #expect(try await store.restoreProblems(readers: try await ProductReaders.positions(store)) == [])
 
             let rebuilt = try await CLI.run(["projections", "rebuild", "tenants", "--database-url", url])
             #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
             _ = try await store.pool.query(
                 "UPDATE projection_checkpoints SET global_position = 1000000000 WHERE projection = 'tenants'")
-            let ahead = try await store.restoreProblems()
+            let ahead = try await store.restoreProblems(readers: try await ProductReaders.positions(store))
             #expect(ahead.count == 1)
             #expect(ahead.first?.contains("tally projections rebuild --all") == true, "\(ahead)")
             #expect(try await CLI.run(["log", "reanchor", "--database-url", url]).status == 1)
             #expect(try await CLI.run(["projections", "rebuild", "tenants", "--database-url", url]).status == 0)
-            #expect(try await store.restoreProblems() == [])
+            #expect(try await store.restoreProblems(readers: try await ProductReaders.positions(store)) == [])
+
+            // The workers' checkpoint is theirs to read, and counts the same.
+            _ = try await store.pool.query(
+                """
+                INSERT INTO worker_checkpoints (name, global_position) VALUES ('dispatcher', 1000000000)
+                ON CONFLICT (name) DO UPDATE SET global_position = excluded.global_position
+                """)
+            #expect(try await ProductReaders.positions(store)["dispatcher"] == 1_000_000_000)
+            let dispatcherAhead = try await store.restoreProblems(readers: try await ProductReaders.positions(store))
+            #expect(dispatcherAhead.count == 1 && dispatcherAhead.first?.contains("dispatcher") == true)
         }
     }
 }

@@ -87,7 +87,7 @@ public struct LogExporter: Sendable {
     }
 
     /// The newest event readers can see. In a database restored under a cluster whose transaction counter is
-    /// behind the log's ids (what `restoreProblems()` reports, and what this export is the repair of), no
+    /// behind the log's ids (what `restoreProblems(readers:)` reports, and what this export is the repair of), no
     /// horizon describes the log: there every committed event is taken.
     private func endOfLog() async throws -> FeedPosition {
         let newest = try await store.pool.query(

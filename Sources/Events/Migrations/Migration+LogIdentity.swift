@@ -2,7 +2,7 @@ extension Migration {
     /// The cluster this log's transaction ids belong to: `log_identity` records
     /// `pg_control_system().system_identifier` of the cluster the database was migrated in (NULL where a
     /// platform does not let roles read it). A database restored from a dump into another cluster carries the
-    /// old value, so `serve` and `work` can tell (`EventStore.restoreProblems()`) and `tally log reanchor`
+    /// old value, so `serve` and `work` can tell (`EventStore.restoreProblems(readers:)`) and `tally log reanchor`
     /// records the new one once the log is known to be sound there.
     static let logIdentity = Migration(
         version: 9, name: "log_identity",

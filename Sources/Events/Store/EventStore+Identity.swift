@@ -10,10 +10,13 @@ extension EventStore {
     ///   cluster, or a cluster whose xid epoch moved back): new events would sort in the feed before old ones
     ///   and every reader would skip them;
     /// - a reader's checkpoint stands beyond the log's last event (the log is older than the read models:
-    ///   restored from an older backup, or rewound);
+    ///   restored from an older backup, or rewound). The readers keep their checkpoints in their own modules'
+    ///   tables, so their owners read them: `readers` is each reader's global position by name, read before
+    ///   this call (the log's last position is read after them, so a reader that moves on meanwhile is never
+    ///   taken for one ahead of the log);
     /// - the database was migrated in another cluster than this one (restored from a dump) and nobody has
     ///   re-anchored it here yet.
-    public func restoreProblems() async throws -> [String] {
+    public func restoreProblems(readers: [String: Int64]) async throws -> [String] {
         var problems: [String] = []
         let xids = try await pool.query(
             "SELECT (SELECT max(tx_id) FROM events)::text, pg_snapshot_xmax(pg_current_snapshot())::text"
@@ -29,15 +32,8 @@ extension EventStore {
                     + "tally log import FILE into it and tally projections rebuild --all there; then point the service at it"
             )
         }
-        let ahead = try await pool.query(
-            """
-            SELECT name FROM (
-                SELECT projection AS name, global_position FROM projection_checkpoints
-                UNION ALL SELECT 'dispatcher', global_position FROM worker_checkpoints
-            ) c WHERE global_position > (SELECT coalesce(max(global_position), 0) FROM events)
-            ORDER BY name
-            """
-        ).map { try $0.string(0) }
+        let last = try await pool.query("SELECT coalesce(max(global_position), 0) FROM events").first?.int64(0) ?? 0
+        let ahead = readers.filter { $0.value > last }.keys.sorted()
         if !ahead.isEmpty {
             problems.append(
                 "the checkpoints of \(ahead.joined(separator: ", ")) stand beyond the log's last event: the log is older than "
@@ -52,9 +48,10 @@ extension EventStore {
         return problems
     }
 
-    /// Records this cluster as the log's, once nothing but the anchor itself is wrong; returns what it did.
-    public func reanchor() async throws -> String {
-        let problems = try await restoreProblems()
+    /// Records this cluster as the log's, once nothing but the anchor itself is wrong (`readers` as for
+    /// ``restoreProblems(readers:)``); returns what it did.
+    public func reanchor(readers: [String: Int64]) async throws -> String {
+        let problems = try await restoreProblems(readers: readers)
         let others = problems.filter { !$0.contains("tally log reanchor") }
         guard others.isEmpty else {
             throw EventsError(

@@ -28,14 +28,20 @@ public struct Doctor: Sendable {
     let projections: [any Projection]
     /// How many `tally serve` and `tally work` processes will share the database (connection headroom).
     let instances: Int
+    /// Every reader's global position by name, each read by the module that owns its checkpoint table.
+    let readerPositions: @Sendable (EventStore) async throws -> [String: Int64]
 
+    /// `readerPositions` reads the log's readers' positions for the restore check (`ProductReaders.positions`
+    /// in the API module covers every reader of the product).
     public init(
-        store: EventStore, migrations: [Migration], projections: [any Projection], instances: Int = 1
+        store: EventStore, migrations: [Migration], projections: [any Projection], instances: Int = 1,
+        readerPositions: @escaping @Sendable (EventStore) async throws -> [String: Int64]
     ) {
         self.store = store
         self.migrations = migrations
         self.projections = projections
         self.instances = max(1, instances)
+        self.readerPositions = readerPositions
     }
 
     /// Connections one `tally serve` and one `tally work` open at most (their pools, the projections' and the
@@ -585,7 +591,7 @@ public struct Doctor: Sendable {
     }
 
     private func restore() async throws -> [DoctorCheck] {
-        let problems = try await store.restoreProblems()
+        let problems = try await store.restoreProblems(readers: try await readerPositions(store))
         if problems.isEmpty {
             return [DoctorCheck("restore", .pass, "the log, its checkpoints and this cluster belong together")]
         }

@@ -1,4 +1,4 @@
-package import Events
+public import Events
 
 /// Reads of `projection_checkpoints` for the readers of the projections' tables: how far a read model is.
 public enum ProjectionCheckpoints {
@@ -14,6 +14,15 @@ public enum ProjectionCheckpoints {
         {
             positions[try row.string(0)] = FeedPosition(
                 transactionID: try row.uint64(1), globalPosition: try row.int64(2))
+        }
+        return positions
+    }
+
+    /// Every projection's global position by name, for the restore check (`EventStore.restoreProblems`).
+    public static func globalPositions(_ store: EventStore) async throws -> [String: Int64] {
+        var positions: [String: Int64] = [:]
+        for row in try await store.pool.query("SELECT projection, global_position FROM projection_checkpoints") {
+            positions[try row.string(0)] = try row.int64(1)
         }
         return positions
     }

@@ -1,4 +1,4 @@
-import Events
+public import Events
 import Foundation
 import Logging
 
@@ -214,5 +214,18 @@ final class Dispatcher: Sendable {
             }
         }
         return due
+    }
+}
+
+/// Reads of `worker_checkpoints`, the workers' positions in the log, for the restore check.
+public enum WorkerCheckpoints {
+    /// Each worker-side reader's global position by name (the dispatcher's; none before it first ran), for
+    /// `EventStore.restoreProblems(readers:)`.
+    public static func globalPositions(_ store: EventStore) async throws -> [String: Int64] {
+        var positions: [String: Int64] = [:]
+        for row in try await store.pool.query("SELECT name, global_position FROM worker_checkpoints") {
+            positions[try row.string(0)] = try row.int64(1)
+        }
+        return positions
     }
 }
