@@ -27,14 +27,16 @@ package struct APIHarness {
     }
 
     /// `settings` replaces the defaults of `settings(plans:)` when given; `masterKey` is the vendor secrets'
-    /// (none: the secrets routes answer 503).
+    /// (none: the secrets routes answer 503). `live` serves over a real socket on a free port (the client's
+    /// `port`) instead of calling the router directly: for streams and anything that needs the wire.
     package static func with(
         plans: Plans = .defaults, settings custom: APISettings? = nil, masterKey: MasterKey? = nil,
-        _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
+        live: Bool = false, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await TestDatabase.withStore(maxConnections: 8, pollInterval: .milliseconds(100)) { store, url in
             var settings = custom ?? settings(plans: plans)
             if let masterKey { settings.masterKey = masterKey }
+            if live { settings.port = 0 }
             let services = await APIServices.start(settings: settings, store: store, logger: logger)
             let runner = Task {
                 await ProjectionRunner(
@@ -54,7 +56,7 @@ package struct APIHarness {
                     == ProductProjections.all.count
             }
             let app = buildApplication(services: services, logger: logger)
-            try await app.test(.router) { client in
+            try await app.test(live ? .live : .router) { client in
                 try await body(APIHarness(store: store, services: services, url: url), client)
             }
             runner.cancel()

@@ -20,30 +20,10 @@ struct EventStreamTests {
     /// A live server (a real socket) with the projection runner and the API's background work.
     static func withLive(
         settings: APISettings = APIHarness.settings(),
-        _ body: @Sendable (any TestClientProtocol, Int, EventStore) async throws -> Void
+        _ body: @escaping @Sendable (any TestClientProtocol, Int, EventStore) async throws -> Void
     ) async throws {
-        try await TestDatabase.withStore(maxConnections: 8, pollInterval: .milliseconds(100)) { store, _ in
-            var settings = settings
-            settings.port = 0
-            let services = await APIServices.start(settings: settings, store: store, logger: APIHarness.logger)
-            let runner = Task {
-                await ProjectionRunner(
-                    store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
-                )
-                .run()
-            }
-            let background = Task { await services.run() }
-            defer {
-                runner.cancel()
-                background.cancel()
-            }
-            try await Eventually.wait("every projection to start") {
-                try await store.pool.query("SELECT count(*) FROM projection_checkpoints").first?.int(0)
-                    == ProductProjections.all.count
-            }
-            try await buildApplication(services: services, logger: APIHarness.logger).test(.live) { client in
-                try await body(client, try #require(client.port), store)
-            }
+        try await APIHarness.with(settings: settings, live: true) { harness, client in
+            try await body(client, try #require(client.port), harness.store)
         }
     }
 

@@ -123,78 +123,57 @@ struct OperationsAPITests {
         "Server-Sent Events over a real socket: a run's history then live events; Last-Event-ID resumes after the last one seen"
     )
     func serverSentEvents() async throws {
-        try await TestDatabase.withStore(pollInterval: .milliseconds(100)) { store, _ in
-            var settings = APIHarness.settings()
-            settings.port = 0
-            let services = await APIServices.start(settings: settings, store: store, logger: APIHarness.logger)
-            let runner = Task {
-                await ProjectionRunner(
-                    store: store, projections: ProductProjections.all, options: ProjectionRunner.Options.forTests
-                ).run()
-            }
-            let background = Task { await services.run() }
-            defer {
-                runner.cancel()
-                background.cancel()
-            }
-            // As in APIHarness: the live client gives up on a request after 20 s, and a command's wait for its
-            // projection must not include the runner's start on a loaded machine.
-            try await Eventually.wait("every projection to start") {
-                try await store.pool.query("SELECT count(*) FROM projection_checkpoints").first?.int(0)
-                    == ProductProjections.all.count
-            }
-            try await buildApplication(services: services, logger: APIHarness.logger).test(.live) { client in
-                let port = try #require(client.port)
-                let (_, key, _) = try await client.tenantWithKey("acme")
-                let workflow = try await client.workflow(key)
-                let run = try #require(
-                    try await client.call(
-                        .post, "/v1/runs", token: key,
-                        json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/a"}}"#
-                    )["runs"]?[0]?["id"]?.stringValue)
-
-                let runOpen = SSE.Opened()
-                let reader = Task {
-                    try await SSE.read(
-                        port: port, path: "/v1/runs/\(run)/events", token: key, count: 3, opened: runOpen)
-                }
-                try await Eventually.wait("the run's stream to open") { runOpen.isOpen }
-                #expect(try await client.call(.post, "/v1/runs/\(run)/cancel", token: key).status == .ok)
-                let frames = try await reader.value
-                #expect(frames.map(\.event) == ["RunStarted", "StepScheduled", "RunCancelled"])
-                #expect(frames[0].data.contains(#""stream":"run-\#(run)""#))
-
-                let resumed = try await SSE.read(
-                    port: port, path: "/v1/runs/\(run)/events", token: key, lastEventID: frames[1].id, count: 1)
-                #expect(
-                    resumed.map(\.event) == ["RunCancelled"] && resumed[0].id == frames[2].id, "\(frames) \(resumed)")
-
-                let (_, other, _) = try await client.tenantWithKey("other")
-                let denied = try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: other, count: 1)
-                #expect(denied.isEmpty, "another tenant's run streams nothing (404)")
-
-                // The tenant's stream starts now and carries only its own runs.
-                let tenantOpen = SSE.Opened()
-                let tenantStream = Task {
-                    try await SSE.read(port: port, path: "/v1/events", token: key, count: 2, opened: tenantOpen)
-                }
-                // The stream's start is taken before the server writes ": stream open"; runs created after that
-                // line arrived are on it.
-                try await Eventually.wait("the tenant's stream to open") { tenantOpen.isOpen }
-                let otherWorkflow = try await client.workflow(other)
+        try await APIHarness.with(live: true) { _, client in
+            let port = try #require(client.port)
+            let (_, key, _) = try await client.tenantWithKey("acme")
+            let workflow = try await client.workflow(key)
+            let run = try #require(
                 try await client.call(
-                    .post, "/v1/runs", token: other,
-                    json: #"{"workflowId":"\#(otherWorkflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/o"}}"#
-                )
-                let mine = try #require(
-                    try await client.call(
-                        .post, "/v1/runs", token: key,
-                        json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/b"}}"#
-                    )["runs"]?[0]?["id"]?.stringValue)
-                let live = try await tenantStream.value
-                #expect(live.map(\.event) == ["RunStarted", "StepScheduled"])
-                #expect(live.allSatisfy { $0.data.contains(#""stream":"run-\#(mine)""#) })
+                    .post, "/v1/runs", token: key,
+                    json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/a"}}"#
+                )["runs"]?[0]?["id"]?.stringValue)
+
+            let runOpen = SSE.Opened()
+            let reader = Task {
+                try await SSE.read(
+                    port: port, path: "/v1/runs/\(run)/events", token: key, count: 3, opened: runOpen)
             }
+            try await Eventually.wait("the run's stream to open") { runOpen.isOpen }
+            #expect(try await client.call(.post, "/v1/runs/\(run)/cancel", token: key).status == .ok)
+            let frames = try await reader.value
+            #expect(frames.map(\.event) == ["RunStarted", "StepScheduled", "RunCancelled"])
+            #expect(frames[0].data.contains(#""stream":"run-\#(run)""#))
+
+            let resumed = try await SSE.read(
+                port: port, path: "/v1/runs/\(run)/events", token: key, lastEventID: frames[1].id, count: 1)
+            #expect(
+                resumed.map(\.event) == ["RunCancelled"] && resumed[0].id == frames[2].id, "\(frames) \(resumed)")
+
+            let (_, other, _) = try await client.tenantWithKey("other")
+            let denied = try await SSE.read(port: port, path: "/v1/runs/\(run)/events", token: other, count: 1)
+            #expect(denied.isEmpty, "another tenant's run streams nothing (404)")
+
+            // The tenant's stream starts now and carries only its own runs.
+            let tenantOpen = SSE.Opened()
+            let tenantStream = Task {
+                try await SSE.read(port: port, path: "/v1/events", token: key, count: 2, opened: tenantOpen)
+            }
+            // The stream's start is taken before the server writes ": stream open"; runs created after that
+            // line arrived are on it.
+            try await Eventually.wait("the tenant's stream to open") { tenantOpen.isOpen }
+            let otherWorkflow = try await client.workflow(other)
+            try await client.call(
+                .post, "/v1/runs", token: other,
+                json: #"{"workflowId":"\#(otherWorkflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/o"}}"#
+            )
+            let mine = try #require(
+                try await client.call(
+                    .post, "/v1/runs", token: key,
+                    json: #"{"workflowId":"\#(workflow)","input":{"linkedinUrl":"https://www.linkedin.com/in/b"}}"#
+                )["runs"]?[0]?["id"]?.stringValue)
+            let live = try await tenantStream.value
+            #expect(live.map(\.event) == ["RunStarted", "StepScheduled"])
+            #expect(live.allSatisfy { $0.data.contains(#""stream":"run-\#(mine)""#) })
         }
     }
 }
