@@ -207,8 +207,9 @@ public final class APIServices: Sendable {
         let deadline = ContinuousClock.now + settings.consistencyTimeout
         var pause = Duration.milliseconds(2)
         while ContinuousClock.now < deadline {
-            let applied = try? await ProjectionCheckpoints.hasApplied(projection, position, pool: store.pool)
-            if applied == true { return true }
+            if (try? await ProjectionCheckpoints.hasApplied(projection, position, pool: store.pool)) == true {
+                return true
+            }
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(50))
         }

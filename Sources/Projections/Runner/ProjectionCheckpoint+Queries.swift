@@ -28,15 +28,15 @@ public enum ProjectionCheckpoints {
     }
 
     /// Whether `projection` has applied the log up to `position`, or stopped on a failure (so that no
-    /// one waits for it in vain); nil when it has never run.
+    /// one waits for it in vain); false when it has never run.
     package static func hasApplied(_ projection: String, _ position: FeedPosition, pool: PostgresPool) async throws
-        -> Bool?
+        -> Bool
     {
         let rows = try await pool.query(
             """
             SELECT (tx_id, global_position) >= ($2::text::xid8, $3), status FROM projection_checkpoints WHERE projection = $1
             """, [.string(projection), .text(String(position.transactionID)), .int64(position.globalPosition)])
-        guard let row = rows.first else { return nil }
+        guard let row = rows.first else { return false }
         return try row.bool(0) || row.string(1) == "failed"
     }
 

@@ -82,8 +82,6 @@ public struct FlowLimitsRow: Sendable, Hashable {
 public enum FlowQueries {
     /// The tenant id `flow_limits` files the built-in limits under.
     static let builtinTenant = UUID(uuidString: "ffffffff-ffff-ffff-ffff-ffffffffffff")!
-    /// The tenant id `flow_limits` files a vendor's default under.
-    static let defaultTenant = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
 
     /// The flow keys, of `tenant` and `vendor` when given, by tenant and vendor. `flow_key_status` is a
     /// security-invoker view: row-level security applies to the reader.
@@ -129,12 +127,12 @@ public enum FlowQueries {
                    END
             FROM flow_limits\(filter)
             ORDER BY vendor, CASE tenant_id WHEN '\(builtinTenant.lowercased)' THEN 0
-                                            WHEN '\(defaultTenant.lowercased)' THEN 1 ELSE 2 END, tenant_id
+                                            WHEN '\(WorkQueue.vendorDefault.lowercased)' THEN 1 ELSE 2 END, tenant_id
             """, parameters)
         return try rows.map { row in
             let tenant = try row.uuid(1)
             let scope: FlowLimitsRow.Scope =
-                tenant == builtinTenant ? .builtin : tenant == defaultTenant ? .default : .tenant
+                tenant == builtinTenant ? .builtin : tenant == WorkQueue.vendorDefault ? .default : .tenant
             let windows =
                 try row.isNull(4) ? nil : try JSONDecoder().decode([RateWindow].self, from: Data(try row.jsonBytes(4)))
             return FlowLimitsRow(
